@@ -1,0 +1,103 @@
+"""The scientific benchmark suite: measured curves compared with recorded baselines.
+
+Each benchmark measures a curve (a dict of named points), prints it, writes it to
+`benchmarks/results/<name>.csv`, and compares it with `benchmarks/baselines/<name>.json`
+inside the baseline's tolerance band. `pytest benchmarks --update-baselines` re-records
+the baselines instead of comparing (the qualitative claims are still asserted).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+
+import pytest
+
+from cl_properties.results import atomic_write_text, package_versions
+
+BENCHMARK_DIR = os.path.dirname(os.path.abspath(__file__))
+BASELINE_DIR = os.path.join(BENCHMARK_DIR, "baselines")
+RESULTS_DIR = os.environ.get("CL_PROPERTIES_BENCHMARK_RESULTS", os.path.join(BENCHMARK_DIR, "results"))
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-baselines",
+        action="store_true",
+        default=False,
+        help="re-record benchmarks/baselines/*.json from this run instead of comparing",
+    )
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BENCHMARK_DIR, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class Baseline:
+    """Compares a measured curve with its recorded baseline, or records it."""
+
+    def __init__(self, update: bool):
+        self.update = update
+
+    def check(
+        self,
+        name: str,
+        points: Mapping[str, float],
+        *,
+        tolerance: float,
+        description: str,
+        command: str,
+    ) -> None:
+        """Prints and saves `points`; fails if any leaves `baseline +- tolerance`.
+
+        `tolerance` is absolute (probe accuracies are in [0, 1]); it is stored with the
+        baseline when recording, and the stored band is used when comparing.
+        """
+        points = {k: float(v) for k, v in points.items()}
+        print(f"\n[{name}] {description}")
+        for key, value in points.items():
+            print(f"  {key:>40s}  {value:.4f}")
+        lines = ["point,value"] + [f"{k},{v:.6f}" for k, v in points.items()]
+        atomic_write_text(os.path.join(RESULTS_DIR, f"{name}.csv"), "\n".join(lines) + "\n")
+        path = os.path.join(BASELINE_DIR, f"{name}.json")
+        if self.update:
+            record = {
+                "name": name,
+                "description": description,
+                "how": f"recorded by `pytest benchmarks --update-baselines` ({command})",
+                "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "git_commit": _git_commit(),
+                "versions": package_versions(),
+                "tolerance": tolerance,
+                "points": points,
+            }
+            atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+            return
+        if not os.path.exists(path):
+            pytest.fail(f"no baseline {path}; record one with `pytest benchmarks --update-baselines`")
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+        band = float(record["tolerance"])
+        missing = sorted(set(record["points"]) - set(points))
+        if missing:
+            pytest.fail(f"{name}: points {missing} in the baseline were not measured")
+        outside = [
+            f"{key}: measured {points[key]:.4f}, baseline {expected:.4f} +- {band}"
+            for key, expected in record["points"].items()
+            if abs(points[key] - expected) > band
+        ]
+        if outside:
+            pytest.fail(f"{name}: points left the baseline band:\n  " + "\n  ".join(outside))
+
+
+@pytest.fixture
+def baseline(request) -> Baseline:
+    return Baseline(update=request.config.getoption("--update-baselines"))

@@ -1,0 +1,33 @@
+"""The loss family of "Intriguing Properties of Contrastive Losses": NT-Xent, the generalized
+loss L = L_alignment + lambda * L_distribution (LogSumExp or sliced Wasserstein), priors and
+the serializable `ContrastiveLoss` wrapper."""
+from cl_properties.losses.common import LossTerms
+from cl_properties.losses.generalized import (
+    DISTRIBUTIONS,
+    alignment_loss,
+    generalized_contrastive_loss,
+    logsumexp_distribution,
+)
+from cl_properties.losses.keras_loss import METHODS, ContrastiveLoss
+from cl_properties.losses.ntxent import contrastive_accuracy, nt_xent, nt_xent_terms
+from cl_properties.losses.priors import PRIORS, default_normalize, sample_prior
+from cl_properties.losses.swd import random_orthogonal, sliced_wasserstein_loss, swd_draws
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "METHODS",
+    "PRIORS",
+    "ContrastiveLoss",
+    "LossTerms",
+    "alignment_loss",
+    "contrastive_accuracy",
+    "default_normalize",
+    "generalized_contrastive_loss",
+    "logsumexp_distribution",
+    "nt_xent",
+    "nt_xent_terms",
+    "random_orthogonal",
+    "sample_prior",
+    "sliced_wasserstein_loss",
+    "swd_draws",
+]

@@ -1,0 +1,97 @@
+"""`ContrastiveLoss`: one serializable configuration object for every loss of the family."""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from cl_properties.losses.common import LossTerms, check_lambda, check_temperature
+from cl_properties.losses.generalized import check_pairing, generalized_contrastive_loss
+from cl_properties.losses.ntxent import nt_xent_terms
+
+METHODS = ("nt_xent", "decoupled", "swd")
+# Temperature when none is given: NT-Xent's usual 0.1; 1.0 for the generalized losses (the
+# decoupled NT-Xent's paper setting; SWD ignores it).
+_DEFAULT_TEMPERATURE = {"nt_xent": 0.1, "decoupled": 1.0, "swd": 1.0}
+
+
+@keras.saving.register_keras_serializable(package="cl_properties")
+class ContrastiveLoss:
+    """A configured member of the loss family, called as `loss(z1, z2, step=None) -> LossTerms`.
+
+    - method="nt_xent": SimCLR's NT-Xent (`nt_xent_terms`): loss = NT-Xent, alignment =
+      -mean cos(positive) / tau, distribution = mean log sum_{k != i} exp(s_ik / tau), so
+      loss == alignment + distribution (lambda_weight is not used).
+    - method="decoupled": `generalized_contrastive_loss(distribution="logsumexp")`.
+    - method="swd": `generalized_contrastive_loss(distribution="swd", prior=prior)`; the
+      projection and prior samples are drawn from the seed (seed, step), so they are fresh
+      every training step and reproducible (step=None counts as step 0). The temperature is
+      not used.
+
+    `normalize=None` resolves to True for nt_xent and to the prior's default otherwise (True
+    for the hypersphere); `temperature=None` to 0.1 for nt_xent and 1.0 otherwise. Invalid
+    combinations raise ValueError at construction. Distribution: the result is the
+    global-batch value on every replica (see `nt_xent_terms`).
+    """
+
+    def __init__(
+        self,
+        method: str = "nt_xent",
+        prior: str = "hypersphere",
+        temperature: float | None = None,
+        lambda_weight: float = 1.0,
+        normalize: bool | None = None,
+        seed: int = 0,
+    ):
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+        if method == "nt_xent" and prior != "hypersphere":
+            raise ValueError(f"method='nt_xent' works on the hypersphere; got prior={prior!r}")
+        distribution = "swd" if method == "swd" else "logsumexp"
+        normalize = check_pairing(distribution, prior, normalize)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an int, got {seed!r}")
+        self.method = method
+        self.prior = prior
+        self.temperature = check_temperature(
+            _DEFAULT_TEMPERATURE[method] if temperature is None else temperature
+        )
+        self.lambda_weight = check_lambda(lambda_weight)
+        self.normalize = normalize
+        self.seed = seed
+
+    def __call__(self, z1, z2, step=None) -> LossTerms:
+        """The loss terms for views z1, z2 (n, d); `step` (int scalar or variable, e.g.
+        `optimizer.iterations`) selects the SWD draw."""
+        if self.method == "nt_xent":
+            return nt_xent_terms(z1, z2, temperature=self.temperature, normalize=self.normalize)
+        seed = self.seed
+        if step is not None:
+            seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)])
+        return generalized_contrastive_loss(
+            z1,
+            z2,
+            distribution="swd" if self.method == "swd" else "logsumexp",
+            prior=self.prior,
+            lambda_weight=self.lambda_weight,
+            temperature=self.temperature,
+            normalize=self.normalize,
+            seed=seed,
+        )
+
+    def get_config(self) -> dict:
+        return {
+            "method": self.method,
+            "prior": self.prior,
+            "temperature": self.temperature,
+            "lambda_weight": self.lambda_weight,
+            "normalize": self.normalize,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> ContrastiveLoss:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"ContrastiveLoss({args})"

@@ -1,0 +1,72 @@
+"""SimCLR's NT-Xent loss, its alignment/distribution decomposition and contrastive accuracy."""
+from __future__ import annotations
+
+from keras import ops
+
+from cl_properties.distribute import cross_replica_concat
+from cl_properties.losses.common import LossTerms, as_views, check_temperature, l2_normalize
+
+
+def _pair_logits(z1, z2, temperature: float):
+    """Gathered global views, the (2n, 2n) similarity logits with -inf on the diagonal
+    (an anchor is never its own candidate), and the index of each anchor's positive."""
+    z1, z2 = cross_replica_concat((z1, z2))
+    h = ops.concatenate([z1, z2], axis=0)
+    logits = ops.matmul(h, ops.transpose(h)) / temperature
+    index = ops.arange(ops.shape(h)[0])
+    self_pairs = ops.expand_dims(index, 1) == ops.expand_dims(index, 0)
+    logits = ops.where(self_pairs, ops.cast(float("-inf"), logits.dtype), logits)
+    n = ops.shape(z1)[0]
+    positive = ops.concatenate([index[n:], index[:n]], axis=0)  # anchor i <-> i +- n
+    return z1, z2, logits, positive
+
+
+def nt_xent_terms(z1, z2, temperature: float = 0.1, normalize: bool = True) -> LossTerms:
+    """NT-Xent with its exact decomposition into alignment and distribution terms.
+
+    With s_ik = z~_i . z~_k over the 2n embeddings h = [z1; z2] (z~ = z / ||z|| when
+    `normalize`) and p(i) the other view of anchor i:
+
+        alignment    = -(1/2n) sum_i s_i,p(i) / tau
+        distribution =  (1/2n) sum_i log sum_{k != i} exp(s_ik / tau)
+        loss         =  alignment + distribution = NT-Xent
+
+    i.e. tau * NT-Xent = L_alignment + tau * L_distribution (paper Sec. 2, lambda = tau).
+
+    Under a tf.distribute replica context with several replicas, z1 and z2 are gathered from
+    all replicas (differentiably) and the terms are those of the global batch, identical on
+    every replica: divide by `num_replicas_in_sync` before taking gradients (the optimizer
+    sums replica gradients). Computes in float32 (float64 for float64 inputs).
+    """
+    temperature = check_temperature(temperature)
+    z1, z2 = as_views(z1, z2)
+    if normalize:
+        z1, z2 = l2_normalize(z1), l2_normalize(z2)
+    z1, z2, logits, _ = _pair_logits(z1, z2, temperature)
+    # s_i,p(i) is the same for both anchors of a pair, so the mean over 2n anchors is over n.
+    alignment = -ops.mean(ops.sum(z1 * z2, axis=-1)) / temperature
+    distribution = ops.mean(ops.logsumexp(logits, axis=1))
+    return LossTerms(alignment + distribution, alignment, distribution)
+
+
+def nt_xent(z1, z2, temperature: float = 0.1, normalize: bool = True):
+    """SimCLR's NT-Xent loss (paper-notes section 1), a scalar.
+
+    Every one of the 2n embeddings h = [z1; z2] is an anchor; its candidates are the other
+    2n - 1 embeddings, its positive p(i) (the other view) and 2n - 2 negatives:
+
+        l_i = -log( exp(s_i,p(i) / tau) / sum_{k != i} exp(s_ik / tau) ),  L = mean_i l_i
+
+    with s_ik the cosine similarity (dot product if not `normalize`). SimCLR's
+    `add_contrastive_loss` returns 2L. Global batch under distribution: see `nt_xent_terms`.
+    """
+    return nt_xent_terms(z1, z2, temperature=temperature, normalize=normalize).loss
+
+
+def contrastive_accuracy(z1, z2):
+    """Fraction of the 2n anchors whose positive has the highest cosine similarity among
+    their 2n - 1 candidates (global batch under distribution). A float32 scalar, no gradient."""
+    z1, z2 = as_views(ops.stop_gradient(z1), ops.stop_gradient(z2))
+    _, _, logits, positive = _pair_logits(l2_normalize(z1), l2_normalize(z2), 1.0)
+    hits = ops.cast(ops.argmax(logits, axis=1), "int32") == ops.cast(positive, "int32")
+    return ops.mean(ops.cast(hits, "float32"))

@@ -1,0 +1,163 @@
+"""The two-view contrastive `keras.Model`: encoder + projection head + any loss of the family.
+
+One model serves every experiment: SimCLR pretraining (paper Figure 1), RandBit and the
+other feature-suppression studies (several online probes, one per label key) and the
+local-feature study (the encoder's block groups are tapped separately).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import keras
+import tensorflow as tf
+
+from cl_properties.losses import ContrastiveLoss, contrastive_accuracy
+
+
+def _num_replicas() -> int:
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+@keras.saving.register_keras_serializable(package="cl_properties")
+class ContrastiveModel(keras.Model):
+    """Encoder + projection head trained with a contrastive loss, plus online linear probes.
+
+    Training data are batches `((view1, view2), labels)` with `labels` a dict
+    `name -> int [B]`; evaluation data are `(image, labels)` (probe accuracies only) or
+    two-view batches (also the contrastive loss). Both views go through the encoder in one
+    concatenated batch, as in SimCLR, so BatchNorm sees 2B images.
+
+    Each probe is a linear classifier on the stop-gradient encoder representation (SimCLR's
+    online linear evaluation): it measures what the representation encodes without shaping it.
+
+    Distribution: the loss family returns the global-batch value on every replica and the
+    optimizer sums replica gradients, so the per-replica objective is divided by the replica
+    count (probe losses are per-replica means, for which the same division gives the global
+    mean). With synchronized BatchNorm this reproduces single-device training.
+
+    Args:
+      encoder: maps images to a representation `[B, D]`.
+      head: projection head mapping `[B, D]` to `[B, d]` (identity for depth 0).
+      loss: the contrastive objective.
+      probes: label key -> number of classes; one online linear probe per key.
+    """
+
+    def __init__(
+        self,
+        encoder: keras.Model,
+        head: keras.layers.Layer,
+        loss: ContrastiveLoss,
+        probes: Mapping[str, int] | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        probes = dict(probes or {})
+        for key, num_classes in probes.items():
+            if int(num_classes) < 2:
+                raise ValueError(f"probe {key!r} needs at least 2 classes, got {num_classes}")
+        self.encoder = encoder
+        self.head = head
+        self.contrastive_loss = loss
+        self.probe_classes = probes
+        representation_dim = encoder.output_shape[-1]
+        self.head.build((None, representation_dim))
+        # Probes compute in float32 under mixed precision: their logits feed a softmax.
+        self.probes = {
+            key: keras.layers.Dense(n, name=f"probe_{key}", dtype="float32")
+            for key, n in probes.items()
+        }
+        for probe in self.probes.values():
+            probe.build((None, representation_dim))
+        self._trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("loss", "alignment", "distribution", "contrastive_accuracy")
+        }
+        self._trackers.update(
+            {f"probe_{key}_loss": keras.metrics.Mean(name=f"probe_{key}_loss") for key in probes}
+        )
+        self._probe_accuracy = {
+            key: keras.metrics.SparseCategoricalAccuracy(name=f"probe_{key}_accuracy")
+            for key in probes
+        }
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return [*self._trackers.values(), *self._probe_accuracy.values()]
+
+    def call(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """The representation (encoder output), as used by linear evaluation."""
+        return self.encoder(images, training=training)
+
+    def project(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """The projection-head output, the space in which the loss is computed."""
+        return self.head(self.encoder(images, training=training), training=training)
+
+    def _probe_losses(self, features, labels: Mapping[str, tf.Tensor]) -> list[tf.Tensor]:
+        features = tf.stop_gradient(tf.cast(features, tf.float32))
+        losses = []
+        for key, probe in self.probes.items():
+            if key not in labels:
+                raise ValueError(f"batch has no label {key!r} for its probe; it has {sorted(labels)}")
+            target = labels[key]
+            logits = probe(features)
+            losses.append(
+                tf.reduce_mean(
+                    keras.losses.sparse_categorical_crossentropy(target, logits, from_logits=True)
+                )
+            )
+            self._trackers[f"probe_{key}_loss"].update_state(losses[-1])
+            self._probe_accuracy[key].update_state(target, logits)
+        return losses
+
+    def _contrastive_terms(self, view1, view2, labels, training: bool):
+        batch = tf.shape(view1)[0]
+        features = self.encoder(tf.concat([view1, view2], axis=0), training=training)
+        z = tf.cast(self.head(features, training=training), tf.float32)
+        z1, z2 = z[:batch], z[batch:]
+        terms = self.contrastive_loss(z1, z2, step=self.optimizer.iterations if training else None)
+        both_views_labels = {key: tf.concat([value, value], axis=0) for key, value in labels.items()}
+        probe_losses = self._probe_losses(features, both_views_labels)
+        for name in ("loss", "alignment", "distribution"):
+            self._trackers[name].update_state(getattr(terms, name))
+        self._trackers["contrastive_accuracy"].update_state(contrastive_accuracy(z1, z2))
+        return terms.loss + tf.add_n(probe_losses) if probe_losses else terms.loss
+
+    def train_step(self, data):
+        (view1, view2), labels = data
+        with tf.GradientTape() as tape:
+            objective = self._contrastive_terms(view1, view2, labels, training=True)
+            # Regularization losses (e.g. kernel_regularizer) are per-replica copies too.
+            if self.losses:
+                objective += tf.add_n(self.losses)
+            scaled = objective / _num_replicas()
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        inputs, labels = data
+        if isinstance(inputs, (tuple, list)):
+            self._contrastive_terms(inputs[0], inputs[1], labels, training=False)
+            return {m.name: m.result() for m in self.metrics}
+        # Single images: only the probes are measured; the contrastive terms need two views.
+        self._probe_losses(self.encoder(inputs, training=False), labels)
+        probe_metrics = [self._trackers[f"probe_{key}_loss"] for key in self.probes]
+        probe_metrics += list(self._probe_accuracy.values())
+        return {m.name: m.result() for m in probe_metrics}
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "head": keras.saving.serialize_keras_object(self.head),
+            "loss": keras.saving.serialize_keras_object(self.contrastive_loss),
+            "probes": dict(self.probe_classes),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> ContrastiveModel:
+        config = dict(config)
+        for key in ("encoder", "head", "loss"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)

@@ -1,0 +1,14 @@
+"""Optimization: LARS, warmup/decay schedules, weight-decay exemptions and a config factory."""
+from cl_properties.optimization.exemptions import decay_exempt_variables
+from cl_properties.optimization.factory import OptimizerConfig, build_optimizer
+from cl_properties.optimization.lars import LARS
+from cl_properties.optimization.schedules import WarmUpAndDecay, scaled_learning_rate
+
+__all__ = [
+    "LARS",
+    "OptimizerConfig",
+    "WarmUpAndDecay",
+    "build_optimizer",
+    "decay_exempt_variables",
+    "scaled_learning_rate",
+]

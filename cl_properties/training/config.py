@@ -1,0 +1,73 @@
+"""Explicit configuration of a contrastive pretraining run (no flags: experiments build these)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from cl_properties.optimization import OptimizerConfig
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Which encoder: a name of `cl_properties.models.ENCODER_NAMES` and its options."""
+
+    name: str = "resnet18"
+    width_multiplier: float = 1.0
+    cifar_stem: bool | None = None  # None: SimCLR's rule, CIFAR stem for images <= 32 px
+    sync_bn: bool = False
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The projection head: depth 0 (identity), 1 (linear) ... N (MLP)."""
+
+    depth: int = 2
+    hidden_dim: int | None = None  # None: the representation's width (SimCLR)
+    output_dim: int = 128
+
+    def __post_init__(self):
+        if self.depth < 0:
+            raise ValueError(f"head depth must be >= 0, got {self.depth}")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """A member of the loss family; see `cl_properties.losses.ContrastiveLoss`."""
+
+    method: str = "nt_xent"  # nt_xent | decoupled | swd
+    prior: str = "hypersphere"  # for swd: hypersphere | hypercube | normal
+    temperature: float = 0.1
+    lambda_weight: float = 1.0
+    normalize: bool | None = None
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that determines a pretraining run, given its data."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    batch_size: int = 256  # global batch, split across replicas
+    train_steps: int = 1000
+    steps_per_loop: int = 100  # one Keras "epoch": logging and checkpoint interval
+    seed: int = 0
+    precision: str = "float32"
+    jit_compile: bool | None = None  # None: Keras decides (off under MirroredStrategy on CPU)
+
+    def __post_init__(self):
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2 (positives and negatives), got {self.batch_size}")
+        if self.train_steps < 1:
+            raise ValueError(f"train_steps must be >= 1, got {self.train_steps}")
+        if self.steps_per_loop < 1:
+            raise ValueError(f"steps_per_loop must be >= 1, got {self.steps_per_loop}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

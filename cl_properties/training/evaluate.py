@@ -1,0 +1,134 @@
+"""Pretrain, then measure the representation three ways: online probes, linear eval, kNN.
+
+Every experiment reports these same numbers for each label key, so one function serves
+the Figure 1 study, the feature-suppression sweeps and the benchmark suite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import keras
+import tensorflow as tf
+
+from cl_properties.data import AugmentConfig, EvalPreprocess, ViewTransform, eval_dataset, two_view_dataset
+from cl_properties.evaluation import extract_features, knn_accuracy, linear_eval
+from cl_properties.training.config import PretrainConfig
+from cl_properties.training.pretrain import PretrainResult, pretrain
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a run trains and evaluates on.
+
+    `train` and `test` are sources (records `{"image", "labels", "index"}`); `probes` maps
+    each label key to its number of classes. `view_transform` (e.g. RandBit) is applied
+    after augmentation and at evaluation.
+    """
+
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    input_shape: tuple[int, int, int]  # of the encoder input, view-transform channels included
+    probes: Mapping[str, int]
+    augment: AugmentConfig
+    view_transform: ViewTransform | None = None
+    eval_preprocess: EvalPreprocess = field(default_factory=EvalPreprocess)
+    shuffle_buffer: int = 10_000
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Offline evaluation on frozen encoder features (SimCLR protocol and weighted kNN)."""
+
+    linear_epochs: int = 90
+    linear_learning_rate: float = 0.1
+    knn_k: int = 200
+    knn_temperature: float = 0.1
+    batch_size: int = 256
+    offline: bool = True  # False: online probes only (paper-scale runs evaluate separately)
+
+
+def train_and_evaluate(
+    config: PretrainConfig,
+    data: DataSpec,
+    *,
+    evaluation: EvalConfig = EvalConfig(),
+    strategy: tf.distribute.Strategy | None = None,
+    model_dir: str | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int | str = "auto",
+) -> tuple[PretrainResult, dict[str, float]]:
+    """Pretrains with `config` on `data` and returns the result and a flat dict of metrics.
+
+    Metrics: `online_<key>` (the online probe's test accuracy), `linear_<key>` (linear
+    classifier trained on frozen train-split features), `knn_<key>` (weighted kNN), the final
+    training loss terms (`train_<name>`), and `pretrain_seconds`.
+    """
+    started = time.perf_counter()
+
+    def train_data(input_context, start_batch):
+        batch = config.batch_size
+        if input_context is not None:
+            batch = input_context.get_per_replica_batch_size(batch)
+        return two_view_dataset(
+            data.train,
+            data.augment,
+            batch_size=batch,
+            seed=config.seed,
+            shuffle_buffer=data.shuffle_buffer,
+            view_transform=data.view_transform,
+            input_context=input_context,
+            start_batch=start_batch,
+        )
+
+    result = pretrain(
+        config,
+        input_shape=data.input_shape,
+        probes=data.probes,
+        train_data=train_data,
+        strategy=strategy,
+        model_dir=model_dir,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    metrics = {f"train_{k}": v for k, v in result.final_metrics.items()}
+    metrics["pretrain_seconds"] = time.perf_counter() - started
+
+    def batches(source):
+        return eval_dataset(
+            source, batch_size=evaluation.batch_size, preprocess=data.eval_preprocess, view_transform=data.view_transform
+        )
+
+    online = result.model.evaluate(batches(data.test), return_dict=True, verbose=0)
+    for key in data.probes:
+        metrics[f"online_{key}"] = float(online[f"probe_{key}_accuracy"])
+    if evaluation.offline:
+        train_features, train_labels = extract_features(result.model, batches(data.train))
+        test_features, test_labels = extract_features(result.model, batches(data.test))
+        for key in data.probes:
+            linear = linear_eval(
+                train_features,
+                train_labels[key],
+                test_features,
+                test_labels[key],
+                epochs=evaluation.linear_epochs,
+                batch_size=evaluation.batch_size,
+                learning_rate=evaluation.linear_learning_rate,
+                seed=config.seed,
+                num_classes=data.probes[key],
+            )
+            metrics[f"linear_{key}"] = float(linear.test_accuracy)
+            metrics[f"knn_{key}"] = float(
+                knn_accuracy(
+                    train_features,
+                    train_labels[key],
+                    test_features,
+                    test_labels[key],
+                    k=evaluation.knn_k,
+                    temperature=evaluation.knn_temperature,
+                    num_classes=data.probes[key],
+                )
+            )
+    return result, metrics

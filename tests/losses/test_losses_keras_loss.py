@@ -1,0 +1,128 @@
+"""`ContrastiveLoss`: dispatch, serialization, traced use and mixed precision."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cl_properties.losses import (
+    ContrastiveLoss,
+    generalized_contrastive_loss,
+    nt_xent,
+    nt_xent_terms,
+)
+
+CONFIGS = [
+    {"method": "nt_xent", "temperature": 0.2},
+    {"method": "decoupled", "temperature": 1.0, "lambda_weight": 0.1},
+    {"method": "swd", "prior": "hypersphere", "lambda_weight": 5.0, "seed": 1},
+    {"method": "swd", "prior": "hypercube", "lambda_weight": 5.0, "seed": 2},
+    {"method": "swd", "prior": "normal", "lambda_weight": 5.0, "seed": 3},
+]
+
+
+@pytest.fixture
+def views():
+    rng = np.random.default_rng(2)
+    return tuple(tf.constant(rng.normal(size=(10, 8)), tf.float32) for _ in range(2))
+
+
+def test_dispatches_to_the_functions(views):
+    z1, z2 = views
+    np.testing.assert_array_equal(
+        ContrastiveLoss("nt_xent", temperature=0.2)(z1, z2).loss.numpy(),
+        nt_xent(z1, z2, temperature=0.2).numpy(),
+    )
+    got = ContrastiveLoss("decoupled", temperature=0.5, lambda_weight=0.1)(z1, z2)
+    want = generalized_contrastive_loss(z1, z2, temperature=0.5, lambda_weight=0.1)
+    np.testing.assert_array_equal(np.array(got), np.array(want))
+    swd = ContrastiveLoss("swd", prior="normal", seed=9)
+    got = swd(z1, z2, step=4)
+    want = generalized_contrastive_loss(z1, z2, distribution="swd", prior="normal", seed=(9, 4))
+    np.testing.assert_array_equal(np.array(got), np.array(want))
+    # No step is step 0.
+    np.testing.assert_array_equal(np.array(swd(z1, z2)), np.array(swd(z1, z2, step=0)))
+
+
+def test_defaults_resolve():
+    assert ContrastiveLoss().get_config() == {
+        "method": "nt_xent", "prior": "hypersphere", "temperature": 0.1,
+        "lambda_weight": 1.0, "normalize": True, "seed": 0,
+    }
+    assert ContrastiveLoss("decoupled").temperature == 1.0
+    assert ContrastiveLoss("swd", prior="normal").normalize is False
+    assert ContrastiveLoss("swd", prior="hypersphere").normalize is True
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_parts_add_up(views, config):
+    terms = ContrastiveLoss(**config)(*views, step=1)
+    lam = 1.0 if config["method"] == "nt_xent" else config["lambda_weight"]
+    np.testing.assert_allclose(
+        terms.loss.numpy(), (terms.alignment + lam * terms.distribution).numpy(), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_config_round_trip(views, config):
+    loss = ContrastiveLoss(**config)
+    restored = ContrastiveLoss.from_config(loss.get_config())
+    assert restored.get_config() == loss.get_config()
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+    assert isinstance(revived, ContrastiveLoss) and revived.get_config() == loss.get_config()
+    for other in (restored, revived):
+        np.testing.assert_array_equal(np.array(other(*views, step=3)), np.array(loss(*views, step=3)))
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_traced_with_unknown_batch(views, config):
+    loss = ContrastiveLoss(**config)
+    spec = tf.TensorSpec([None, 8], tf.float32)
+
+    @tf.function(input_signature=[spec, spec, tf.TensorSpec([], tf.int64)])
+    def traced(z1, z2, step):
+        return loss(z1, z2, step=step)
+
+    np.testing.assert_allclose(
+        np.array(traced(*views, tf.constant(2, tf.int64))), np.array(loss(*views, step=2)), rtol=1e-6
+    )
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    yield
+    keras.mixed_precision.set_global_policy(previous)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_finite_float32_under_mixed_bfloat16(mixed_bfloat16, config):
+    layer = keras.layers.Dense(16)
+    x = np.random.default_rng(0).normal(size=(32, 8)).astype(np.float32)
+    with tf.GradientTape() as tape:
+        z1, z2 = layer(x), layer(x + 0.1)
+        assert z1.dtype == tf.bfloat16
+        terms = ContrastiveLoss(**config)(z1, z2, step=1)
+    grads = tape.gradient(terms.loss, layer.trainable_variables)
+    for value in terms:
+        assert value.dtype == tf.float32 and np.isfinite(value.numpy())
+    assert all(np.isfinite(g.numpy()).all() for g in grads)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_finite_float32_for_extreme_inputs(config):
+    if config["method"] != "swd":
+        config = {**config, "temperature": 0.01}
+    z = tf.constant(np.random.default_rng(0).normal(size=(16, 8)) * 1e3, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        terms = ContrastiveLoss(**config)(z, z[::-1], step=0)
+    assert all(np.isfinite(v.numpy()) for v in terms)
+    assert np.isfinite(tape.gradient(terms.loss, z).numpy()).all()
+
+
+def test_nt_xent_terms_match_the_object(views):
+    np.testing.assert_array_equal(
+        np.array(ContrastiveLoss("nt_xent", temperature=0.3)(*views)),
+        np.array(nt_xent_terms(*views, temperature=0.3)),
+    )

@@ -1,0 +1,58 @@
+"""Every bad input raises a ValueError that names the problem."""
+import numpy as np
+import pytest
+
+from cl_properties.losses import (
+    ContrastiveLoss,
+    contrastive_accuracy,
+    generalized_contrastive_loss,
+    nt_xent,
+    random_orthogonal,
+    sample_prior,
+    sliced_wasserstein_loss,
+)
+
+Z = np.ones((4, 3), np.float32)
+
+CASES = [
+    (lambda: nt_xent(np.ones(3), np.ones(3)), "rank 2"),
+    (lambda: nt_xent(np.ones((2, 3, 4)), np.ones((2, 3, 4))), "rank 2"),
+    (lambda: nt_xent(Z, np.ones((5, 3))), "same shape"),
+    (lambda: nt_xent(Z, np.ones((4, 2))), "same shape"),
+    (lambda: nt_xent(Z, Z, temperature=0.0), "temperature"),
+    (lambda: nt_xent(Z, Z, temperature=-0.5), "temperature"),
+    (lambda: nt_xent(Z, Z, temperature=float("nan")), "temperature"),
+    (lambda: contrastive_accuracy(Z, np.ones((4,))), "rank 2"),
+    (lambda: generalized_contrastive_loss(np.ones(3), np.ones(3)), "rank 2"),
+    (lambda: generalized_contrastive_loss(Z, np.ones((3, 3))), "same shape"),
+    (lambda: generalized_contrastive_loss(Z, Z, temperature=0), "temperature"),
+    (lambda: generalized_contrastive_loss(Z, Z, lambda_weight=-1), "lambda_weight"),
+    (lambda: generalized_contrastive_loss(Z, Z, distribution="wasserstein"), "unknown distribution"),
+    (lambda: generalized_contrastive_loss(Z, Z, distribution="swd", prior="ball", seed=0), "unknown prior"),
+    (lambda: generalized_contrastive_loss(Z, Z, prior="normal"), "prior must be 'hypersphere'"),
+    (lambda: generalized_contrastive_loss(Z, Z, distribution="swd", prior="normal", normalize=True, seed=0), "incompatible"),
+    (lambda: generalized_contrastive_loss(Z, Z, distribution="swd", prior="hypercube", normalize=True, seed=0), "incompatible"),
+    (lambda: generalized_contrastive_loss(Z, Z, distribution="swd"), "needs a seed"),
+    (lambda: generalized_contrastive_loss(Z, Z, distribution="swd", seed=(1, 2, 3)), "seed must be"),
+    (lambda: generalized_contrastive_loss(Z, Z, distribution="swd", seed=0.5), "seed must be"),
+    (lambda: sliced_wasserstein_loss(Z, np.ones((5, 3)), np.eye(3)), "same shape"),
+    (lambda: sliced_wasserstein_loss(Z, Z, np.eye(4)), "projection must have 3 rows"),
+    (lambda: sliced_wasserstein_loss(Z, Z, np.ones(3)), "rank 2"),
+    (lambda: sample_prior("uniform", (2, 3), 0), "unknown prior"),
+    (lambda: random_orthogonal(0, 0), "dim must be a positive int"),
+    (lambda: random_orthogonal(3, None), "seed is required"),
+    (lambda: ContrastiveLoss("simclr"), "unknown method"),
+    (lambda: ContrastiveLoss("nt_xent", prior="normal"), "hypersphere"),
+    (lambda: ContrastiveLoss("decoupled", prior="hypercube"), "prior must be 'hypersphere'"),
+    (lambda: ContrastiveLoss("swd", prior="normal", normalize=True), "incompatible"),
+    (lambda: ContrastiveLoss("swd", prior="sphere"), "unknown prior"),
+    (lambda: ContrastiveLoss(temperature=0), "temperature"),
+    (lambda: ContrastiveLoss("decoupled", lambda_weight=-0.1), "lambda_weight"),
+    (lambda: ContrastiveLoss(seed=1.5), "seed must be an int"),
+]
+
+
+@pytest.mark.parametrize("call, message", CASES)
+def test_bad_input_raises(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
