@@ -81,7 +81,9 @@ def l2_normalize(x, epsilon: float = 1e-12):
 def as_seed(seed: Seed) -> tf.Tensor:
     """A stateless-RNG seed: int64 tensor of shape [2]. An int s means (s, 0)."""
     if seed is None:
-        raise ValueError("a seed is required (an int, a pair of ints or an int tensor of shape [2])")
+        raise ValueError(
+            "a seed is required (an int, a pair of ints or an int tensor of shape [2])"
+        )
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         return tf.constant([int(seed), 0], tf.int64)
     seed = tf.convert_to_tensor(seed)

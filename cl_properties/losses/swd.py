@@ -53,7 +53,8 @@ def sliced_wasserstein_loss(states, prior_samples, projection):
     prior_samples = as_matrix(prior_samples, "prior_samples")
     projection = as_matrix(projection, "projection")
     same_shape(states, prior_samples, "states and prior_samples")
-    if None not in (states.shape[1], projection.shape[0]) and states.shape[1] != projection.shape[0]:
+    dim, rows = states.shape[1], projection.shape[0]
+    if dim is not None and rows is not None and dim != rows:
         raise ValueError(
             f"projection must have {states.shape[1]} rows (the states' dimension), "
             f"got shape {tuple(projection.shape)}"

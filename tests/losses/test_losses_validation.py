@@ -14,6 +14,15 @@ from cl_properties.losses import (
 
 Z = np.ones((4, 3), np.float32)
 
+
+def gcl(**kwargs):
+    return generalized_contrastive_loss(Z, Z, **kwargs)
+
+
+def swd(**kwargs):
+    return generalized_contrastive_loss(Z, Z, distribution="swd", **kwargs)
+
+
 CASES = [
     (lambda: nt_xent(np.ones(3), np.ones(3)), "rank 2"),
     (lambda: nt_xent(np.ones((2, 3, 4)), np.ones((2, 3, 4))), "rank 2"),
@@ -25,16 +34,16 @@ CASES = [
     (lambda: contrastive_accuracy(Z, np.ones((4,))), "rank 2"),
     (lambda: generalized_contrastive_loss(np.ones(3), np.ones(3)), "rank 2"),
     (lambda: generalized_contrastive_loss(Z, np.ones((3, 3))), "same shape"),
-    (lambda: generalized_contrastive_loss(Z, Z, temperature=0), "temperature"),
-    (lambda: generalized_contrastive_loss(Z, Z, lambda_weight=-1), "lambda_weight"),
-    (lambda: generalized_contrastive_loss(Z, Z, distribution="wasserstein"), "unknown distribution"),
-    (lambda: generalized_contrastive_loss(Z, Z, distribution="swd", prior="ball", seed=0), "unknown prior"),
-    (lambda: generalized_contrastive_loss(Z, Z, prior="normal"), "prior must be 'hypersphere'"),
-    (lambda: generalized_contrastive_loss(Z, Z, distribution="swd", prior="normal", normalize=True, seed=0), "incompatible"),
-    (lambda: generalized_contrastive_loss(Z, Z, distribution="swd", prior="hypercube", normalize=True, seed=0), "incompatible"),
-    (lambda: generalized_contrastive_loss(Z, Z, distribution="swd"), "needs a seed"),
-    (lambda: generalized_contrastive_loss(Z, Z, distribution="swd", seed=(1, 2, 3)), "seed must be"),
-    (lambda: generalized_contrastive_loss(Z, Z, distribution="swd", seed=0.5), "seed must be"),
+    (lambda: gcl(temperature=0), "temperature"),
+    (lambda: gcl(lambda_weight=-1), "lambda_weight"),
+    (lambda: gcl(distribution="wasserstein"), "unknown distribution"),
+    (lambda: swd(prior="ball", seed=0), "unknown prior"),
+    (lambda: gcl(prior="normal"), "prior must be 'hypersphere'"),
+    (lambda: swd(prior="normal", normalize=True, seed=0), "incompatible"),
+    (lambda: swd(prior="hypercube", normalize=True, seed=0), "incompatible"),
+    (lambda: swd(), "needs a seed"),
+    (lambda: swd(seed=(1, 2, 3)), "seed must be"),
+    (lambda: swd(seed=0.5), "seed must be"),
     (lambda: sliced_wasserstein_loss(Z, np.ones((5, 3)), np.eye(3)), "same shape"),
     (lambda: sliced_wasserstein_loss(Z, Z, np.eye(4)), "projection must have 3 rows"),
     (lambda: sliced_wasserstein_loss(Z, Z, np.ones(3)), "rank 2"),
