@@ -130,7 +130,8 @@ class ContrastiveModel(keras.Model):
             # Regularization losses (e.g. kernel_regularizer) are per-replica copies too.
             if self.losses:
                 objective += tf.add_n(self.losses)
-            scaled = objective / _num_replicas()
+            # scale_loss: the loss scale of a LossScaleOptimizer (mixed_float16), else identity.
+            scaled = self.optimizer.scale_loss(objective / _num_replicas())
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return {m.name: m.result() for m in self.metrics}

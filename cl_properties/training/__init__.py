@@ -1,11 +1,17 @@
-"""Contrastive pretraining: explicit configuration and the Keras `fit` driver."""
-from cl_properties.training.config import EncoderConfig, HeadConfig, LossConfig, PretrainConfig
+"""Contrastive pretraining: explicit configuration, the Keras `fit` driver, checkpoints."""
+from cl_properties.training.callbacks import NonFiniteLossError
+from cl_properties.training.checkpoints import CheckpointError, CheckpointManager
+from cl_properties.training.config import CheckpointConfig, EncoderConfig, HeadConfig, LossConfig, PretrainConfig
 from cl_properties.training.evaluate import DataSpec, EvalConfig, train_and_evaluate
 from cl_properties.training.pretrain import DatasetFn, PretrainResult, build_contrastive_model, pretrain
 
 __all__ = [
+    "CheckpointConfig",
+    "CheckpointError",
+    "CheckpointManager",
     "DataSpec",
     "EvalConfig",
+    "NonFiniteLossError",
     "train_and_evaluate",
     "DatasetFn",
     "EncoderConfig",

@@ -39,7 +39,7 @@ class LossConfig:
 
     method: str = "nt_xent"  # nt_xent | decoupled | swd
     prior: str = "hypersphere"  # for swd: hypersphere | hypercube | normal
-    temperature: float = 0.1
+    temperature: float | None = None  # None: 0.1 for nt_xent, 1.0 for decoupled (paper-notes)
     lambda_weight: float = 1.0
     normalize: bool | None = None
 
@@ -71,3 +71,24 @@ class PretrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """Checkpointing of a pretraining run in `model_dir` (not part of what the run computes).
+
+    A checkpoint is written every `every_steps` steps (None: every `steps_per_loop`; must be
+    a multiple of it) and at the end; the last `keep` are kept. A run resumes from the
+    latest checkpoint in `model_dir` unless `fresh`, which deletes the checkpoints, history
+    and logs there first.
+    """
+
+    every_steps: int | None = None
+    keep: int = 3
+    fresh: bool = False
+
+    def __post_init__(self):
+        if self.every_steps is not None and (isinstance(self.every_steps, bool) or self.every_steps < 1):
+            raise ValueError(f"checkpoint every_steps must be >= 1 (or None), got {self.every_steps!r}")
+        if isinstance(self.keep, bool) or not isinstance(self.keep, int) or self.keep < 1:
+            raise ValueError(f"keep must be an int >= 1 checkpoints, got {self.keep!r}")

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from cl_properties.data import AugmentConfig, EvalPreprocess, ViewTransform, eval_dataset, two_view_dataset
 from cl_properties.evaluation import extract_features, knn_accuracy, linear_eval
-from cl_properties.training.config import PretrainConfig
+from cl_properties.training.config import CheckpointConfig, PretrainConfig
 from cl_properties.training.pretrain import PretrainResult, pretrain
 
 
@@ -57,6 +57,7 @@ def train_and_evaluate(
     evaluation: EvalConfig = EvalConfig(),
     strategy: tf.distribute.Strategy | None = None,
     model_dir: str | None = None,
+    checkpoints: CheckpointConfig = CheckpointConfig(),
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
 ) -> tuple[PretrainResult, dict[str, float]]:
@@ -64,18 +65,18 @@ def train_and_evaluate(
 
     Metrics: `online_<key>` (the online probe's test accuracy), `linear_<key>` (linear
     classifier trained on frozen train-split features), `knn_<key>` (weighted kNN), the final
-    training loss terms (`train_<name>`), and `pretrain_seconds`.
+    training loss terms (`train_<name>`), and `pretrain_seconds`. `strategy`, `model_dir`
+    and `checkpoints` go to `pretrain` (a rerun resumes from model_dir's checkpoints);
+    `result.distribution` describes the strategy for results.json.
     """
     started = time.perf_counter()
 
     def train_data(input_context, start_batch):
-        batch = config.batch_size
-        if input_context is not None:
-            batch = input_context.get_per_replica_batch_size(batch)
+        # Global batch: with an input context, two_view_dataset yields per-replica batches.
         return two_view_dataset(
             data.train,
             data.augment,
-            batch_size=batch,
+            batch_size=config.batch_size,
             seed=config.seed,
             shuffle_buffer=data.shuffle_buffer,
             view_transform=data.view_transform,
@@ -90,6 +91,7 @@ def train_and_evaluate(
         train_data=train_data,
         strategy=strategy,
         model_dir=model_dir,
+        checkpoints=checkpoints,
         callbacks=callbacks,
         verbose=verbose,
     )

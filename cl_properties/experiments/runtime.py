@@ -1,0 +1,130 @@
+"""Flags for where and how a run executes (strategy, XLA, checkpoints), as explicit config.
+
+Every entry point calls `define_runtime_flags()` next to `define_pretrain_flags()`, then:
+
+    runtime = runtime_from_flags()
+    strategy = runtime.start()                      # first: before any other TF op
+    config = runtime.configure(pretrain_config_from_flags())
+    with record_failure(output_dir, config=config.to_dict(), seed=config.seed):
+        result, metrics = train_and_evaluate(config, data, strategy=strategy,
+                                             model_dir=output_dir, checkpoints=runtime.checkpoints)
+    write_results(output_dir, ..., extra={"distribution": result.distribution})
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import tensorflow as tf
+from absl import flags
+
+from cl_properties.distribute import STRATEGIES, StrategyConfig, make_strategy
+from cl_properties.results import write_results
+from cl_properties.training import CheckpointConfig, CheckpointError, NonFiniteLossError, PretrainConfig
+
+JIT_MODES = {"auto": None, "on": True, "off": False}
+
+
+def define_runtime_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines --strategy, --tpu, --global_bn, --jit_compile, --checkpoint_every,
+    --keep_checkpoints, --fresh and --deterministic."""
+    flags.DEFINE_enum(
+        "strategy",
+        "auto",
+        list(STRATEGIES),
+        "Distribution: auto (TPU if --tpu, multi_worker if TF_CONFIG names a cluster, Mirrored over all GPUs, "
+        "else the default), tpu, mirrored, multi_worker (cluster from TF_CONFIG) or default.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "tpu", None, "TPU for --strategy=tpu|auto: 'local' on a Cloud TPU VM, a TPU name or grpc://host:port.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_boolean(
+        "global_bn", False, "Synchronize BatchNorm statistics over all replicas (SimCLR's global BN).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_enum(
+        "jit_compile", "auto", list(JIT_MODES),
+        "XLA-compile the train step: auto (on for GPUs, off on CPUs; TPUs always compile), on or off.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "checkpoint_every", 0, "Steps between checkpoints, a multiple of --steps_per_loop (0: every loop).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer("keep_checkpoints", 3, "Number of most recent checkpoints kept.", flag_values=flag_values)
+    flags.DEFINE_boolean(
+        "fresh", False,
+        "Delete the checkpoints, history and logs in the output directory and start over (default: resume).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_boolean(
+        "deterministic", False,
+        "Enable TensorFlow op determinism (bitwise-reproducible reruns and resumes; slower on GPUs).",
+        flag_values=flag_values,
+    )
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a run executes; nothing here changes what it computes (except
+    `global_bn` with several replicas, which it sets on the model)."""
+
+    strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
+    checkpoints: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    global_bn: bool = False
+    jit_compile: bool | None = None
+    deterministic: bool = False
+
+    def start(self) -> tf.distribute.Strategy:
+        """Applies the process-wide settings (op determinism) and builds the strategy. Call
+        it first in main: multi-worker and TPU strategies must exist before other TF ops."""
+        if self.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        return make_strategy(self.strategy)
+
+    def configure(self, config: PretrainConfig) -> PretrainConfig:
+        """`config` with synchronized BatchNorm (`global_bn`) and the XLA choice applied."""
+        encoder = dataclasses.replace(config.encoder, sync_bn=self.global_bn)
+        return dataclasses.replace(config, encoder=encoder, jit_compile=self.jit_compile)
+
+
+def runtime_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> Runtime:
+    """The Runtime the flags describe; ValueError (one line) for inconsistent values."""
+    fv = flag_values
+    return Runtime(
+        strategy=StrategyConfig(name=fv.strategy, tpu=fv.tpu or None),
+        checkpoints=CheckpointConfig(
+            every_steps=fv.checkpoint_every or None, keep=fv.keep_checkpoints, fresh=fv.fresh
+        ),
+        global_bn=fv.global_bn,
+        jit_compile=JIT_MODES[fv.jit_compile],
+        deterministic=fv.deterministic,
+    )
+
+
+@contextlib.contextmanager
+def record_failure(
+    output_dir: str, *, config: Mapping[str, Any], seed: int, extra: Mapping[str, Any] | None = None
+) -> Iterator[None]:
+    """Writes `output_dir/results.json` with status "failed" and the error when the block
+    raises NonFiniteLossError or CheckpointError, then re-raises it."""
+    started = time.perf_counter()
+    try:
+        yield
+    except (NonFiniteLossError, CheckpointError) as error:
+        write_results(
+            output_dir,
+            rows=[],
+            config=config,
+            seed=seed,
+            wall_time_s=time.perf_counter() - started,
+            status="failed",
+            extra={**(extra or {}), "error": f"{type(error).__name__}: {error}"},
+        )
+        raise
