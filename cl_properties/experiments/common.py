@@ -5,15 +5,23 @@ This package is the only place that reads absl flags; everything below it takes 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from absl import app, flags
 
+from cl_properties.data import DataNotFoundError
 from cl_properties.models import ENCODER_NAMES
 from cl_properties.optimization import OptimizerConfig
-from cl_properties.training import EncoderConfig, HeadConfig, LossConfig, PretrainConfig
+from cl_properties.training import (
+    EncoderConfig,
+    HeadConfig,
+    LossConfig,
+    NonFiniteLossError,
+    PretrainConfig,
+)
 from cl_properties.training.config import PRECISIONS
 
 FLAGS = flags.FLAGS
@@ -26,30 +34,43 @@ LOSSES = {
     "swd_hypercube": ("swd", "hypercube"),
     "swd_normal": ("swd", "normal"),
 }
+# Exit status of a run stopped by a configuration or data error (absl's usage errors use 1).
+USAGE_EXIT = 2
 
 
 def define_pretrain_flags() -> None:
-    """Defines the flags of a contrastive pretraining run (model, loss, optimizer, run)."""
+    """Defines the flags of a contrastive pretraining run (model, loss, optimizer, run length),
+    once per process (a second call does nothing).
+
+    Values outside their ranges fail at parsing, naming the flag (see `run`).
+    """
+    if "train_steps" in FLAGS and FLAGS.find_module_defining_flag("train_steps") == __name__:
+        return
     flags.DEFINE_integer("seed", 0, "Seed of every random choice: weights, data order, augmentation, SWD projections.")
-    flags.DEFINE_string("output_dir", None, "Where results, logs and checkpoints go (default: runs/<experiment>).")
+    flags.DEFINE_string("output_dir", None, "Where results, logs and checkpoints go (default: runs/<experiment>/...).")
+    flags.DEFINE_alias("model_dir", "output_dir")
     flags.DEFINE_enum("encoder", "resnet18", list(ENCODER_NAMES), "Encoder architecture.")
     flags.DEFINE_float("width_multiplier", 1.0, "Encoder width multiplier.")
-    flags.DEFINE_integer("head_depth", 2, "Projection head layers: 0 identity, 1 linear, N MLP.")
-    flags.DEFINE_integer("head_hidden_dim", None, "Hidden width of the head (default: representation width).")
-    flags.DEFINE_integer("head_output_dim", 128, "Projection output dimension.")
+    flags.DEFINE_integer("head_depth", 2, "Projection head layers: 0 identity, 1 linear, N MLP.", lower_bound=0)
+    flags.DEFINE_integer("head_hidden_dim", None, "Hidden width of the head (default: representation width).", lower_bound=1)
+    flags.DEFINE_integer("head_output_dim", 128, "Projection output dimension.", lower_bound=1)
     flags.DEFINE_enum("loss", "nt_xent", list(LOSSES), "Member of the generalized contrastive loss family.")
     flags.DEFINE_float("temperature", 0.1, "Temperature tau (NT-Xent and the LogSumExp distribution term).")
-    flags.DEFINE_float("lambda_weight", 1.0, "Weight lambda of the distribution term (generalized losses).")
+    flags.DEFINE_float("lambda_weight", 1.0, "Weight lambda of the distribution term (generalized losses).", lower_bound=0.0)
     flags.DEFINE_enum("optimizer", "lars", ["lars", "adam", "sgd"], "Optimizer.")
-    flags.DEFINE_float("learning_rate", 0.3, "Base learning rate, before batch-size scaling.")
+    flags.DEFINE_float("learning_rate", 0.3, "Base learning rate, before batch-size scaling.", lower_bound=0.0)
     flags.DEFINE_enum("lr_scaling", "linear", ["linear", "sqrt", "none"], "lr*B/256 (linear), lr*sqrt(B) or as given.")
     flags.DEFINE_enum("lr_schedule", "cosine", ["cosine", "constant", "polynomial"], "Decay after warmup.")
-    flags.DEFINE_float("warmup_fraction", 0.0, "Fraction of the training steps spent in linear warmup.")
-    flags.DEFINE_float("weight_decay", 1e-6, "Weight decay (BN and bias variables excluded).")
-    flags.DEFINE_integer("batch_size", 256, "Global batch size, split across replicas.")
-    flags.DEFINE_integer("train_steps", 300, "Training steps.")
-    flags.DEFINE_integer("steps_per_loop", 100, "Steps between logs and checkpoints.")
+    flags.DEFINE_float("warmup_fraction", 0.0, "Fraction of the training steps spent in linear warmup.", lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_float("warmup_epochs", 0.0, "Linear warmup in passes over the training set (needs its size; 0: --warmup_fraction).", lower_bound=0.0)
+    flags.DEFINE_float("weight_decay", 1e-6, "Weight decay (BN and bias variables excluded).", lower_bound=0.0)
+    flags.DEFINE_integer("batch_size", 256, "Global batch size, split across replicas.", lower_bound=2)
+    flags.DEFINE_integer("train_steps", 300, "Training steps (ignored when --epochs > 0).", lower_bound=1)
+    flags.DEFINE_float("epochs", 0.0, "Training length in passes over the training set: steps = epochs * size / batch, rounded up to a multiple of --steps_per_loop (0: --train_steps).", lower_bound=0.0)
+    flags.DEFINE_integer("steps_per_loop", 100, "Steps between logs and checkpoints.", lower_bound=1)
     flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Compute precision; losses and probes stay float32.")
+    flags.register_validator("temperature", lambda t: t > 0, message="--temperature must be > 0")
+    flags.register_validator("width_multiplier", lambda w: w > 0, message="--width_multiplier must be > 0")
 
 
 def loss_config_from_flags() -> LossConfig:
@@ -57,8 +78,43 @@ def loss_config_from_flags() -> LossConfig:
     return LossConfig(method=method, prior=prior, temperature=FLAGS.temperature, lambda_weight=FLAGS.lambda_weight)
 
 
-def pretrain_config_from_flags(**overrides) -> PretrainConfig:
-    """The PretrainConfig the flags describe; `overrides` replace fields (e.g. per sweep point)."""
+def _steps(epochs: float, num_examples: int, batch_size: int) -> int:
+    return max(1, round(epochs * num_examples / batch_size))
+
+
+def pretrain_config_from_flags(*, num_train_examples: int | None = None, **overrides) -> PretrainConfig:
+    """The PretrainConfig the flags describe; `overrides` replace fields (e.g. per sweep point).
+
+    Run length: `--train_steps`, or with `--epochs` > 0, round(epochs * num_train_examples /
+    batch_size) steps rounded up to a multiple of the loop length min(--steps_per_loop,
+    steps) (at most one loop more than asked). Warmup: `--warmup_fraction` of the steps, or
+    `--warmup_epochs` passes (round(warmup_epochs * num_train_examples / batch_size) steps).
+    Raises ValueError when an epoch-based flag is given without `num_train_examples`, when
+    both warmups are given, or when the warmup is longer than the run.
+    """
+    batch_size = FLAGS.batch_size
+    by_epochs = [name for name in ("epochs", "warmup_epochs") if getattr(FLAGS, name) > 0]
+    if by_epochs and not num_train_examples:
+        raise ValueError(
+            f"{', '.join(f'--{n}' for n in by_epochs)} needs the training-set size, which this experiment "
+            "does not know: give --train_steps and --warmup_fraction instead"
+        )
+    if FLAGS.warmup_epochs > 0 and FLAGS.warmup_fraction > 0:
+        raise ValueError("give --warmup_epochs or --warmup_fraction, not both")
+    train_steps = FLAGS.train_steps
+    if FLAGS.epochs > 0:
+        train_steps = _steps(FLAGS.epochs, num_train_examples, batch_size)
+    steps_per_loop = min(FLAGS.steps_per_loop, train_steps)
+    if FLAGS.epochs > 0:  # an explicit --train_steps must itself be a multiple (pretrain checks)
+        train_steps = math.ceil(train_steps / steps_per_loop) * steps_per_loop
+    warmup = {"warmup_fraction": FLAGS.warmup_fraction}
+    if FLAGS.warmup_epochs > 0:
+        warmup = {"warmup_steps": _steps(FLAGS.warmup_epochs, num_train_examples, batch_size)}
+        if warmup["warmup_steps"] > train_steps:
+            raise ValueError(
+                f"--warmup_epochs={FLAGS.warmup_epochs:g} is {warmup['warmup_steps']} steps, longer than the "
+                f"run's {train_steps} steps"
+            )
     fields = dict(
         encoder=EncoderConfig(name=FLAGS.encoder, width_multiplier=FLAGS.width_multiplier),
         head=HeadConfig(depth=FLAGS.head_depth, hidden_dim=FLAGS.head_hidden_dim, output_dim=FLAGS.head_output_dim),
@@ -68,12 +124,12 @@ def pretrain_config_from_flags(**overrides) -> PretrainConfig:
             learning_rate=FLAGS.learning_rate,
             lr_scaling=FLAGS.lr_scaling,
             schedule=FLAGS.lr_schedule,
-            warmup_fraction=FLAGS.warmup_fraction,
             weight_decay=FLAGS.weight_decay,
+            **warmup,
         ),
-        batch_size=FLAGS.batch_size,
-        train_steps=FLAGS.train_steps,
-        steps_per_loop=min(FLAGS.steps_per_loop, FLAGS.train_steps),
+        batch_size=batch_size,
+        train_steps=train_steps,
+        steps_per_loop=steps_per_loop,
         seed=FLAGS.seed,
         precision=FLAGS.precision,
     )
@@ -81,16 +137,40 @@ def pretrain_config_from_flags(**overrides) -> PretrainConfig:
     return PretrainConfig(**fields)
 
 
-def run(main: Callable[[list[str]], None]) -> None:
-    """`app.run(main)`, with configuration errors reported as one line and exit status 2."""
+def flag_values(*modules: str) -> dict:
+    """{name: value} of the flags defined by `modules` (module names), for results.json."""
+    return {f.name: f.value for module in modules for f in FLAGS.get_flags_for_module(module)}
 
-    def guarded(argv: list[str]) -> None:
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def _parse_flags(argv: Sequence[str]) -> list[str]:
+    """absl's flag parsing, with a bad flag reported as one line and exit status 2."""
+    try:
+        return FLAGS(list(argv))
+    except flags.Error as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        sys.exit(USAGE_EXIT)
+
+
+def run(main: Callable[[list[str]], None], argv: Sequence[str] | None = None) -> None:
+    """`app.run(main, argv)` (argv None: sys.argv) with errors reported as one line on stderr.
+
+    Exit status 2: a bad flag value (at parsing), a ValueError (an inconsistent
+    configuration) or DataNotFoundError (a TFDS dataset not prepared); 1: training stopped
+    on a non-finite loss (results.json then says "failed"). CL_PROPERTIES_TRACEBACK=1
+    re-raises instead, with the traceback.
+    """
+
+    def guarded(args: list[str]) -> None:
         try:
-            main(argv)
-        except ValueError as error:
+            main(args)
+        except (ValueError, DataNotFoundError, NonFiniteLossError) as error:
             if os.environ.get("CL_PROPERTIES_TRACEBACK"):
                 raise
-            print(f"error: {error}  (set CL_PROPERTIES_TRACEBACK=1 for the traceback)", file=sys.stderr)
-            sys.exit(2)
+            print(f"error: {_one_line(error)}  (set CL_PROPERTIES_TRACEBACK=1 for the traceback)", file=sys.stderr)
+            sys.exit(1 if isinstance(error, NonFiniteLossError) else USAGE_EXIT)
 
-    app.run(guarded)
+    app.run(guarded, argv=None if argv is None else list(argv), flags_parser=_parse_flags)

@@ -1,0 +1,61 @@
+"""Shared experiment flags: range checks at parsing, epochs and warmup epochs as steps."""
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+
+from cl_properties.experiments import common
+
+FLAGS = flags.FLAGS
+common.define_pretrain_flags()
+
+
+def _config(*args, **kwargs):
+    FLAGS(["prog", *args])
+    return common.pretrain_config_from_flags(**kwargs)
+
+
+@flagsaver.flagsaver
+def test_epochs_become_steps_rounded_up_to_whole_loops():
+    # 2 epochs of 1000 examples at batch 64: round(31.25) = 31 steps -> 40 (loops of 10).
+    config = _config("--epochs=2", "--batch_size=64", "--steps_per_loop=10", "--warmup_epochs=1",
+                     num_train_examples=1000)
+    assert (config.train_steps, config.steps_per_loop) == (40, 10)
+    assert config.optimizer.warmup_steps == 16  # round(1000 / 64)
+    assert config.optimizer.warmup_fraction is None
+
+
+@flagsaver.flagsaver
+def test_train_steps_are_used_as_given_without_epochs():
+    config = _config("--train_steps=30", "--steps_per_loop=100", "--warmup_fraction=0.1", num_train_examples=1000)
+    assert (config.train_steps, config.steps_per_loop) == (30, 30)
+    assert (config.optimizer.warmup_fraction, config.optimizer.warmup_steps) == (0.1, None)
+
+
+@pytest.mark.parametrize(
+    "args,size,message",
+    [
+        (["--epochs=1"], None, "needs the training-set size"),
+        (["--warmup_epochs=1", "--train_steps=100"], None, "needs the training-set size"),
+        (["--epochs=1", "--warmup_epochs=2"], 640, "longer than the run"),
+        (["--epochs=3", "--warmup_epochs=1", "--warmup_fraction=0.1"], 640, "not both"),
+    ],
+)
+@flagsaver.flagsaver
+def test_inconsistent_run_length_flags_raise(args, size, message):
+    with pytest.raises(ValueError, match=message):
+        _config("--batch_size=64", *args, num_train_examples=size)
+
+
+@pytest.mark.parametrize(
+    "arg", ["--temperature=0", "--batch_size=1", "--head_depth=-1", "--lambda_weight=-1", "--loss=triplet", "--epochs=-1"]
+)
+@flagsaver.flagsaver
+def test_out_of_range_values_fail_at_parsing_naming_the_flag(arg):
+    with pytest.raises(flags.IllegalFlagValueError, match=arg.split("=")[0].lstrip("-")):
+        FLAGS(["prog", arg])
+
+
+@flagsaver.flagsaver
+def test_model_dir_is_an_alias_of_output_dir():
+    FLAGS(["prog", "--model_dir=/tmp/somewhere"])
+    assert FLAGS.output_dir == "/tmp/somewhere"

@@ -1,0 +1,96 @@
+"""`pretrain` trains every head depth from explicit config; `train_and_evaluate` reports the
+online probe, linear evaluation and kNN for every label key."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cl_properties.data import make_shapes, randbit_augment, source_from_arrays
+from cl_properties.optimization import OptimizerConfig
+from cl_properties.training import (
+    DataSpec,
+    EncoderConfig,
+    EvalConfig,
+    HeadConfig,
+    LossConfig,
+    PretrainConfig,
+    pretrain,
+    train_and_evaluate,
+)
+
+SIZE = 16
+BATCH = 8
+
+
+def _config(depth=2, steps=2, method="nt_xent", prior="hypersphere"):
+    return PretrainConfig(
+        encoder=EncoderConfig(name="convn"),
+        head=HeadConfig(depth=depth, hidden_dim=32, output_dim=16),
+        loss=LossConfig(method=method, prior=prior, temperature=0.5, lambda_weight=1.0),
+        optimizer=OptimizerConfig(name="adam", learning_rate=1e-3, lr_scaling="none", weight_decay=0.0),
+        batch_size=BATCH,
+        train_steps=steps,
+        steps_per_loop=steps,
+        seed=0,
+    )
+
+
+def _train_data(context, start):
+    assert context is None and start == 0  # one replica, fresh start
+    rng = np.random.default_rng(0)
+    views = rng.random((2, 4 * BATCH, SIZE, SIZE, 1), dtype=np.float32)
+    labels = {"label": rng.integers(0, 3, 4 * BATCH).astype(np.int32)}
+    return tf.data.Dataset.from_tensor_slices(((views[0], views[1]), labels)).repeat().batch(BATCH)
+
+
+@pytest.mark.parametrize(
+    "depth,method,prior", [(0, "nt_xent", "hypersphere"), (1, "decoupled", "hypersphere"), (2, "swd", "normal"), (3, "swd", "hypercube")]
+)
+def test_every_head_depth_pretrains(depth, method, prior):
+    result = pretrain(
+        _config(depth, method=method, prior=prior),
+        input_shape=(SIZE, SIZE, 1),
+        probes={"label": 3},
+        train_data=_train_data,
+        verbose=0,
+    )
+    model = result.model
+    assert model.head.depth == depth and len(model.head.dense_layers) == depth
+    z = model.project(tf.zeros((2, SIZE, SIZE, 1)))
+    assert z.shape == (2, 128 if depth == 0 else 16)
+    assert int(model.optimizer.iterations) == 2
+    assert [len(v) for v in result.history.values()] == [1] * len(result.history)
+    for name in ("loss", "alignment", "distribution", "contrastive_accuracy", "probe_label_accuracy"):
+        assert np.isfinite(result.final_metrics[name]), name
+
+
+def _shapes_data() -> DataSpec:
+    train, test = (make_shapes(n, size=SIZE, seed=seed) for n, seed in ((64, 0), (32, 1)))
+    return DataSpec(
+        train=source_from_arrays(train.images, {"label": train.labels, "parity": train.labels % 2}),
+        test=source_from_arrays(test.images, {"label": test.labels, "parity": test.labels % 2}),
+        input_shape=(SIZE, SIZE, 1),
+        probes={"label": 4, "parity": 2},
+        augment=randbit_augment(),
+    )
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_reports_three_evaluations_per_label():
+    _, metrics = train_and_evaluate(
+        _config(steps=4),
+        _shapes_data(),
+        evaluation=EvalConfig(linear_epochs=2, knn_k=5, batch_size=32),
+        verbose=0,
+    )
+    for key in ("label", "parity"):
+        for kind in ("online", "linear", "knn"):
+            assert 0.0 <= metrics[f"{kind}_{key}"] <= 1.0, (kind, key)
+    assert np.isfinite(metrics["train_loss"]) and metrics["pretrain_seconds"] > 0
+
+
+def test_online_only_evaluation_skips_linear_and_knn():
+    _, metrics = train_and_evaluate(
+        _config(steps=2), _shapes_data(), evaluation=EvalConfig(offline=False), verbose=0
+    )
+    assert {"online_label", "online_parity"} <= set(metrics)
+    assert not any(k.startswith(("linear_", "knn_")) for k in metrics)
