@@ -1,0 +1,87 @@
+"""Modified MultiDigits (paper section 4): a large digit suppresses a small one.
+
+Each canvas holds two digits at random disjoint positions: one of a fixed small size and one
+whose size is the knob (`make_two_digits`). The sweep trains the contrastive model at each
+size of the variable digit and temperature and probes both digits' classes linearly: as
+the other digit grows, the small digit's probe accuracy falls.
+
+    python -m cl_properties.experiments.multidigits [--variable_sizes=8,16,24,32] [--temperatures=0.1]
+
+Writes to --output_dir (default runs/multidigits): results.json / results.csv (one row per
+size x model x temperature) and multidigits.png (both probes vs the variable digit's size).
+"""
+from __future__ import annotations
+
+import functools
+
+from absl import flags
+
+from cl_properties.data import load_digits, load_mnist, make_two_digits, randbit_augment, source_from_arrays
+from cl_properties.experiments import common, suppression
+from cl_properties.training import DataSpec
+
+FLAGS = flags.FLAGS
+
+
+@functools.lru_cache(maxsize=8)
+def _split(n: int, canvas: int, fixed: int, variable: int, seed: int, split: str, digits: str, data_dir: str | None):
+    source = load_mnist(split, data_dir=data_dir) if digits == "mnist" else load_digits(split, size=8)
+    return make_two_digits(n, canvas=canvas, fixed_size=fixed, variable_size=variable, seed=seed, digits=source)
+
+
+def build_data(job: suppression.Job) -> DataSpec:
+    """Point {"variable_size": s}: canvases with a `fixed_size` digit and an s-pixel digit;
+    train digits from the train split, test digits from the test split."""
+    o, seed, size = job.data, job.pretrain.seed, job.point["variable_size"]
+    common_args = (o["canvas"], o["fixed_size"], size)
+    train = _split(o["num_train"], *common_args, 2 * seed, "train", o["digits"], o.get("data_dir"))
+    test = _split(o["num_test"], *common_args, 2 * seed + 1, "test", o["digits"], o.get("data_dir"))
+    return DataSpec(
+        train=source_from_arrays(train.images, train.labels),
+        test=source_from_arrays(test.images, test.labels),
+        input_shape=train.images.shape[1:],
+        probes={"fixed": 10, "variable": 10},
+        augment=randbit_augment(crop_area=(o["crop_area_min"], 1.0)),
+    )
+
+
+EXPERIMENT = suppression.Experiment(
+    name="multidigits",
+    build_data=build_data,
+    x="variable_size",
+    x_label="size of the other digit (px)",
+    probe_titles={"fixed": "small (fixed-size) digit probe", "variable": "other (variable-size) digit probe"},
+    chance={"fixed": 0.1, "variable": 0.1},
+    title="MultiDigits: the growing digit suppresses the small one",
+)
+
+
+def define_flags() -> None:
+    suppression.define_flags(temperatures=(0.1,), models=("contrastive",))
+    flags.DEFINE_list("variable_sizes", ["8", "16", "24", "32"], "Sizes (px) of the variable digit.")
+    flags.DEFINE_integer("fixed_size", 12, "Size (px) of the small digit.")
+    flags.DEFINE_integer("canvas", 48, "Canvas side (px); fixed_size + the largest size must fit.")
+    flags.DEFINE_enum("digits", "sklearn", ["sklearn", "mnist"], "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.")
+    flags.DEFINE_integer("num_train", 2048, "Training canvases.")
+    flags.DEFINE_integer("num_test", 512, "Test canvases.")
+    flags.DEFINE_float("crop_area_min", 0.5, "Smallest random-crop area fraction.")
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    sizes = suppression.grid(FLAGS.variable_sizes, "variable_sizes")
+    if min(sizes) < 1 or FLAGS.fixed_size + max(sizes) > FLAGS.canvas:
+        raise ValueError(
+            f"--variable_sizes {sizes} must be >= 1 and fit beside --fixed_size={FLAGS.fixed_size} "
+            f"on --canvas={FLAGS.canvas}"
+        )
+    data = {
+        name: FLAGS[name].value
+        for name in ("canvas", "fixed_size", "digits", "num_train", "num_test", "crop_area_min", "data_dir")
+    }
+    suppression.main(EXPERIMENT, [{"variable_size": s} for s in sizes], data, __name__)
+
+
+if __name__ == "__main__":
+    define_flags()
+    common.run(main)
