@@ -35,7 +35,8 @@ def pytest_addoption(parser):
 def _git_commit() -> str:
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=BENCHMARK_DIR, check=True
+            # "-dirty" marks a baseline recorded from uncommitted changes.
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=BENCHMARK_DIR, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -52,16 +53,26 @@ class Baseline:
         name: str,
         points: Mapping[str, float],
         *,
-        tolerance: float,
+        tolerance: float | Mapping[str, float],
         description: str,
         command: str,
+        extra: Mapping[str, object] | None = None,
     ) -> None:
         """Prints and saves `points`; fails if any leaves `baseline +- tolerance`.
 
-        `tolerance` is absolute (probe accuracies are in [0, 1]); it is stored with the
-        baseline when recording, and the stored band is used when comparing.
+        `tolerance` is absolute (probe accuracies are in [0, 1]): one band for every point,
+        or a band per point (a mapping with the same keys as `points`, for curves whose
+        points differ in seed-to-seed spread); it is stored with the baseline when
+        recording, and the stored band is used when comparing. `extra` (JSON-serializable,
+        e.g. the per-seed values that justify the bands) is stored with a recorded baseline.
         """
         points = {k: float(v) for k, v in points.items()}
+        if isinstance(tolerance, Mapping):
+            tolerance = {k: float(v) for k, v in tolerance.items()}
+            if set(tolerance) != set(points):
+                raise ValueError(
+                    f"{name}: per-point tolerances {sorted(tolerance)} must match the points {sorted(points)}"
+                )
         print(f"\n[{name}] {description}")
         for key, value in points.items():
             print(f"  {key:>40s}  {value:.4f}")
@@ -79,20 +90,24 @@ class Baseline:
                 "tolerance": tolerance,
                 "points": points,
             }
+            if extra:
+                record["extra"] = dict(extra)
             atomic_write_text(path, json.dumps(record, indent=2) + "\n")
             return
         if not os.path.exists(path):
             pytest.fail(f"no baseline {path}; record one with `pytest benchmarks --update-baselines`")
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
-        band = float(record["tolerance"])
+        bands = record["tolerance"]
+        if not isinstance(bands, Mapping):
+            bands = dict.fromkeys(record["points"], float(bands))
         missing = sorted(set(record["points"]) - set(points))
         if missing:
             pytest.fail(f"{name}: points {missing} in the baseline were not measured")
         outside = [
-            f"{key}: measured {points[key]:.4f}, baseline {expected:.4f} +- {band}"
+            f"{key}: measured {points[key]:.4f}, baseline {expected:.4f} +- {bands[key]}"
             for key, expected in record["points"].items()
-            if abs(points[key] - expected) > band
+            if abs(points[key] - expected) > bands[key]
         ]
         if outside:
             pytest.fail(f"{name}: points left the baseline band:\n  " + "\n  ".join(outside))
@@ -101,3 +116,11 @@ class Baseline:
 @pytest.fixture
 def baseline(request) -> Baseline:
     return Baseline(update=request.config.getoption("--update-baselines"))
+
+
+@pytest.fixture(scope="session")
+def results_dir() -> str:
+    """The folder (created) where benchmarks write their curves: `<name>.csv` from
+    `baseline.check`, and plots such as `<name>.png` next to them."""
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    return RESULTS_DIR

@@ -13,7 +13,7 @@ Objective (per image, averaged over the batch; Kingma & Welling 2014, beta-VAE w
 
 with z = mu + sigma * eps (eps ~ N(0, I)) fed to the decoder. The channel weights w_c default to
 1 (the plain summed BCE). They exist because RandBit's b constant bit planes then count H*W
-terms each, b times the weight of a grey image: see the experiments' `--vae_bit_weight`.
+terms each, b times the weight of a grey image: see the experiments' `--vae_bit_weighting`.
 """
 from __future__ import annotations
 
