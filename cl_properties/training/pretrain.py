@@ -3,7 +3,6 @@ any precision, resumable after preemption."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -142,7 +141,7 @@ def pretrain(
       projection and the schedule), seed-generator states, and the data position (the data
       function is called with `start` = batches consumed). A corrupt or incompatible
       checkpoint raises CheckpointError. The per-loop history goes to `model_dir/history.json`
-      and, when TensorBoard is installed, summaries to `model_dir/logs` (chief only).
+      and TensorBoard summaries to `model_dir/logs` (chief only).
     - A NaN or Inf loss raises NonFiniteLossError at the end of its loop; the checkpoints
       written before it are kept.
     """
@@ -212,7 +211,7 @@ def pretrain(
                 )
             )
         run_callbacks += list(callbacks)
-        if model_dir and chief and importlib.util.find_spec("tensorboard") is not None:
+        if model_dir and chief:
             run_callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(model_dir, LOGS_SUBDIR)))
         model.fit(
             dataset,

@@ -60,6 +60,7 @@ def test_run_writes_results_with_config_versions_and_all_three_evaluations(tmp_p
         assert 0.0 <= row[f"{kind}_label"] <= 1.0
     with open(output_dir / "results.csv", encoding="utf-8") as f:
         assert next(csv.DictReader(f))["linear_label"] == str(row["linear_label"])
+    assert list((output_dir / "logs" / "train").glob("events.out.tfevents.*")), "no TensorBoard summaries"
     out, err = capsys.readouterr()
     assert "linear_label" in out.splitlines()[-2] and "wrote runs/cifar/shapes_convn_nt_xent_head1_seed3" in err
 
