@@ -6,6 +6,10 @@ batches and runs can be compared step for step.
 """
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 
@@ -16,6 +20,34 @@ IMAGE_SIZE = 16
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 CLASSES = 3
 PROBES = {"label": CLASSES}
+
+DRIVER = Path(__file__).with_name("_resume_driver.py")
+# The model of `tiny_config` as flags of `_resume_driver.py` (the optimizer is the test's).
+DRIVER_MODEL_FLAGS = (
+    "--encoder=convn",
+    "--width_multiplier=0.5",
+    "--head_hidden_dim=32",
+    "--head_output_dim=16",
+    "--loss=swd_hypersphere",
+    "--lambda_weight=5",
+    "--lr_scaling=none",
+    "--batch_size=8",
+    "--steps_per_loop=2",
+)
+
+
+def driver_command(output_dir: Path, out: Path, *flags: str) -> list[str]:
+    """`_resume_driver.py` training the tiny model into `output_dir`, final weights to `out`."""
+    return [sys.executable, str(DRIVER), f"--output_dir={output_dir}", f"--out={out}", *DRIVER_MODEL_FLAGS, *flags]
+
+
+def driver_env(tf_config: str | None = None) -> dict[str, str]:
+    """The driver's environment: CPU only, quiet, TF_CONFIG set only when given."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    if tf_config is not None:
+        env["TF_CONFIG"] = tf_config
+    return env
 
 
 def tiny_config(**overrides) -> PretrainConfig:

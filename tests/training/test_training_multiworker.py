@@ -11,31 +11,17 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-DRIVER = Path(__file__).with_name("_resume_driver.py")
+from _tiny_data import driver_command, driver_env
+
 TIMEOUT_S = 240
 WEIGHT_ATOL = 1e-4
 METRIC_ATOL = 1e-5
-RUN_FLAGS = [
-    "--encoder=convn",
-    "--width_multiplier=0.5",
-    "--head_hidden_dim=32",
-    "--head_output_dim=16",
-    "--loss=swd_hypersphere",
-    "--lambda_weight=5",
-    "--optimizer=sgd",
-    "--learning_rate=0.5",
-    "--lr_scaling=none",
-    "--batch_size=8",
-    "--train_steps=4",
-    "--steps_per_loop=2",
-    "--global_bn",
-]
+RUN_FLAGS = ("--optimizer=sgd", "--learning_rate=0.5", "--train_steps=4", "--global_bn")
 
 
 def free_ports(count: int) -> list[int]:
@@ -50,11 +36,8 @@ def free_ports(count: int) -> list[int]:
 
 
 def start(output_dir: Path, out: Path, strategy: str, tf_config: dict | None) -> subprocess.Popen:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    env.pop("TF_CONFIG", None)
-    if tf_config is not None:
-        env["TF_CONFIG"] = json.dumps(tf_config)
-    command = [sys.executable, str(DRIVER), f"--output_dir={output_dir}", f"--out={out}", f"--strategy={strategy}", *RUN_FLAGS]
+    env = driver_env(None if tf_config is None else json.dumps(tf_config))
+    command = driver_command(output_dir, out, f"--strategy={strategy}", *RUN_FLAGS)
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -11,43 +11,28 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-DRIVER = Path(__file__).with_name("_resume_driver.py")
+from _tiny_data import driver_command, driver_env
+
 TIMEOUT_S = 240
-RUN_FLAGS = [
-    "--encoder=convn",
-    "--width_multiplier=0.5",
-    "--head_hidden_dim=32",
-    "--head_output_dim=16",
-    "--loss=swd_hypersphere",
-    "--lambda_weight=5",
+RUN_FLAGS = (
     "--optimizer=lars",
     "--learning_rate=1.0",
-    "--lr_scaling=none",
     "--warmup_fraction=0.25",
-    "--batch_size=8",
     "--train_steps=8",
-    "--steps_per_loop=2",
     "--keep_checkpoints=2",
     "--strategy=default",
     "--deterministic",
-]
-
-
-def driver_env() -> dict[str, str]:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    env.pop("TF_CONFIG", None)
-    return env
+)
 
 
 def command(output_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(DRIVER), f"--output_dir={output_dir}", f"--out={output_dir}/final", *RUN_FLAGS, *extra]
+    return driver_command(output_dir, output_dir / "final", *RUN_FLAGS, *extra)
 
 
 def wait_for(paths: list[Path], process: subprocess.Popen, timeout_s: float) -> None:
