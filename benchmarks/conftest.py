@@ -113,7 +113,7 @@ class Baseline:
             pytest.fail(f"{name}: points left the baseline band:\n  " + "\n  ".join(outside))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # stateless, so module fixtures that measure once can use it
 def baseline(request) -> Baseline:
     return Baseline(update=request.config.getoption("--update-baselines"))
 

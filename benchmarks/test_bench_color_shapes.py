@@ -7,52 +7,69 @@ strengths 0 / 0.5 / 1.0.
 Claims: (1) without jitter the contrastive task is solved by colour and the shape probe is
 near chance (<= chance + NEAR_CHANCE): holds. (2) With jitter the shape is learned (strength
 1.0 at least MIN_RISE above strength 0): does NOT hold at this scale, so it is a strict
-xfail (it fails CI the day it starts to hold, so that this file is updated). Measured, seed 0:
-shape probe 0.293 / 0.297 / 0.334 at s = 0 / 0.5 / 1.0; with SimCLR's grayscale (p 0.2) and
-crops of 50-100% instead of 30-100%: 0.340 (s 0) / 0.338 (s 1.0). The issue's own
-calibration saw the same (0.31 with coloured shapes and SimCLR jitter on 64 px canvases).
-Jitter does not yet make colour useless for telling images apart in 300 steps; longer
-training or stronger hue/saturation ranges are the next things to try.
+xfail (it fails CI the day it starts to hold, so that this file is updated).
 
-Points are compared with benchmarks/baselines/color_shapes.json within TOLERANCE (seed 0
-only; seed-to-seed spread not yet calibrated).
+Measured, shape probe at s = 0 / 0.5 / 1.0 (chance 0.25): seed 0 0.293 / 0.297 / 0.334,
+seed 1 0.316 / 0.320 / 0.314, seed 2 0.275 / 0.326 / 0.363 (rise 0.04 / -0.00 / 0.09).
+Also tried (seed 0): stronger jitter s = 2 / 3: 0.299 / 0.326; SimCLR's grayscale (p 0.2)
+with crops of 50-100%: 0.340 (s 0) / 0.338 (s 1); 8192 training images: 0.330 / 0.365
+(s 0 / 1). Reference, the same encoder trained supervised on the
+shape: 0.604 (s 0) / 0.521 (s 1). So the ceiling at this scale is low: ConvN on 2,048
+coloured 32 px shapes does not learn shape well even with labels, and jitter cannot free a
+feature the encoder barely extracts. The issue's own calibration saw the same (0.31 with
+coloured shapes and SimCLR jitter on 64 px canvases).
+
+Points are compared with benchmarks/baselines/color_shapes.json, seed 0, with per-point
+bands sized by the spread over SPREAD_SEEDS (`seed_bands`); re-recording runs every spread
+seed and asserts the claims for each.
 """
 from __future__ import annotations
 
 import pytest
 
-from suppression_runs import point, run_experiment
+from seed_bands import band_rule, seeds_to_run, spread_bands
+from suppression_runs import measure, point
 
-TOLERANCE = 0.10
+SPREAD_SEEDS = (0, 1, 2)
+MIN_BAND = 0.03  # 15 of the 512 test images
 CHANCE = 0.25
 NEAR_CHANCE = 0.15
 MIN_RISE = 0.15
 STRENGTHS = (0.0, 0.5, 1.0)
-ARGS = ["--jitter_strengths=0,0.5,1.0", "--temperatures=0.1", "--models=contrastive"]
+RUNS = {"color_shapes": ["--jitter_strengths=0,0.5,1.0", "--temperatures=0.1", "--models=contrastive"]}
+
+
+def _points(rows: list[dict]) -> dict[str, float]:
+    return {f"s{s:g}/shape": point(rows, "linear_shape", jitter_strength=s) for s in STRENGTHS}
 
 
 @pytest.fixture(scope="module")
-def measured(results_dir, tmp_path_factory) -> tuple[dict[str, float], str]:
+def measured(baseline, results_dir, tmp_path_factory) -> tuple[tuple[int, ...], dict[str, list[float]]]:
+    """(seeds, {point: [value per seed]}), checked against the baseline."""
+    seeds = seeds_to_run(baseline.update, SPREAD_SEEDS)
     output_dir = str(tmp_path_factory.mktemp("color_shapes"))
-    rows, command = run_experiment("color_shapes", ARGS, output_dir, results_dir, "color_shapes")
-    return {f"s{s:g}/shape": point(rows, "linear_shape", jitter_strength=s) for s in STRENGTHS}, command
+    per_seed, command = measure("color_shapes", RUNS, seeds, _points, output_dir, results_dir)
+    baseline.check(
+        "color_shapes",
+        {key: values[0] for key, values in per_seed.items()},
+        tolerance=spread_bands(per_seed, MIN_BAND),
+        description="linear probe test accuracy of the shape (4 classes) vs colour-jitter strength, tau 0.1",
+        command=command,
+        extra={"seeds": list(seeds), "band_rule": band_rule(MIN_BAND, SPREAD_SEEDS), "per_seed": per_seed},
+    )
+    return seeds, per_seed
 
 
 @pytest.mark.benchmark
-def test_colour_suppresses_shape_without_jitter(baseline, measured):
-    points, command = measured
-    baseline.check(
-        "color_shapes",
-        points,
-        tolerance=TOLERANCE,
-        description="linear probe test accuracy of the shape (4 classes) vs colour-jitter strength, tau 0.1",
-        command=command,
-    )
-    assert points["s0/shape"] <= CHANCE + NEAR_CHANCE, f"shape probe without jitter is not near chance: {points}"
+def test_colour_suppresses_shape_without_jitter(measured):
+    seeds, per_seed = measured
+    for seed, value in zip(seeds, per_seed["s0/shape"]):
+        assert value <= CHANCE + NEAR_CHANCE, f"seed {seed}: shape probe without jitter is not near chance: {value:.3f}"
 
 
 @pytest.mark.benchmark
 @pytest.mark.xfail(strict=True, reason="jitter does not free the shape feature at CI scale (see module docstring)")
 def test_colour_jitter_lets_shape_be_learned(measured):
-    points, _ = measured
-    assert points["s1/shape"] - points["s0/shape"] >= MIN_RISE, f"shape probe did not rise with jitter: {points}"
+    seeds, per_seed = measured
+    for seed, low, high in zip(seeds, per_seed["s0/shape"], per_seed["s1/shape"]):
+        assert high - low >= MIN_RISE, f"seed {seed}: shape probe did not rise with jitter: {low:.3f} -> {high:.3f}"

@@ -14,9 +14,9 @@ Projection head: `depth` layers, hidden width 256, output 64 (depth 0 = the repr
 
 Baselines hold the seed-0 curve (what CI measures; a run is deterministic given its seed)
 with a band per point. `pytest benchmarks --update-baselines` also runs `SPREAD_SEEDS` and
-sets each band to 1.5 x that point's seed-to-seed range (at least `MIN_BAND`), storing the
-per-seed values in the baseline: a point that is stable across seeds gets a tight band, an
-unstable one a wide band. The qualitative claims are asserted for every seed measured.
+sizes each band by that point's seed-to-seed range (`seed_bands.spread_bands`, at least
+`MIN_BAND`), storing the per-seed values in the baseline. The qualitative claims are
+asserted for every seed measured.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from cl_properties.plotting.heatmap import best_per_row, save_heatmap
 from cl_properties.results import format_table
 from cl_properties.training import EncoderConfig, HeadConfig, LossConfig, PretrainConfig
 from cl_properties.training.evaluate import DataSpec, EvalConfig, train_and_evaluate
+from seed_bands import band_rule, seeds_to_run, spread_bands
 
 IMAGE_SIZE = 16
 STEPS = 200
@@ -91,19 +92,9 @@ def _probe_accuracies(
     return {"linear": metrics["linear_label"], "knn": metrics["knn_label"]}
 
 
-def _seeds(baseline) -> tuple[int, ...]:
-    """Seed 0 in a comparing run; `SPREAD_SEEDS` when re-recording (to size the bands)."""
-    return SPREAD_SEEDS if baseline.update else (0,)
-
-
 def _measure(cells: dict[str, dict], seeds: tuple[int, ...]) -> dict[str, list[dict[str, float]]]:
     """Runs every cell (keyword arguments of `_probe_accuracies`) for every seed."""
     return {key: [_probe_accuracies(**kwargs, seed=seed) for seed in seeds] for key, kwargs in cells.items()}
-
-
-def _bands(per_seed: dict[str, list[float]]) -> dict[str, float]:
-    """Per-point band: 1.5 x the point's seed-to-seed range, at least MIN_BAND."""
-    return {key: round(max(MIN_BAND, 1.5 * (max(v) - min(v))), 3) for key, v in per_seed.items()}
 
 
 def _setup() -> str:
@@ -134,7 +125,7 @@ def test_head_depth_loss(baseline, results_dir):
     an encoder trained for one step (digits are easy: random conv features already score
     ~0.95, so the losses differ mostly in how much they help, or hurt, from there).
     """
-    started, seeds = time.perf_counter(), _seeds(baseline)
+    started, seeds = time.perf_counter(), seeds_to_run(baseline.update, SPREAD_SEEDS)
     cells = {f"{loss}/depth{depth}": dict(loss=loss, depth=depth) for depth in HEAD_DEPTHS for loss in LOSS_SETTINGS}
     cells["untrained"] = dict(loss="nt_xent", steps=1)
     per_seed = {key: [run["linear"] for run in runs] for key, runs in _measure(cells, seeds).items()}
@@ -164,10 +155,10 @@ def test_head_depth_loss(baseline, results_dir):
     baseline.check(
         "head_depth_loss",
         points,
-        tolerance=_bands(per_seed),
+        tolerance=spread_bands(per_seed, MIN_BAND),
         description=f"linear probe accuracy per loss x head depth ({_setup()})",
         command=f"{COMMAND}::test_head_depth_loss",
-        extra={"seeds": list(seeds), "per_seed": per_seed},
+        extra={"seeds": list(seeds), "band_rule": band_rule(MIN_BAND, SPREAD_SEEDS), "per_seed": per_seed},
     )
     shallow, deep = HEAD_DEPTHS[0], HEAD_DEPTHS[-1]
     failed = {seed: s for seed, s in spreads.items() if not s[deep] < s[shallow]}
@@ -190,7 +181,7 @@ def test_tau_lambda(baseline, results_dir):
     (arg-max over LAMBDAS, first of ties) never falls as tau rises, and it is higher at
     the largest tau than at the smallest.
     """
-    started, seeds = time.perf_counter(), _seeds(baseline)
+    started, seeds = time.perf_counter(), seeds_to_run(baseline.update, SPREAD_SEEDS)
     cells = {
         f"tau{tau:g}/lambda{lam:g}": dict(loss="decoupled", temperature=tau, lambda_weight=lam)
         for tau in TAUS
@@ -225,10 +216,10 @@ def test_tau_lambda(baseline, results_dir):
     baseline.check(
         "tau_lambda",
         points,
-        tolerance=_bands(per_seed),
+        tolerance=spread_bands(per_seed, MIN_BAND),
         description=f"decoupled NT-Xent kNN and linear accuracy per tau x lambda ({_setup()})",
         command=f"{COMMAND}::test_tau_lambda",
-        extra={"seeds": list(seeds), "per_seed": per_seed, "best_lambda_per_tau": {str(k): v for k, v in best.items()}},
+        extra={"seeds": list(seeds), "band_rule": band_rule(MIN_BAND, SPREAD_SEEDS), "per_seed": per_seed, "best_lambda_per_tau": {str(k): v for k, v in best.items()}},
     )
     failed = {
         seed: b for seed, b in best.items() if any(x > y for x, y in zip(b, b[1:])) or not b[-1] > b[0]
@@ -250,7 +241,7 @@ def test_batch_size(baseline, results_dir):
     feature suppression too): for every loss, linear accuracy at the largest batch >= at
     the smallest. At a fixed number of steps the larger batch also sees more images.
     """
-    started, seeds = time.perf_counter(), _seeds(baseline)
+    started, seeds = time.perf_counter(), seeds_to_run(baseline.update, SPREAD_SEEDS)
     cells = {f"{loss}/batch{b}": dict(loss=loss, batch_size=b) for loss in BATCH_LOSSES for b in BATCH_SIZES}
     runs = _measure(cells, seeds)
     per_seed = {f"{key}/{probe}": [run[probe] for run in runs[key]] for key in cells for probe in ("linear", "knn")}
@@ -284,10 +275,10 @@ def test_batch_size(baseline, results_dir):
     baseline.check(
         "batch_size",
         points,
-        tolerance=_bands(per_seed),
+        tolerance=spread_bands(per_seed, MIN_BAND),
         description=f"linear and kNN accuracy per loss x batch size ({_setup()}; batch as given)",
         command=f"{COMMAND}::test_batch_size",
-        extra={"seeds": list(seeds), "per_seed": per_seed},
+        extra={"seeds": list(seeds), "band_rule": band_rule(MIN_BAND, SPREAD_SEEDS), "per_seed": per_seed},
     )
     small, large = BATCH_SIZES[0], BATCH_SIZES[-1]
     failed = [

@@ -17,10 +17,9 @@ Runs the experiment exactly as shipped,
   benchmarks/baselines/local_features.json.
 
 `pytest benchmarks/test_bench_local_features.py --update-baselines` (~12 min) runs seeds
-0-3: it records seed 0's points with a band per point of max(MIN_BAND, SPREAD_FACTOR x
-(max - min over the 4 seeds)), stores every seed's points with the baseline, and asserts
-the claim for every seed. The factor 1.5 allows for 4 seeds underestimating the range;
-MIN_BAND covers the scores that barely move between seeds (raw patches). MIN_MARGIN = 0.05
+0-3: it records seed 0's points with a band per point sized by the seed-to-seed range
+(`seed_bands.spread_bands`), stores every seed's points with the baseline, and asserts
+the claim for every seed. MIN_BAND covers the scores that barely move between seeds (raw patches). MIN_MARGIN = 0.05
 is below the smallest deeper-group margin the 4 seeds gave when it was chosen (0.088, vs
 random init; mean 0.12, sd 0.03).
 """
@@ -34,6 +33,7 @@ import sys
 import pytest
 
 from cl_properties.results import read_results
+from seed_bands import band_rule, seeds_to_run, spread_bands
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGFILE = os.path.join("experiments", "local_features", "default.flags")
@@ -41,9 +41,7 @@ COMMAND = f"python -m cl_properties.experiments.local_features --flagfile={FLAGF
 DEEPER = ("block_group2", "block_group3")
 MIN_MARGIN = 0.05
 SPREAD_SEEDS = (0, 1, 2, 3)
-SPREAD_FACTOR = 1.5
 MIN_BAND = 0.03
-BAND_RULE = f"max({MIN_BAND}, {SPREAD_FACTOR} x (max - min over seeds {SPREAD_SEEDS}))"
 
 
 def _scores(rows: list[dict]) -> dict[str, float]:
@@ -73,7 +71,7 @@ def _run(seed: int, output_dir) -> dict:
 
 @pytest.mark.benchmark
 def test_trained_local_features_beat_random_init_and_raw_patches(baseline, tmp_path):
-    seeds = SPREAD_SEEDS if baseline.update else SPREAD_SEEDS[:1]
+    seeds = seeds_to_run(baseline.update, SPREAD_SEEDS)
     documents = {seed: _run(seed, tmp_path / f"seed{seed}") for seed in seeds}
     per_seed = {seed: _scores(document["rows"]) for seed, document in documents.items()}
     for seed, document in documents.items():
@@ -86,10 +84,7 @@ def test_trained_local_features_beat_random_init_and_raw_patches(baseline, tmp_p
                 print(f"  {key:>40s}  {value:.4f}")
     points = per_seed[SPREAD_SEEDS[0]]
     # Used when recording (with all seeds); when comparing the stored bands apply.
-    bands = {
-        key: max(MIN_BAND, SPREAD_FACTOR * (max(p[key] for p in per_seed.values()) - min(p[key] for p in per_seed.values())))
-        for key in points
-    }
+    bands = spread_bands({key: [p[key] for p in per_seed.values()] for key in points}, MIN_BAND)
     baseline.check(
         "local_features",
         points,
@@ -101,7 +96,7 @@ def test_trained_local_features_beat_random_init_and_raw_patches(baseline, tmp_p
             "trained - other dense probe; seed 0"
         ),
         command=COMMAND,
-        extra={"band_rule": BAND_RULE, "per_seed_points": {str(seed): p for seed, p in per_seed.items()}},
+        extra={"band_rule": band_rule(MIN_BAND, SPREAD_SEEDS), "per_seed_points": {str(seed): p for seed, p in per_seed.items()}},
     )
     for seed, seed_points in per_seed.items():
         for other in ("random_init", "raw_patches"):
