@@ -19,9 +19,9 @@ Runs the experiment exactly as shipped,
 `pytest benchmarks/test_bench_local_features.py --update-baselines` (~12 min) runs seeds
 0-3: it records seed 0's points with a band per point sized by the seed-to-seed range
 (`seed_bands.spread_bands`), stores every seed's points with the baseline, and asserts
-the claim for every seed. MIN_BAND covers the scores that barely move between seeds (raw patches). MIN_MARGIN = 0.05
-is below the smallest deeper-group margin the 4 seeds gave when it was chosen (0.088, vs
-random init; mean 0.12, sd 0.03).
+the claim for every seed. MIN_BAND covers the scores that barely move between seeds (raw
+patches). MIN_MARGIN = 0.05 is below the smallest deeper-group margin the 4 seeds gave when
+it was chosen (0.088, vs random init; mean 0.12, sd 0.03).
 """
 
 from __future__ import annotations
