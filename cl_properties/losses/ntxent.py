@@ -1,24 +1,57 @@
 """SimCLR's NT-Xent loss, its alignment/distribution decomposition and contrastive accuracy."""
 from __future__ import annotations
 
+import keras
+import numpy as np
 from keras import ops
 
 from cl_properties.distribute import cross_replica_concat
 from cl_properties.losses.common import LossTerms, as_views, check_temperature, l2_normalize
 
 
+def _mask(where, logits):
+    """`logits` with the entries at `where` set to the dtype's lowest finite value.
+
+    Finite rather than -inf: exp() of it is still 0, but a row with every entry masked
+    (an anchor without negatives, n = 1) keeps a finite logsumexp, whose gradient with -inf
+    would be 0/0 = NaN on both TensorFlow and JAX.
+    """
+    lowest = np.finfo(keras.backend.standardize_dtype(logits.dtype)).min
+    return ops.where(where, ops.cast(lowest, logits.dtype), logits)
+
+
 def _pair_logits(z1, z2, temperature: float):
-    """Gathered global views, the (2n, 2n) similarity logits with -inf on the diagonal
-    (an anchor is never its own candidate), and the index of each anchor's positive."""
+    """Gathered global views, the (2n, 2n) similarity logits with self-pairs masked (an
+    anchor is never its own candidate) and the index of each anchor's positive."""
     z1, z2 = cross_replica_concat((z1, z2))
     h = ops.concatenate([z1, z2], axis=0)
-    logits = ops.matmul(h, ops.transpose(h)) / temperature
     index = ops.arange(ops.shape(h)[0])
     self_pairs = ops.expand_dims(index, 1) == ops.expand_dims(index, 0)
-    logits = ops.where(self_pairs, ops.cast(float("-inf"), logits.dtype), logits)
+    logits = _mask(self_pairs, ops.matmul(h, ops.transpose(h)) / temperature)
     n = ops.shape(z1)[0]
     positive = ops.concatenate([index[n:], index[:n]], axis=0)  # anchor i <-> i +- n
     return z1, z2, logits, positive
+
+
+def positive_cross_entropy(logits, positive):
+    """NT-Xent's per-anchor loss (paper-notes section 1): the (sparse softmax) cross-entropy
+    of each anchor's positive, computed as
+
+        l_i = -log softmax(logits_i)[p(i)]
+            = softplus( logsumexp_{k != i, p(i)} (logit_ik - logit_i,p(i)) )
+
+    for (m, m) `logits` whose self-pairs are masked (`_pair_logits`) and int `positive`
+    (m,) = p(i). The two forms are equal exactly (-log(e^a / (e^a + S)) = log(1 + S / e^a));
+    the second keeps relative precision when l_i is tiny (softplus(x) ~ e^x for x << 0),
+    where -log softmax, or the paper's alignment + distribution split (Sec. 2), subtracts two
+    large numbers. It is never negative.
+    """
+    index = ops.arange(ops.shape(logits)[0])
+    is_positive = ops.expand_dims(positive, 1) == ops.expand_dims(index, 0)
+    positive_logit = ops.sum(ops.where(is_positive, logits, 0), axis=1, keepdims=True)
+    # Self-pairs stay masked: lowest - logit rounds back to lowest (or to -inf).
+    others = _mask(is_positive, logits - positive_logit)
+    return ops.softplus(ops.logsumexp(others, axis=1))
 
 
 def nt_xent_terms(z1, z2, temperature: float = 0.1, normalize: bool = True) -> LossTerms:
@@ -27,11 +60,15 @@ def nt_xent_terms(z1, z2, temperature: float = 0.1, normalize: bool = True) -> L
     With s_ik = z~_i . z~_k over the 2n embeddings h = [z1; z2] (z~ = z / ||z|| when
     `normalize`) and p(i) the other view of anchor i:
 
+        loss         = (1/2n) sum_i -log( exp(s_i,p(i) / tau) / sum_{k != i} exp(s_ik / tau) )
         alignment    = -(1/2n) sum_i s_i,p(i) / tau
         distribution =  (1/2n) sum_i log sum_{k != i} exp(s_ik / tau)
-        loss         =  alignment + distribution = NT-Xent
 
-    i.e. tau * NT-Xent = L_alignment + tau * L_distribution (paper Sec. 2, lambda = tau).
+    and loss = alignment + distribution, i.e. tau * NT-Xent = L_alignment + tau *
+    L_distribution (paper Sec. 2, lambda = tau). The loss is computed per anchor by
+    `positive_cross_entropy`, not as that sum: near saturation the two terms are large and
+    nearly opposite, and their float32 sum loses all relative precision (it can even be
+    negative). The equality holds up to the rounding of the two terms.
 
     Under a tf.distribute replica context with several replicas, z1 and z2 are gathered from
     all replicas (differentiably) and the terms are those of the global batch, identical on
@@ -42,11 +79,12 @@ def nt_xent_terms(z1, z2, temperature: float = 0.1, normalize: bool = True) -> L
     z1, z2 = as_views(z1, z2)
     if normalize:
         z1, z2 = l2_normalize(z1), l2_normalize(z2)
-    z1, z2, logits, _ = _pair_logits(z1, z2, temperature)
+    z1, z2, logits, positive = _pair_logits(z1, z2, temperature)
+    loss = ops.mean(positive_cross_entropy(logits, positive))
     # s_i,p(i) is the same for both anchors of a pair, so the mean over 2n anchors is over n.
     alignment = -ops.mean(ops.sum(z1 * z2, axis=-1)) / temperature
     distribution = ops.mean(ops.logsumexp(logits, axis=1))
-    return LossTerms(alignment + distribution, alignment, distribution)
+    return LossTerms(loss, alignment, distribution)
 
 
 def nt_xent(z1, z2, temperature: float = 0.1, normalize: bool = True):

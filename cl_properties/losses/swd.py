@@ -5,22 +5,27 @@ import tensorflow as tf
 from keras import ops
 
 from cl_properties.losses.common import Seed, as_matrix, as_seed, compute_dtype, same_shape
-from cl_properties.losses.priors import sample_prior
+from cl_properties.losses.priors import RNG_ALG, sample_prior
 
 
 def random_orthogonal(dim: int, seed: Seed, dtype="float32"):
     """A random orthogonal `dim x dim` matrix, Haar-distributed, determined by `seed`.
 
     W = Q diag(sign(diag(R))) where Q R is the QR factorization of
-    G = tf.random.stateless_normal((dim, dim), seed): the sign correction makes R's diagonal
-    positive, so W is unique given G and uniformly distributed on O(dim). A seed that depends
-    on the training step, e.g. (seed, step), gives a fresh matrix every step, also inside
-    tf.function (unlike `keras.initializers.Orthogonal()` called in a traced function, which
-    is frozen into the graph as one matrix).
+    G = tf.random.stateless_normal((dim, dim), seed, alg="philox"): the sign correction makes
+    R's diagonal positive, so W is unique given G and uniformly distributed on O(dim). A seed
+    that depends on the training step, e.g. (seed, step), gives a fresh matrix every step,
+    also inside tf.function (unlike `keras.initializers.Orthogonal()` called in a traced
+    function, which is frozen into the graph as one matrix).
+
+    Reproducibility as for `sample_prior`: a function of (dim, seed, dtype) and the compile
+    mode only; eager and plain tf.function agree bitwise, XLA-compiled code gives another
+    (equally Haar-distributed) matrix, because its G differs, and its QR also differs from
+    TF's in the last bits (TF 2.21, CPU: up to ~3e-6 for the same 64 x 64 float32 G).
     """
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim must be a positive int, got {dim!r}")
-    gaussian = tf.random.stateless_normal((dim, dim), as_seed(seed), dtype=dtype)
+    gaussian = tf.random.stateless_normal((dim, dim), as_seed(seed), dtype=dtype, alg=RNG_ALG)
     q, r = ops.qr(gaussian)
     signs = ops.where(ops.diagonal(r) < 0, ops.cast(-1, dtype), ops.cast(1, dtype))
     return q * signs[None, :]
@@ -30,9 +35,15 @@ def swd_draws(prior: str, num_samples, dim: int, seed: Seed, dtype="float32"):
     """The random inputs of one SWD evaluation: (projection W (dim, dim), prior samples
     (num_samples, dim)), both determined by `seed` (split into two independent seeds).
 
-    This is what `generalized_contrastive_loss(distribution="swd", seed=seed)` uses.
+    This is what `generalized_contrastive_loss(distribution="swd", seed=seed)` uses. Within
+    one compile mode a seed (seed, step) always gives the same W and samples, at the first
+    call or any later one, in a fresh tf.function or process, whatever the global seed and
+    the draws before; other steps give independent draws. Eager and plain tf.function agree
+    bitwise; XLA-compiled code draws other W and samples for the same seed (see
+    `sample_prior` and `random_orthogonal`), so the SWD term, and training, differ with
+    `jit_compile`.
     """
-    projection_seed, prior_seed = tf.unstack(tf.random.split(as_seed(seed), 2))
+    projection_seed, prior_seed = tf.unstack(tf.random.split(as_seed(seed), 2, alg=RNG_ALG))
     projection = random_orthogonal(dim, projection_seed, dtype=dtype)
     return projection, sample_prior(prior, tf.stack([num_samples, dim]), prior_seed, dtype=dtype)
 

@@ -1,5 +1,5 @@
-"""NT-Xent against a direct numpy transcription of its definition, its decomposition and
-analytic values."""
+"""NT-Xent against a direct numpy transcription of its definition, its decomposition,
+analytic values and gradients, and its relative precision near zero loss."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -23,6 +23,57 @@ def reference_nt_xent(z1, z2, tau, normalize=True):
         denominator = sum(np.exp(sims[k]) for k in range(m) if k != i)
         losses.append(-np.log(np.exp(sims[(i + n) % m]) / denominator))
     return np.mean(losses)
+
+
+def precise_reference_nt_xent(z1, z2, tau, normalize=True):
+    """l_i = log(1 + sum_{k != i, p(i)} exp((s_ik - s_ip) / tau)) in float64 with log1p: the
+    same value as `reference_nt_xent`, with full relative precision when l_i is tiny."""
+    h = np.concatenate([z1, z2]).astype(np.float64)
+    if normalize:
+        h = unit(h)
+    m, n = len(h), len(z1)
+    logits = h @ h.T / tau
+    losses = []
+    for i in range(m):
+        p = (i + n) % m
+        others = [k for k in range(m) if k not in (i, p)]
+        losses.append(np.log1p(np.exp(logits[i, others] - logits[i, p]).sum()))
+    return np.mean(losses)
+
+
+def reference_gradients(z1, z2, tau, normalize=True):
+    """dL/dz1, dL/dz2 in float64: dL/dlogits = (softmax_{k != i} - onehot(p(i))) / 2n, chained
+    through logits = u u^T / tau and, if `normalize`, u = h / ||h||."""
+    h = np.concatenate([z1, z2]).astype(np.float64)
+    norms = np.linalg.norm(h, axis=1, keepdims=True)
+    u = h / norms if normalize else h
+    m, n = len(h), len(z1)
+    logits = u @ u.T / tau
+    np.fill_diagonal(logits, -np.inf)
+    softmax = np.exp(logits - logits.max(axis=1, keepdims=True))
+    softmax /= softmax.sum(axis=1, keepdims=True)
+    d_logits = (softmax - np.eye(m)[(np.arange(m) + n) % m]) / m
+    grad = (d_logits + d_logits.T) @ u / tau
+    if normalize:
+        grad = (grad - u * np.sum(u * grad, axis=1, keepdims=True)) / norms
+    return grad[:n], grad[n:]
+
+
+def saturated_views(target, tau, normalize, seed=0):
+    """Float32 views with well-separated pairs whose NT-Xent is about `target`.
+
+    Normalized: two pairs at angle phi in a plane, l_i ~ 2 exp(-(1 - cos phi) / tau).
+    Unnormalized: four orthogonal pairs of norm r, l_i ~ 6 exp(-r^2 / tau).
+    The second view is the first plus 1e-3 noise.
+    """
+    rng = np.random.default_rng(seed)
+    if normalize:
+        phi = np.arccos(1 - tau * np.log(2 / target))
+        z1 = np.array([[1.0, 0.0, 0.0], [np.cos(phi), np.sin(phi), 0.0]])
+    else:
+        z1 = np.sqrt(tau * np.log(6 / target)) * np.linalg.qr(rng.normal(size=(8, 8)))[0][:4]
+    z2 = z1 + 1e-3 * rng.normal(size=z1.shape)
+    return z1.astype(np.float32), z2.astype(np.float32)
 
 
 @pytest.fixture
@@ -56,8 +107,19 @@ def test_decomposition_is_exact(views, tau):
     np.testing.assert_allclose(tau * terms.loss.numpy(), l_alignment + tau * lse.mean(), rtol=1e-12)
     np.testing.assert_allclose(tau * terms.alignment.numpy(), l_alignment, rtol=1e-12)
     np.testing.assert_allclose(terms.distribution.numpy(), lse.mean(), rtol=1e-12)
-    np.testing.assert_allclose(terms.loss.numpy(), (terms.alignment + terms.distribution).numpy(), rtol=1e-14)
     np.testing.assert_allclose(terms.loss.numpy(), nt_xent(z1, z2, temperature=tau).numpy(), rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tau", [0.05, 0.2, 1.0])
+def test_loss_is_alignment_plus_distribution_up_to_rounding(views, dtype, tau):
+    """The loss is computed per anchor, not as the sum; they differ by rounding only, i.e. by
+    a few ulps of the larger term (the terms are ~1/tau, the loss may be much smaller)."""
+    z1, z2 = (v.astype(dtype) for v in views)
+    terms = nt_xent_terms(z1, z2, temperature=tau)
+    alignment, distribution = terms.alignment.numpy(), terms.distribution.numpy()
+    ulp = np.finfo(dtype).eps * max(abs(alignment), abs(distribution))
+    assert abs(terms.loss.numpy() - (alignment + distribution)) <= 8 * ulp
 
 
 def test_perfectly_correlated_orthogonal_embeddings():
@@ -102,3 +164,56 @@ def test_contrastive_accuracy(views):
     got = contrastive_accuracy(z1, z2)
     assert got.dtype == tf.float32
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-7)
+
+
+# Normalized at tau 0.1 the loss cannot go below 2 exp(-2 / 0.1) = 4e-9 (antipodal pairs).
+SATURATED = [
+    (normalize, tau, target)
+    for normalize in (True, False)
+    for tau in (0.05, 0.1)
+    for target in ((1e-3, 1e-6, 1e-8) if normalize and tau == 0.1 else (1e-3, 1e-6, 1e-9, 1e-12))
+]
+
+
+@pytest.mark.parametrize("normalize, tau, target", SATURATED)
+def test_relative_precision_near_zero_loss(normalize, tau, target):
+    z1, z2 = saturated_views(target, tau, normalize)
+    expected = precise_reference_nt_xent(z1, z2, tau, normalize)
+    assert target / 10 < expected < target * 10
+    got = nt_xent(z1, z2, temperature=tau, normalize=normalize)
+    assert got.dtype == tf.float32
+    assert got.numpy() >= 0
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4)
+    z1, z2 = z1.astype(np.float64), z2.astype(np.float64)
+    got64 = nt_xent(z1, z2, temperature=tau, normalize=normalize)
+    np.testing.assert_allclose(got64.numpy(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tau", [0.1, 0.5])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_gradients_match_reference(views, dtype, tau, normalize):
+    scale = 1.0 if normalize else 0.3
+    z1, z2 = (tf.constant(scale * v, dtype) for v in views)
+    with tf.GradientTape() as tape:
+        tape.watch([z1, z2])
+        loss = nt_xent(z1, z2, temperature=tau, normalize=normalize)
+    grads = tape.gradient(loss, [z1, z2])
+    expected = reference_gradients(z1.numpy(), z2.numpy(), tau, normalize)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    for got, want in zip(grads, expected):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got.numpy(), want, rtol=rtol, atol=rtol * np.abs(want).max())
+
+
+def test_single_pair_has_zero_loss_and_gradient():
+    """n = 1: no negatives, l_i = -log 1 = 0; the masked row must not give NaN gradients."""
+    z1, z2 = tf.constant([[1.0, 2.0, 0.5]]), tf.constant([[0.3, -1.0, 2.0]])
+    for normalize in (True, False):
+        with tf.GradientTape() as tape:
+            tape.watch([z1, z2])
+            terms = nt_xent_terms(z1, z2, temperature=0.1, normalize=normalize)
+        assert terms.loss.numpy() == 0
+        np.testing.assert_allclose(terms.alignment.numpy(), -terms.distribution.numpy(), rtol=1e-6)
+        for grad in tape.gradient(terms.loss, [z1, z2]):
+            np.testing.assert_array_equal(grad.numpy(), 0)

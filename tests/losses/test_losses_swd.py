@@ -1,4 +1,10 @@
-"""The sliced Wasserstein term, its random projection and the priors."""
+"""The sliced Wasserstein term, its random projection and the priors, and the
+reproducibility of their stateless draws in each compile mode."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -6,9 +12,11 @@ import tensorflow as tf
 from cl_properties.losses import (
     PRIORS,
     ContrastiveLoss,
+    generalized_contrastive_loss,
     random_orthogonal,
     sample_prior,
     sliced_wasserstein_loss,
+    swd_draws,
 )
 
 
@@ -140,3 +148,108 @@ def test_sample_prior_supports():
     np.testing.assert_allclose(normal.std(axis=0), 1, rtol=0.1)
     np.testing.assert_array_equal(normal, sample_prior("normal", (2000, 3), 0).numpy())
     assert sample_prior("normal", (2, 3), 0, dtype="float64").dtype == tf.float64
+
+
+COMPILE_MODES = {
+    "eager": lambda fn: fn,
+    "function": tf.function,
+    "jit_compile": lambda fn: tf.function(fn, jit_compile=True),
+}
+_RNG = np.random.default_rng(11)
+_Z1, _Z2 = (_RNG.normal(size=(8, 6)).astype(np.float32) for _ in range(2))
+
+
+def all_draws(seed):
+    """The stateless draws of the losses (every prior, W) for an int64 seed (seed, step)."""
+    projection, hypercube = swd_draws("hypercube", 16, 6, seed)
+    swd = generalized_contrastive_loss(_Z1, _Z2, distribution="swd", prior="normal", seed=seed)
+    return {"orthogonal": projection, "hypercube": hypercube,
+            "hypersphere": sample_prior("hypersphere", (16, 6), seed), "swd_loss": swd.loss}
+
+
+def draws_in(mode, seed, step, fn=None):
+    """`all_draws((seed, step))` as numpy arrays, computed in a compile mode (a fresh
+    function unless `fn` is given)."""
+    fn = fn or COMPILE_MODES[mode](all_draws)
+    return {key: value.numpy() for key, value in fn(tf.constant([seed, step], tf.int64)).items()}
+
+
+def assert_all_equal(got, want):
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+def assert_all_differ(got, want):
+    for key in want:
+        assert not np.array_equal(got[key], want[key]), key
+
+
+@pytest.mark.parametrize("mode", COMPILE_MODES)
+def test_draws_depend_on_seed_and_step_only(mode):
+    """In one compile mode: the same (seed, step) gives the same draws in repeated calls, in
+    a fresh function and after other (stateful) draws; other steps or seeds give others."""
+    fn = COMPILE_MODES[mode](all_draws)
+    first = draws_in(mode, 3, 5, fn)
+    assert_all_differ(draws_in(mode, 3, 6, fn), first)
+    tf.random.normal((4,))
+    tf.random.Generator.from_seed(1).normal((4,))
+    assert_all_equal(draws_in(mode, 3, 5, fn), first)
+    fresh = COMPILE_MODES[mode](all_draws)
+    assert_all_equal(draws_in(mode, 3, 5, fresh), first)
+    assert_all_differ(draws_in(mode, 4, 5, fresh), first)
+    if mode != "eager":
+        assert fn.experimental_get_tracing_count() == 1
+
+
+def test_eager_and_tf_function_draw_the_same_numbers():
+    assert_all_equal(draws_in("function", 3, 5), draws_in("eager", 3, 5))
+
+
+def test_xla_draws_other_numbers_from_the_same_distributions():
+    """Documented in `sample_prior`: XLA turns the same Philox bits into other floats. If this
+    fails, XLA now matches TensorFlow's kernels: update the docstrings."""
+    xla, eager = draws_in("jit_compile", 3, 5), draws_in("eager", 3, 5)
+    assert_all_differ(xla, eager)
+    w = xla["orthogonal"]
+    np.testing.assert_allclose(w @ w.T, np.eye(6), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(xla["hypersphere"], axis=1), 1, rtol=1e-6)
+    assert np.abs(xla["hypercube"]).max() <= 1
+    draw = tf.function(lambda seed: {"n": sample_prior("normal", (4096,), seed)}, jit_compile=True)
+    normal = draws_in("jit_compile", 0, 0, draw)["n"]
+    assert abs(normal.mean()) < 0.05 and abs(normal.std() - 1) < 0.05
+
+
+def test_xla_draws_use_the_whole_int64_seed():
+    """With TF's default algorithm XLA kept only the low 32 bits of each seed word."""
+    draw = tf.function(lambda seed: {"n": sample_prior("normal", (8,), seed)}, jit_compile=True)
+    high_bit_apart = draws_in("jit_compile", 1 + 2**32, 5, draw)
+    assert_all_differ(draws_in("jit_compile", 1, 5, draw), high_bit_apart)
+
+
+_FRESH_PROCESS = """
+import importlib.util, json, sys
+import keras
+import tensorflow as tf
+spec = importlib.util.spec_from_file_location("swd_tests", sys.argv[1])
+tests = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tests)
+tf.random.set_seed(99)
+keras.utils.set_random_seed(1)
+tf.random.uniform((7,))
+print(json.dumps({mode: {key: value.tolist() for key, value in tests.draws_in(mode, 3, 5).items()}
+                  for mode in tests.COMPILE_MODES}))
+"""
+
+
+def test_fresh_process_with_a_global_seed_draws_the_same_numbers():
+    result = subprocess.run(
+        [sys.executable, "-c", _FRESH_PROCESS, os.path.abspath(__file__)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    fresh = json.loads(result.stdout.strip().splitlines()[-1])
+    for mode in COMPILE_MODES:
+        here = draws_in(mode, 3, 5)
+        got = {key: np.asarray(value, here[key].dtype) for key, value in fresh[mode].items()}
+        assert_all_equal(got, here)
