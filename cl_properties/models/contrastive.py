@@ -30,6 +30,8 @@ class ContrastiveModel(keras.Model):
 
     Each probe is a linear classifier on the stop-gradient encoder representation (SimCLR's
     online linear evaluation): it measures what the representation encodes without shaping it.
+    As SimCLR's `head_supervised`, the probes are exempt from LARS's trust ratio (see
+    `layer_adaptation_exempt_variables`); their kernels keep weight decay, their biases not.
 
     Distribution: the loss family returns the global-batch value on every replica and the
     optimizer sums replica gradients, so the per-replica objective is divided by the replica
@@ -80,6 +82,12 @@ class ContrastiveModel(keras.Model):
             key: keras.metrics.SparseCategoricalAccuracy(name=f"probe_{key}_accuracy")
             for key in probes
         }
+
+    def layer_adaptation_exempt_variables(self) -> list[keras.Variable]:
+        """The probes' kernels and biases, which LARS must not adapt (read by
+        `cl_properties.optimization.adaptation_exempt_variables`): with eta 0.001 the trust
+        ratio would shrink their steps far below SimCLR's, understating the online accuracies."""
+        return [v for probe in self.probes.values() for v in probe.trainable_variables]
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:

@@ -1,5 +1,8 @@
-"""Which variables are exempt from weight decay (and LARS adaptation): found by layer type."""
+"""Which variables are exempt from weight decay and from LARS adaptation: found by layer type,
+or declared by the layers that own them; never by name."""
 from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
 
 import keras
 
@@ -27,6 +30,13 @@ _BIAS_LAYERS = (
 )
 
 
+@runtime_checkable
+class DeclaresUnadaptedVariables(Protocol):
+    """A layer naming variables of its own that LARS must not adapt (trust ratio 1)."""
+
+    def layer_adaptation_exempt_variables(self) -> list[keras.Variable]: ...
+
+
 def decay_exempt_variables(model: keras.layers.Layer) -> list[keras.Variable]:
     """The gamma/beta of normalization layers and the biases of Dense/Conv layers in `model`.
 
@@ -50,3 +60,20 @@ def decay_exempt_variables(model: keras.layers.Layer) -> list[keras.Variable]:
             candidates = (layer.bias,)
         exempt.extend(v for v in candidates if v is not None)
     return exempt
+
+
+def adaptation_exempt_variables(model: keras.layers.Layer) -> list[keras.Variable]:
+    """`decay_exempt_variables(model)` plus what the layers of `model` declare through
+    `layer_adaptation_exempt_variables()` (e.g. `ContrastiveModel`'s online probes).
+
+    SimCLR's LARS exempts its supervised head from decay and trust ratio, but SimCLR adds the
+    head kernel's L2 to the loss (`add_weight_decay`): for an unadapted variable that is the
+    same step as LARS's coupled decay. So declared variables are exempt from adaptation only;
+    their decay is `decay_exempt_variables`'s (kernels decayed, biases not). De-duplicated by
+    identity. The model must be built.
+    """
+    exempt = {id(v): v for v in decay_exempt_variables(model)}
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, DeclaresUnadaptedVariables):
+            exempt.update((id(v), v) for v in layer.layer_adaptation_exempt_variables())
+    return list(exempt.values())

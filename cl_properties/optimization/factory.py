@@ -5,7 +5,10 @@ import dataclasses
 
 import keras
 
-from cl_properties.optimization.exemptions import decay_exempt_variables
+from cl_properties.optimization.exemptions import (
+    adaptation_exempt_variables,
+    decay_exempt_variables,
+)
 from cl_properties.optimization.lars import LARS
 from cl_properties.optimization.schedules import (
     DECAYS,
@@ -90,8 +93,10 @@ def build_optimizer(
 
     Peak lr = scaled_learning_rate(config.learning_rate, batch_size, config.lr_scaling).
     If `model` (built) is given, `decay_exempt_variables(model)` (normalization gamma/beta,
-    biases) are exempt from weight decay and, for LARS, from the trust ratio; without a model
-    every variable is decayed and adapted. Create it under the strategy scope when distributing.
+    biases) are exempt from weight decay and, for LARS, `adaptation_exempt_variables(model)`
+    (those, plus what the model declares, e.g. its online probes) from the trust ratio; without
+    a model every variable is decayed and adapted. Create it under the strategy scope when
+    distributing.
     """
     if total_steps <= 0:
         raise ValueError(f"total_steps must be positive, got {total_steps}.")
@@ -122,4 +127,6 @@ def build_optimizer(
         )
     if model is not None:
         optimizer.exclude_from_weight_decay(var_list=decay_exempt_variables(model))
+        if isinstance(optimizer, LARS):
+            optimizer.exclude_from_layer_adaptation(adaptation_exempt_variables(model))
     return optimizer

@@ -1,8 +1,12 @@
-"""decay_exempt_variables: normalization gamma/beta and biases, found by layer type."""
+"""decay_exempt_variables: normalization gamma/beta and biases, found by layer type;
+adaptation_exempt_variables: those plus what layers declare (the online probes)."""
 import keras
 import pytest
 
-from cl_properties.optimization import decay_exempt_variables
+from cl_properties.losses import ContrastiveLoss
+from cl_properties.models import ProjectionHead
+from cl_properties.models.contrastive import ContrastiveModel
+from cl_properties.optimization import adaptation_exempt_variables, decay_exempt_variables
 
 
 class DenseBN(keras.layers.Layer):
@@ -68,3 +72,48 @@ def test_unbuilt_model_raises():
     model = keras.Sequential([keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="not built"):
         decay_exempt_variables(model)
+
+
+class DeclaringDense(keras.layers.Layer):
+    """A custom layer that declares its Dense's kernel (not its bias) exempt from adaptation."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(units)
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def layer_adaptation_exempt_variables(self):
+        return [self.dense.kernel]
+
+
+def test_declared_variables_are_exempt_from_adaptation_only():
+    declaring = DeclaringDense(3)
+    plain = keras.layers.Dense(2)
+    inputs = keras.Input((5,))
+    inner = keras.Model(inputs, declaring(inputs))  # nested: the walk must find it
+    model = keras.Sequential([keras.Input((5,)), inner, plain])
+    decay = [declaring.dense.bias, plain.bias]
+    assert ids(decay_exempt_variables(model)) == ids(decay)
+    # De-duplicated: a declared variable that is also decay-exempt is listed once.
+    assert ids(adaptation_exempt_variables(model)) == ids([*decay, declaring.dense.kernel])
+
+
+def test_contrastive_model_declares_its_probes():
+    encoder = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6)])
+    model = ContrastiveModel(encoder, ProjectionHead(1, None, 4), ContrastiveLoss(),
+                             probes={"a": 3, "b": 2})
+    probes = [v for probe in model.probes.values() for v in (probe.kernel, probe.bias)]
+    assert ids(model.layer_adaptation_exempt_variables()) == ids(probes)
+    head_gamma = model.head.bn_layers[0].gamma
+    encoder_dense = encoder.layers[-1]
+    assert ids(decay_exempt_variables(model)) == ids(
+        [encoder_dense.bias, head_gamma, model.probes["a"].bias, model.probes["b"].bias]
+    )
+    assert ids(adaptation_exempt_variables(model)) == ids(
+        [encoder_dense.bias, head_gamma, *probes]
+    )
