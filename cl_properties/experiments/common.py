@@ -57,6 +57,7 @@ def define_pretrain_flags() -> None:
     flags.DEFINE_enum("loss", "nt_xent", list(LOSSES), "Member of the generalized contrastive loss family.")
     flags.DEFINE_float("temperature", 0.1, "Temperature tau (NT-Xent and the LogSumExp distribution term).")
     flags.DEFINE_float("lambda_weight", 1.0, "Weight lambda of the distribution term (generalized losses).", lower_bound=0.0)
+    flags.DEFINE_float("loss_scale", 1.0, "Multiplies the loss and its terms; 2 with --loss=nt_xent reproduces the scale of SimCLR's add_contrastive_loss (the sum of the two views' mean cross-entropies).")
     flags.DEFINE_enum("optimizer", "lars", ["lars", "adam", "sgd"], "Optimizer.")
     flags.DEFINE_float("learning_rate", 0.3, "Base learning rate, before batch-size scaling.", lower_bound=0.0)
     flags.DEFINE_enum("lr_scaling", "linear", ["linear", "sqrt", "none"], "lr*B/256 (linear), lr*sqrt(B) or as given.")
@@ -70,12 +71,16 @@ def define_pretrain_flags() -> None:
     flags.DEFINE_integer("steps_per_loop", 100, "Steps between logs and checkpoints.", lower_bound=1)
     flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Compute precision; losses and probes stay float32.")
     flags.register_validator("temperature", lambda t: t > 0, message="--temperature must be > 0")
+    flags.register_validator("loss_scale", lambda s: math.isfinite(s) and s > 0, message="--loss_scale must be finite and > 0")
     flags.register_validator("width_multiplier", lambda w: w > 0, message="--width_multiplier must be > 0")
 
 
 def loss_config_from_flags() -> LossConfig:
     method, prior = LOSSES[FLAGS.loss]
-    return LossConfig(method=method, prior=prior, temperature=FLAGS.temperature, lambda_weight=FLAGS.lambda_weight)
+    return LossConfig(
+        method=method, prior=prior, temperature=FLAGS.temperature, lambda_weight=FLAGS.lambda_weight,
+        scale=FLAGS.loss_scale,
+    )
 
 
 def _steps(epochs: float, num_examples: int, batch_size: int) -> int:

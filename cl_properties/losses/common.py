@@ -42,6 +42,14 @@ def check_lambda(lambda_weight: float) -> float:
     return lambda_weight
 
 
+def check_scale(scale: float) -> float:
+    """Returns `scale` as a float; ValueError unless it is finite and > 0."""
+    scale = float(scale)
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be finite and > 0, got {scale}")
+    return scale
+
+
 def compute_dtype(*tensors) -> str:
     """float64 when every input is float64, else float32 (bfloat16/float16 are upcast)."""
     dtypes = {keras.backend.standardize_dtype(t.dtype) for t in tensors}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from cl_properties.losses.common import LossTerms, check_lambda, check_temperature
+from cl_properties.losses.common import LossTerms, check_lambda, check_scale, check_temperature
 from cl_properties.losses.generalized import check_pairing, generalized_contrastive_loss
 from cl_properties.losses.ntxent import nt_xent_terms
 
@@ -27,6 +27,14 @@ class ContrastiveLoss:
       every training step and reproducible (step=None counts as step 0). The temperature is
       not used.
 
+    `scale` (finite, > 0) multiplies the loss and both terms, so `loss == alignment + lambda *
+    distribution` still holds. Our NT-Xent is the paper's mean over the 2n anchors; SimCLR's
+    `add_contrastive_loss` (and keras-cv, tf-similarity) returns the sum of the two views'
+    mean cross-entropies, twice ours: `scale=2` reproduces its scale, which SimCLR's optimizer
+    settings were tuned with (the unadapted BN/bias steps and weight decay's weight relative
+    to the gradient depend on it). The official generalized-loss colab is one mean over the
+    2n anchors, with this knob as `loss_scaling` (default 1).
+
     `normalize=None` resolves to True for nt_xent and to the prior's default otherwise (True
     for the hypersphere); `temperature=None` to 0.1 for nt_xent and 1.0 otherwise. Invalid
     combinations raise ValueError at construction. Distribution: the result is the
@@ -41,6 +49,7 @@ class ContrastiveLoss:
         lambda_weight: float = 1.0,
         normalize: bool | None = None,
         seed: int = 0,
+        scale: float = 1.0,
     ):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
@@ -58,10 +67,14 @@ class ContrastiveLoss:
         self.lambda_weight = check_lambda(lambda_weight)
         self.normalize = normalize
         self.seed = seed
+        self.scale = check_scale(scale)
 
     def __call__(self, z1, z2, step=None) -> LossTerms:
         """The loss terms for views z1, z2 (n, d); `step` (int scalar or variable, e.g.
         `optimizer.iterations`) selects the SWD draw."""
+        return LossTerms(*(self.scale * term for term in self._terms(z1, z2, step)))
+
+    def _terms(self, z1, z2, step) -> LossTerms:
         if self.method == "nt_xent":
             return nt_xent_terms(z1, z2, temperature=self.temperature, normalize=self.normalize)
         seed = self.seed
@@ -86,6 +99,7 @@ class ContrastiveLoss:
             "lambda_weight": self.lambda_weight,
             "normalize": self.normalize,
             "seed": self.seed,
+            "scale": self.scale,
         }
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from cl_properties.losses.common import check_scale
 from cl_properties.optimization import OptimizerConfig
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -42,6 +43,11 @@ class LossConfig:
     temperature: float | None = None  # None: 0.1 for nt_xent, 1.0 for decoupled (paper-notes)
     lambda_weight: float = 1.0
     normalize: bool | None = None
+    # Multiplies the loss and its terms; 2 with nt_xent is SimCLR's add_contrastive_loss scale.
+    scale: float = 1.0
+
+    def __post_init__(self):
+        check_scale(self.scale)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ def build_contrastive_model(
         temperature=config.loss.temperature,
         lambda_weight=config.loss.lambda_weight,
         normalize=config.loss.normalize,
+        scale=config.loss.scale,
         seed=config.seed,
     )
     return ContrastiveModel(encoder, head, loss, probes=probes)

@@ -46,8 +46,18 @@ def test_inconsistent_run_length_flags_raise(args, size, message):
         _config("--batch_size=64", *args, num_train_examples=size)
 
 
+@flagsaver.flagsaver
+def test_loss_scale_reaches_the_loss_config():
+    assert _config().loss.scale == 1.0
+    assert _config("--loss_scale=2").loss.scale == 2.0
+
+
 @pytest.mark.parametrize(
-    "arg", ["--temperature=0", "--batch_size=1", "--head_depth=-1", "--lambda_weight=-1", "--loss=triplet", "--epochs=-1"]
+    "arg",
+    [
+        "--temperature=0", "--batch_size=1", "--head_depth=-1", "--lambda_weight=-1", "--loss=triplet", "--epochs=-1",
+        "--loss_scale=0", "--loss_scale=-2", "--loss_scale=inf",
+    ],
 )
 @flagsaver.flagsaver
 def test_out_of_range_values_fail_at_parsing_naming_the_flag(arg):

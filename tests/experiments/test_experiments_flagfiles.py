@@ -88,6 +88,8 @@ def test_figure1_flagfile_sets_the_paper_settings(flagfile):
         assert FLAGS.learning_rate == paper["learning_rate"]
         assert (FLAGS.weight_decay, FLAGS.warmup_epochs, FLAGS.lr_schedule) == (1e-6, 10.0, "cosine")
         assert FLAGS.epochs > 0 and FLAGS.global_bn
+        # SimCLR's add_contrastive_loss is twice our NT-Xent; the colab's generalized loss is not.
+        assert FLAGS.loss_scale == (2.0 if loss == "nt_xent" else 1.0)
         if loss == "nt_xent":
             assert FLAGS.temperature == paper["nt_xent_tau"]
         elif loss == "decoupled":
@@ -110,6 +112,7 @@ def test_flagfile_runs_two_steps_on_tiny_data(flagfile, tmp_path):
     with flagsaver.flagsaver():
         _parse(flagfile)
         expected = (FLAGS.experiment, FLAGS.loss, FLAGS.head_depth, FLAGS.temperature, FLAGS.lambda_weight)
+        loss_scale = FLAGS.loss_scale
     # Figure 1's 40 run files add a loss, its parameters and a head depth to their base: they
     # run those with plain views and online probes only. The base and smoke flagfiles run
     # everything: their augmentation, linear evaluation and kNN.
@@ -124,5 +127,6 @@ def test_flagfile_runs_two_steps_on_tiny_data(flagfile, tmp_path):
     pretrain = document["config"]["pretrain"]
     assert (pretrain["loss"]["method"], pretrain["loss"]["prior"]) == LOSSES[expected[1]]
     assert (pretrain["loss"]["temperature"], pretrain["loss"]["lambda_weight"]) == expected[3:]
+    assert pretrain["loss"]["scale"] == loss_scale
     assert pretrain["train_steps"] == 2 and row["dataset"] == "shapes"
     assert set(("online_label", "linear_label", "knn_label") if full else ("online_label",)) <= set(row)

@@ -1,4 +1,4 @@
-"""`ContrastiveLoss`: dispatch, serialization, traced use and mixed precision."""
+"""`ContrastiveLoss`: dispatch, scale, serialization, traced use and mixed precision."""
 import keras
 import numpy as np
 import pytest
@@ -46,7 +46,7 @@ def test_dispatches_to_the_functions(views):
 def test_defaults_resolve():
     assert ContrastiveLoss().get_config() == {
         "method": "nt_xent", "prior": "hypersphere", "temperature": 0.1,
-        "lambda_weight": 1.0, "normalize": True, "seed": 0,
+        "lambda_weight": 1.0, "normalize": True, "seed": 0, "scale": 1.0,
     }
     assert ContrastiveLoss("decoupled").temperature == 1.0
     assert ContrastiveLoss("swd", prior="normal").normalize is False
@@ -63,8 +63,44 @@ def test_parts_add_up(views, config):
 
 
 @pytest.mark.parametrize("config", CONFIGS)
+def test_scale_multiplies_every_term(views, config):
+    terms = ContrastiveLoss(**config)(*views, step=1)
+    scaled = ContrastiveLoss(**config, scale=2.0)(*views, step=1)
+    for got, want in zip(scaled, terms):
+        np.testing.assert_array_equal(got.numpy(), 2 * want.numpy())
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("inf"), float("nan")])
+def test_bad_scale_raises(scale):
+    with pytest.raises(ValueError, match="scale"):
+        ContrastiveLoss(scale=scale)
+
+
+def test_nt_xent_with_scale_2_is_simclr_add_contrastive_loss(views):
+    """SimCLR tf2/objective.py `add_contrastive_loss` (one replica), transcribed in numpy:
+    each view's anchors against [other view; own view without itself] (2n - 1 candidates),
+    loss = mean(loss_a + loss_b), the sum of the two directions' mean cross-entropies."""
+    tau = 0.2
+    h1, h2 = (z.numpy().astype(np.float64) for z in views)
+    h1, h2 = (h / np.linalg.norm(h, axis=1, keepdims=True) for h in (h1, h2))
+    n = h1.shape[0]
+    masks = np.eye(n) * 1e9  # SimCLR's LARGE_NUM
+
+    def cross_entropy(anchor, other):
+        logits = np.concatenate([anchor @ other.T / tau, anchor @ anchor.T / tau - masks], axis=1)
+        log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return -log_softmax[np.arange(n), np.arange(n)]  # labels: one_hot(range(n), 2n)
+
+    simclr = np.mean(cross_entropy(h1, h2) + cross_entropy(h2, h1))
+    ours = ContrastiveLoss("nt_xent", temperature=tau, scale=2.0)(*views).loss.numpy()
+    np.testing.assert_allclose(ours, simclr, rtol=1e-5)
+    # And scale 1 is half of it: the paper's mean over the 2n anchors.
+    np.testing.assert_allclose(nt_xent(*views, temperature=tau).numpy(), simclr / 2, rtol=1e-5)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
 def test_config_round_trip(views, config):
-    loss = ContrastiveLoss(**config)
+    loss = ContrastiveLoss(**config, scale=3.0)
     restored = ContrastiveLoss.from_config(loss.get_config())
     assert restored.get_config() == loss.get_config()
     revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))

@@ -1,5 +1,7 @@
 """`pretrain` trains every head depth from explicit config; `train_and_evaluate` reports the
 online probe, linear evaluation and kNN for every label key."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,6 +15,7 @@ from cl_properties.training import (
     HeadConfig,
     LossConfig,
     PretrainConfig,
+    build_contrastive_model,
     pretrain,
     train_and_evaluate,
 )
@@ -40,6 +43,15 @@ def _train_data(context, start):
     views = rng.random((2, 4 * BATCH, SIZE, SIZE, 1), dtype=np.float32)
     labels = {"label": rng.integers(0, 3, 4 * BATCH).astype(np.int32)}
     return tf.data.Dataset.from_tensor_slices(((views[0], views[1]), labels)).repeat().batch(BATCH)
+
+
+def test_loss_scale_reaches_the_model_and_is_validated():
+    config = dataclasses.replace(_config(), loss=LossConfig(temperature=0.5, scale=2.0))
+    model = build_contrastive_model(config, input_shape=(SIZE, SIZE, 1), probes={})
+    assert model.contrastive_loss.scale == 2.0
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="scale"):
+            LossConfig(scale=bad)
 
 
 @pytest.mark.parametrize(
