@@ -7,9 +7,9 @@ Pretraining stream (per input pipeline):
     -> view transform -> batch -> prefetch
 
 Everything random is a function of `seed` (and of the epoch and the record's `index`), so
-two builds give the same stream, and `start_batch=k` continues exactly where batch k of an
-uninterrupted run would be. Batches run across epoch boundaries (the stream repeats before
-batching, as in SimCLR).
+two builds give the same stream, and `start_step=k` continues exactly where global step k
+of an uninterrupted run would read, with or without distribution. Batches run across epoch
+boundaries (the stream repeats before batching, as in SimCLR).
 """
 from __future__ import annotations
 
@@ -77,6 +77,17 @@ def _shard(
     return source, input_context.get_per_replica_batch_size(batch_size)
 
 
+def _records_per_step(batch_size: int, input_context: tf.distribute.InputContext | None) -> int:
+    """Records one input pipeline yields per global step: a per-replica batch for each of the
+    replicas it feeds (Mirrored: all of them; multi-worker: those of its worker)."""
+    if input_context is None:
+        return batch_size
+    pipelines, replicas = input_context.num_input_pipelines, input_context.num_replicas_in_sync
+    if replicas % pipelines:
+        raise ValueError(f"{replicas} replicas cannot be split evenly over {pipelines} input pipelines")
+    return input_context.get_per_replica_batch_size(batch_size) * (replicas // pipelines)
+
+
 def _shuffle_seed(seed: int, epoch: tf.Tensor) -> tf.Tensor:
     """An int64 scalar drawn statelessly from (seed, epoch): the shuffle's op seed."""
     key = tf.random.experimental.stateless_fold_in(
@@ -96,7 +107,7 @@ def two_view_dataset(
     view_transform: ViewTransform | None = None,
     input_context: tf.distribute.InputContext | None = None,
     drop_remainder: bool = True,
-    start_batch: int = 0,
+    start_step: int = 0,
 ) -> tf.data.Dataset:
     """Batches `((view1, view2), labels)` for contrastive pretraining.
 
@@ -108,30 +119,31 @@ def two_view_dataset(
 
     batch_size is the global batch; with an input_context the batches hold
     `input_context.get_per_replica_batch_size(batch_size)` examples (for
-    `distributed_dataset`). `start_batch=k` starts at the (k+1)-th batch of the stream
-    without augmenting the skipped records (whole epochs are skipped without reading them
-    when the source size is known). The same arguments always give the same stream,
-    whatever global TF seed is set.
+    `distributed_dataset`). `start_step=k` resumes after k global steps: each pipeline
+    skips the k * batch_size / num_input_pipelines records its replicas consumed (all k *
+    batch_size without an input context), without augmenting them (whole epochs are skipped
+    without reading them when the source size is known). The same arguments always give the
+    same stream, whatever global TF seed is set.
 
-    Raises ValueError for batch_size < 1, shuffle_buffer < 1, start_batch < 0, a non-int
-    seed, an empty source, a source not in the shared record format, or varying-size images
-    without `augment.output_size`.
+    Raises ValueError for batch_size < 1, shuffle_buffer < 1, start_step < 0, a non-int
+    seed, an empty source, a source not in the shared record format, varying-size images
+    without `augment.output_size`, or replicas not divisible by the input pipelines.
     """
     if not isinstance(augment, AugmentConfig):
         raise ValueError(f"augment must be an AugmentConfig, got {type(augment).__name__}")
     _check_int(batch_size, "batch_size", 1)
     _check_int(shuffle_buffer, "shuffle_buffer", 1)
-    _check_int(start_batch, "start_batch", 0)
+    _check_int(start_step, "start_step", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
     _check_source(source)
     _check_fixed_size(source, augment.output_size, "AugmentConfig.output_size")
 
-    source, per_pipeline_batch = _shard(source, batch_size, input_context)
+    source, per_replica_batch = _shard(source, batch_size, input_context)
     size = tf.get_static_value(source.cardinality())  # < 0: infinite or unknown
     if size == 0:
         raise ValueError("the source (or this input pipeline's shard of it) is empty")
-    skip = start_batch * per_pipeline_batch
+    skip = start_step * _records_per_step(batch_size, input_context)
     first_epoch, offset = 0, skip
     if repeat and size is not None and size > 0:
         first_epoch, offset = divmod(skip, int(size))
@@ -158,7 +170,7 @@ def two_view_dataset(
         return (view1, view2), record["labels"]
 
     dataset = records.map(make_views, num_parallel_calls=AUTOTUNE, deterministic=True)
-    dataset = dataset.batch(per_pipeline_batch, drop_remainder=drop_remainder)
+    dataset = dataset.batch(per_replica_batch, drop_remainder=drop_remainder)
     return _deterministic(dataset.prefetch(AUTOTUNE))
 
 
@@ -184,7 +196,7 @@ def eval_dataset(
         raise ValueError(f"preprocess must be callable, got {preprocess!r}")
     if isinstance(preprocess, EvalPreprocess):
         _check_fixed_size(source, preprocess.output_size, "EvalPreprocess.output_size")
-    source, per_pipeline_batch = _shard(source, batch_size, input_context)
+    source, per_replica_batch = _shard(source, batch_size, input_context)
 
     def prepare(record: dict):
         image = preprocess(record["image"])
@@ -193,7 +205,7 @@ def eval_dataset(
         return image, record["labels"]
 
     dataset = source.map(prepare, num_parallel_calls=AUTOTUNE, deterministic=True)
-    dataset = dataset.batch(per_pipeline_batch, drop_remainder=drop_remainder)
+    dataset = dataset.batch(per_replica_batch, drop_remainder=drop_remainder)
     return _deterministic(dataset.prefetch(AUTOTUNE))
 
 

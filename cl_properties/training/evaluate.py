@@ -71,7 +71,7 @@ def train_and_evaluate(
     """
     started = time.perf_counter()
 
-    def train_data(input_context, start_batch):
+    def train_data(input_context: tf.distribute.InputContext | None, start_step: int) -> tf.data.Dataset:
         # Global batch: with an input context, two_view_dataset yields per-replica batches.
         return two_view_dataset(
             data.train,
@@ -81,7 +81,7 @@ def train_and_evaluate(
             shuffle_buffer=data.shuffle_buffer,
             view_transform=data.view_transform,
             input_context=input_context,
-            start_batch=start_batch,
+            start_step=start_step,
         )
 
     result = pretrain(

@@ -29,8 +29,9 @@ from cl_properties.training.config import CheckpointConfig, PretrainConfig
 
 LOGS_SUBDIR = "logs"
 
-# (input_context or None, first batch to yield) -> batches of ((view1, view2), labels), sized
-# per replica when an input context is given (`input_context.get_per_replica_batch_size`).
+# (input_context or None, global steps already trained) -> batches of ((view1, view2), labels),
+# sized per replica when an input context is given (`input_context.get_per_replica_batch_size`);
+# each pipeline then skips what its replicas consumed in those steps (see `two_view_dataset`).
 DatasetFn = Callable[[tf.distribute.InputContext | None, int], tf.data.Dataset]
 
 
@@ -140,11 +141,13 @@ def pretrain(
       `cl_properties.training.checkpoints`. The run resumes from the latest checkpoint in
       `model_dir/checkpoints`: weights, optimizer state (hence the step seen by the SWD
       projection and the schedule), seed-generator states, and the data position (the data
-      function is called with `start` = batches consumed). A corrupt or incompatible
+      function is called with `start` = global steps done). A corrupt or incompatible
       checkpoint raises CheckpointError. The per-loop history goes to `model_dir/history.json`
       and TensorBoard summaries to `model_dir/logs` (chief only).
     - A NaN or Inf loss raises NonFiniteLossError at the end of its loop; the checkpoints
       written before it are kept.
+    - Ctrl-C (KeyboardInterrupt, or `Interrupted` from a SIGTERM handler) raises
+      `Interrupted` naming the step reached and the last checkpoint, which a rerun resumes.
     """
     strategy = strategy or tf.distribute.get_strategy()
     steps_per_loop = min(config.steps_per_loop, config.train_steps)

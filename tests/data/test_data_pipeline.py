@@ -89,21 +89,40 @@ def test_each_epoch_is_a_new_permutation_with_new_views():
     assert all(not np.array_equal(a, b) for a, b in zip(view_e0, view_e1))
 
 
-@pytest.mark.parametrize("start_batch", [3, 7])
-def test_start_batch_continues_the_uninterrupted_stream(start_batch):
+@pytest.mark.parametrize("start_step", [3, 7])
+def test_start_step_continues_the_uninterrupted_stream(start_step):
     # N = 20, batch 6: batch 3 straddles epochs 0-1; start 7 skips two whole epochs.
     kwargs = dict(batch_size=6, seed=1, shuffle_buffer=8)
-    stream = _batches(two_view_dataset(_source(), cifar_augment(), **kwargs), start_batch + 2)
-    resumed = two_view_dataset(_source(), cifar_augment(), start_batch=start_batch, **kwargs)
-    _assert_same_batches(stream[start_batch:], _batches(resumed, 2))
+    stream = _batches(two_view_dataset(_source(), cifar_augment(), **kwargs), start_step + 2)
+    resumed = two_view_dataset(_source(), cifar_augment(), start_step=start_step, **kwargs)
+    _assert_same_batches(stream[start_step:], _batches(resumed, 2))
 
 
-def test_start_batch_with_unknown_source_size():
+def test_start_step_with_unknown_source_size():
     source = _source().filter(lambda record: True)  # cardinality unknown: skip record by record
     kwargs = dict(batch_size=6, seed=1)
     stream = _batches(two_view_dataset(source, cifar_augment(), **kwargs), 6)
-    resumed = _batches(two_view_dataset(source, cifar_augment(), start_batch=4, **kwargs), 2)
+    resumed = _batches(two_view_dataset(source, cifar_augment(), start_step=4, **kwargs), 2)
     _assert_same_batches(stream[4:], resumed)
+
+
+@pytest.mark.parametrize("pipelines, replicas", [(1, 2), (2, 2), (2, 4)])
+def test_start_step_skips_what_each_pipelines_replicas_consumed(pipelines, replicas):
+    # Per step a pipeline feeds replicas / pipelines per-replica batches (Mirrored: one pipeline
+    # for all replicas; multi-worker: one per worker). Global batch 8, step 3: one pipeline
+    # skips 24 of its 20 records, each of two pipelines 12 of its 10: both land in epoch 1.
+    k, batches_per_step = 3, replicas // pipelines  # per-replica batches per pipeline
+    for pipeline in range(pipelines):
+        context = tf.distribute.InputContext(
+            num_input_pipelines=pipelines, input_pipeline_id=pipeline, num_replicas_in_sync=replicas
+        )
+        kwargs = dict(batch_size=8, seed=1, shuffle_buffer=8, input_context=context)
+        first = k * batches_per_step  # this pipeline's first per-replica batch of step k
+        stream = _batches(two_view_dataset(_source(), cifar_augment(), **kwargs), first + 4)
+        resumed = _batches(two_view_dataset(_source(), cifar_augment(), start_step=k, **kwargs), 4)
+        # Record indices (label == index in _source) first: they name the records replayed.
+        assert [b[2].tolist() for b in resumed] == [b[2].tolist() for b in stream[first:]]
+        _assert_same_batches(stream[first:], resumed)  # the same epochs, hence the same views
 
 
 def test_building_a_pipeline_leaves_the_global_seed_alone():
@@ -114,10 +133,10 @@ def test_building_a_pipeline_leaves_the_global_seed_alone():
     np.testing.assert_array_equal(tf.random.uniform([3]).numpy(), expected)
 
 
-def test_start_batch_without_repeat():
+def test_start_step_without_repeat():
     kwargs = dict(batch_size=3, seed=1, repeat=False, drop_remainder=False)
     stream = _batches(two_view_dataset(_source(), cifar_augment(), **kwargs), 100)
-    resumed = _batches(two_view_dataset(_source(), cifar_augment(), start_batch=2, **kwargs), 100)
+    resumed = _batches(two_view_dataset(_source(), cifar_augment(), start_step=2, **kwargs), 100)
     _assert_same_batches(stream[2:], resumed)
 
 
@@ -197,7 +216,11 @@ def test_distributed_dataset_gives_per_replica_batches(two_cpu_strategy):
         ({"batch_size": -4}, "batch_size"),
         ({"seed": 1.5}, "seed"),
         ({"shuffle_buffer": 0}, "shuffle_buffer"),
-        ({"start_batch": -1}, "start_batch"),
+        ({"start_step": -1}, "start_step"),
+        (
+            {"batch_size": 6, "input_context": tf.distribute.InputContext(2, 0, 3)},
+            "3 replicas cannot be split evenly over 2 input pipelines",
+        ),
     ],
 )
 def test_bad_pipeline_arguments_raise(kwargs, match):
