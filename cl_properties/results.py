@@ -1,25 +1,40 @@
-"""One results format for every experiment and benchmark.
+"""One results format for every experiment and benchmark, and the output folder it lives in.
 
 Each run directory holds `results.json` (config, seed, package versions, wall time, status
 and a list of rows) and `results.csv` (the same rows, flat). Writes are atomic: a
-preempted or crashed run never leaves a half-written file behind.
+preempted or crashed run never leaves a half-written file behind, and a completed result is
+never replaced by a failed or interrupted one. A run holds `lock_output_dir` on its folder
+while it writes there, so two runs never share one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import fcntl
 import io
 import json
 import os
 import platform
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
+LOCK_FILE = ".lock"
+STATUSES = ("completed", "running", "failed", "interrupted")
+
+
+class OutputDirError(ValueError):
+    """An output folder that cannot be used: not a writable folder, or held by another run."""
+
+
+class ResultsFileError(ValueError):
+    """A results.json that cannot be read (corrupt, truncated, not a results document)."""
 _VERSIONED_PACKAGES = ("cl_properties", "tensorflow", "tensorflow-cpu", "keras", "tensorflow-datasets", "numpy", "scikit-learn")
 
 
@@ -78,14 +93,21 @@ def write_results(
     wall_time_s: float,
     status: str = "completed",
     extra: Mapping[str, Any] | None = None,
-) -> str:
-    """Writes `results.json` and `results.csv` atomically; returns the JSON path.
+    keep_completed: bool = True,
+) -> str | None:
+    """Writes `results.json` and `results.csv` atomically; returns the JSON path, or None
+    when it kept a completed result instead.
 
     `rows` are flat dicts, one per configuration (and model) measured; `status` is
-    "completed", "running" or "failed" (with the reason in `extra["error"]`).
+    "completed", "running", "failed" (with the reason in `extra["error"]`) or "interrupted".
+    With `keep_completed` (for a run's own results), a completed results.json already in
+    `output_dir` is never replaced by another status: a failure after a finished run leaves
+    the finished result.
     """
-    if status not in ("completed", "running", "failed"):
-        raise ValueError(f"status must be completed, running or failed, got {status!r}")
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    if keep_completed and status != "completed" and _status(output_dir) == "completed":
+        return None
     document = {
         "status": status,
         "seed": int(seed),
@@ -109,13 +131,133 @@ def write_results(
     return json_path
 
 
+def remove_results(output_dir: str | os.PathLike) -> None:
+    """Deletes the results files of `output_dir` (a run started over with --fresh)."""
+    for name in (RESULTS_JSON, RESULTS_CSV):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(os.fspath(output_dir), name))
+
+
 def read_results(output_dir: str | os.PathLike) -> dict[str, Any]:
-    """Reads a run's `results.json`."""
+    """Reads a run's `results.json`. Raises FileNotFoundError when there is none and
+    ResultsFileError, naming the file, when it is not a readable results document."""
     path = os.path.join(os.fspath(output_dir), RESULTS_JSON)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no {RESULTS_JSON} in {os.fspath(output_dir)!r}: has the run finished?")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsFileError(f"{path} is not readable JSON ({error})") from None
+    if not isinstance(document, dict) or document.get("status") not in STATUSES or not isinstance(document.get("rows"), list):
+        raise ResultsFileError(f"{path} is not a results document (no valid status and rows)")
+    return document
+
+
+def _status(output_dir: str | os.PathLike) -> str | None:
+    """The status of the results.json in `output_dir`; None when there is none or it is unreadable."""
+    try:
+        return read_results(output_dir)["status"]
+    except (FileNotFoundError, ResultsFileError):
+        return None
+
+
+def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the fields that differ between two configs, with both values (nested
+    dicts compared field by field). Compare configs as saved: see `as_saved`."""
+    found = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            found += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            found.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return found
+
+
+def as_saved(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` as a JSON file stores it (tuples become lists, numpy scalars numbers)."""
+    return json.loads(json.dumps(_jsonable(config)))
+
+
+def previous_results(
+    output_dir: str | os.PathLike, config: Mapping[str, Any], *, ignore: Sequence[str] = ()
+) -> dict[str, Any] | None:
+    """The results document an earlier run of `config` left in `output_dir` (any status),
+    or None when there is none (or it is unreadable: nothing can be reused from it).
+
+    Keys named in `ignore` (at any depth: settings that do not change what a run measures,
+    such as where it writes) are not compared. Raises OutputDirError, naming the
+    differences, when the folder holds results of another configuration: a rerun there would
+    silently mix or replace them.
+    """
+    try:
+        document = read_results(output_dir)
+    except (FileNotFoundError, ResultsFileError):
+        return None
+    differences = config_differences(_without(document.get("config", {}), ignore), _without(as_saved(config), ignore))
+    if differences:
+        shown = "; ".join(differences[:4]) + ("; ..." if len(differences) > 4 else "")
+        raise OutputDirError(
+            f"{os.fspath(output_dir)} holds results of another configuration ({shown}): "
+            "choose another --output_dir, or pass --fresh to replace them"
+        )
+    return document
+
+
+def _without(config: Any, keys: Sequence[str]) -> Any:
+    if isinstance(config, Mapping):
+        return {k: _without(v, keys) for k, v in config.items() if k not in keys}
+    return config
+
+
+def prepare_output_dir(path: str | os.PathLike) -> str:
+    """Creates the folder `path` (and its parents) if needed and checks that files can be
+    created in it; returns it. Raises OutputDirError naming it otherwise."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputDirError(f"output folder {path} is an existing file, not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise OutputDirError(f"cannot create output folder {path} ({error.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputDirError(f"output folder {path} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def lock_output_dir(path: str | os.PathLike) -> Iterator[str]:
+    """Holds an exclusive lock on the output folder `path` (created if needed) while the
+    block runs; yields the folder.
+
+    The lock is an `fcntl.flock` on `path/.lock`, which records the holder's pid: the kernel
+    releases it when the process exits, however it ends, so a lock is never stale. Raises
+    OutputDirError when the folder cannot be used or another process holds it (naming the
+    folder and the holder's pid).
+    """
+    path = prepare_output_dir(path)
+    lock_path = os.path.join(path, LOCK_FILE)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise OutputDirError(f"cannot create the lock file {lock_path} ({error.strerror})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise OutputDirError(
+                f"output folder {path} is in use by another run (pid {holder}): wait for it to end "
+                "or choose another --output_dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:

@@ -1,12 +1,25 @@
-"""The shared results format: atomic writes, the recorded context, CSV = JSON rows."""
+"""The shared results format: atomic writes, the recorded context, CSV = JSON rows; the
+output folder's lock, a completed result kept, unreadable results named."""
 import csv
 import json
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
-from cl_properties.results import atomic_write_text, format_table, read_results, write_results
+from cl_properties.results import (
+    OutputDirError,
+    ResultsFileError,
+    atomic_write_text,
+    format_table,
+    lock_output_dir,
+    prepare_output_dir,
+    previous_results,
+    read_results,
+    write_results,
+)
 
 
 def test_write_results_records_context_and_rows(tmp_path):
@@ -60,3 +73,78 @@ def test_format_table_aligns_columns():
     lines = text.splitlines()
     assert lines[0].split() == ["a", "b"] and lines[1].split() == ["1", "0.123"]
     assert len({len(line) for line in lines}) == 1
+
+
+def test_failed_or_interrupted_results_never_replace_a_completed_result(tmp_path):
+    write_results(tmp_path, rows=[{"a": 1}], config={}, seed=0, wall_time_s=1.0)
+    for status in ("failed", "interrupted", "running"):
+        assert write_results(tmp_path, rows=[], config={}, seed=0, wall_time_s=0, status=status) is None
+        assert read_results(tmp_path)["status"] == "completed" and read_results(tmp_path)["rows"] == [{"a": 1}]
+    assert (tmp_path / "results.csv").read_text().splitlines() == ["a", "1"]
+    # A collection that lists every run's status (the sweep's table) may say "failed" later.
+    write_results(tmp_path, rows=[], config={}, seed=0, wall_time_s=0, status="failed", keep_completed=False)
+    assert read_results(tmp_path)["status"] == "failed"
+
+
+@pytest.mark.parametrize("content", [b'{"status": "completed", "rows": [', b"\x89PNG\x00\xff", b"[1, 2]", b'{"rows": []}'])
+def test_unreadable_results_name_the_file(tmp_path, content):
+    (tmp_path / "results.json").write_bytes(content)
+    with pytest.raises(ResultsFileError, match=str(tmp_path / "results.json")):
+        read_results(tmp_path)
+    assert previous_results(tmp_path, {}) is None  # nothing to reuse from it
+
+
+def test_previous_results_of_another_configuration_are_an_error_naming_the_difference(tmp_path):
+    config = {"flags": {"seed": 0, "steps": 300, "output_dir": "a"}}
+    write_results(tmp_path, rows=[], config=config, seed=0, wall_time_s=0, status="interrupted")
+    same = {"flags": {"seed": 0, "steps": 300, "output_dir": "b"}}
+    assert previous_results(tmp_path, same, ignore=("output_dir",))["status"] == "interrupted"
+    with pytest.raises(OutputDirError, match=r"flags.steps: 300 -> 600.*--fresh"):
+        previous_results(tmp_path, {"flags": {"seed": 0, "steps": 600}}, ignore=("output_dir",))
+
+
+def test_output_dir_lock_is_exclusive_names_the_holder_and_dies_with_it(tmp_path):
+    folder = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(OutputDirError, match=f"{folder} is in use by another run \\(pid {holder.pid}\\)"):
+            with lock_output_dir(folder):
+                pass
+    finally:
+        holder.kill()  # a kill -9 releases the lock: it is never stale
+        holder.wait()
+    with lock_output_dir(folder) as locked:
+        assert locked == str(folder)
+        with pytest.raises(OutputDirError, match="in use"):  # not re-entrant either
+            with lock_output_dir(folder):
+                pass
+    with lock_output_dir(folder):  # released on exit
+        pass
+
+
+HOLD_LOCK = """
+import sys, time
+from cl_properties.results import lock_output_dir
+with lock_output_dir(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("kind", ["file", "read_only"])
+def test_unusable_output_folders_are_an_error_naming_them(tmp_path, kind):
+    target = tmp_path / "out"
+    if kind == "file":
+        target.write_text("")
+        expected = "is an existing file"
+    else:
+        target.mkdir()
+        target.chmod(0o500)
+        if os.access(target, os.W_OK):  # root ignores permissions
+            pytest.skip("running as root: a read-only folder is writable")
+        expected = "not writable"
+    with pytest.raises(OutputDirError, match=f"{target} {expected}"):
+        prepare_output_dir(target)

@@ -6,8 +6,13 @@ whether Keras XLA-compiles the train step under it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +41,11 @@ class StrategyConfig:
     name: str = "auto"
     tpu: str | None = None
     devices: tuple[str, ...] = ()
+    connect_timeout_s: float = 300.0  # multi-worker: how long to wait for every worker to join
 
     def __post_init__(self):
+        if not (isinstance(self.connect_timeout_s, (int, float)) and 0 < self.connect_timeout_s < float("inf")):
+            raise ValueError(f"connect timeout must be a positive number of seconds, got {self.connect_timeout_s!r}")
         if self.name not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.name!r}; expected one of {', '.join(STRATEGIES)}")
         if self.name == "tpu" and not self.tpu:
@@ -54,8 +62,9 @@ class StrategyConfig:
 def read_tf_config() -> dict[str, Any] | None:
     """The parsed TF_CONFIG environment variable, or None when unset or empty.
 
-    Raises ValueError when it is not JSON, has no "cluster", or its "task" is not one of the
-    cluster's tasks.
+    Raises ValueError, naming TF_CONFIG and the field, when it is not JSON, has no
+    "cluster" of lists of "host:port" addresses, or its "task" is not an object whose
+    "type" and integer "index" name one of the cluster's tasks.
     """
     raw = os.environ.get(TF_CONFIG, "").strip()
     if not raw:
@@ -67,11 +76,84 @@ def read_tf_config() -> dict[str, Any] | None:
     cluster = config.get("cluster") if isinstance(config, dict) else None
     if not isinstance(cluster, dict) or not cluster:
         raise ValueError('TF_CONFIG has no "cluster": expected {"cluster": {"worker": [...]}, "task": {...}}')
-    task = config.get("task") or {}
+    for kind, addresses in cluster.items():
+        if not isinstance(addresses, list) or not all(isinstance(a, str) and ":" in a for a in addresses):
+            raise ValueError(f'TF_CONFIG "cluster" "{kind}" must be a list of "host:port" strings, got {addresses!r}')
+    task = config.get("task", {})
+    if not isinstance(task, dict):
+        raise ValueError(f'TF_CONFIG "task" must be an object like {{"type": "worker", "index": 0}}, got {task!r}')
     task_type, index = task.get("type"), task.get("index", 0)
-    if task_type not in cluster or not 0 <= int(index) < len(cluster[task_type]):
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ValueError(f'TF_CONFIG "task" "index" must be an integer, got {index!r}')
+    if task_type not in cluster or not 0 <= index < len(cluster[task_type]):
         raise ValueError(f'TF_CONFIG "task" {task} is not one of the cluster\'s tasks {cluster}')
     return config
+
+
+def _peers(tf_config: dict[str, Any]) -> list[str]:
+    """The addresses of the other chief and worker tasks of the cluster."""
+    task = tf_config.get("task", {})
+    own = (task.get("type"), task.get("index", 0))
+    return [
+        address
+        for kind in ("chief", "worker")
+        for index, address in enumerate(tf_config["cluster"].get(kind, []))
+        if (kind, index) != own
+    ]
+
+
+# Runs beside a process that waits for its peers: TensorFlow waits in C++ holding the GIL, so
+# no thread of that process can time it out, and the SIGTERM handler TensorFlow installs
+# meanwhile (its preemption notifier) swallows SIGTERM. Ends when the parent closes its stdin
+# (joined, or ended). After the timeout, or on a SIGTERM / SIGINT of its own (sent to the
+# process group: Ctrl-C, systemd, Slurm), it names the peers whose ports do not answer and
+# kills the parent.
+_WATCHDOG = """
+import os, select, signal, socket, sys
+parent, timeout, peers = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+def stop(message):
+    sys.stderr.write(f"error: multi-worker strategy: {message}\\n")
+    sys.stderr.flush()
+    os.kill(parent, signal.SIGKILL)
+    sys.exit(0)
+def on_signal(number, frame):
+    stop(f"stopped by {signal.Signals(number).name} while waiting for worker(s) {', '.join(peers)} to join")
+signal.signal(signal.SIGTERM, on_signal)
+signal.signal(signal.SIGINT, on_signal)
+if select.select([sys.stdin], [], [], timeout)[0]:
+    sys.exit(0)
+def answers(address):
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+        return True
+    except OSError:
+        return False
+silent = [p for p in peers if not answers(p)]
+named = ", ".join(silent) if silent else ", ".join(peers) + " (they answer, but did not join)"
+stop(
+    f"no connection to worker(s) {named} after {timeout:g} s (--multi_worker_timeout); "
+    "start every task of TF_CONFIG's cluster, or fix its addresses"
+)
+"""
+
+
+@contextlib.contextmanager
+def _deadline(peers: list[str], timeout_s: float) -> Iterator[None]:
+    """Kills this process (exit status 137) with a one-line error naming the unreachable
+    peers when the block runs longer than `timeout_s`, or when a SIGTERM / SIGINT reaches
+    the process group meanwhile (see `_WATCHDOG`). Afterwards the SIGTERM handler that was
+    in place is restored over TensorFlow's (which only records a preemption notice)."""
+    previous = signal.getsignal(signal.SIGTERM)
+    watchdog = subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout_s), *peers], stdin=subprocess.PIPE
+    )
+    try:
+        yield
+    finally:
+        watchdog.stdin.close()
+        watchdog.wait()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _cluster_size(tf_config: dict[str, Any] | None) -> int:
@@ -97,13 +179,22 @@ def make_strategy(config: StrategyConfig) -> tf.distribute.Strategy:
 
     Call it at the start of the program: multi-worker and TPU strategies must be created
     before other TensorFlow operations run. Raises ValueError for "multi_worker" without a
-    TF_CONFIG cluster, an invalid TF_CONFIG, or "mirrored" devices this host lacks.
+    TF_CONFIG cluster, an invalid TF_CONFIG, a TPU that cannot be found, or "mirrored"
+    devices this host lacks. A multi-worker strategy waits for every worker of the cluster
+    to join for at most `config.connect_timeout_s`, then kills the process with one line
+    naming the workers that never answered (exit status 137); so does a SIGTERM or SIGINT to
+    its process group meanwhile (a SIGTERM to this process alone is swallowed by TensorFlow
+    while it waits, and acts once the strategy exists).
     """
     tf_config = read_tf_config()
     name = choose_strategy(config, tf_config=tf_config, num_gpus=len(tf.config.list_physical_devices("GPU")))
     if name == "tpu":
         # Connects to the TPU workers (nothing to connect for "local") and initializes them.
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver.connect(tpu=config.tpu)
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver.connect(tpu=config.tpu)
+        except Exception as error:  # TF raises several types for a TPU it cannot find or reach
+            message = " ".join(str(error).split())[:300]
+            raise ValueError(f"--tpu={config.tpu}: no TPU found or reachable ({type(error).__name__}: {message})") from None
         return tf.distribute.TPUStrategy(resolver)
     if name == "multi_worker":
         if tf_config is None:
@@ -112,7 +203,8 @@ def make_strategy(config: StrategyConfig) -> tf.distribute.Strategy:
                 'export TF_CONFIG=\'{"cluster": {"worker": ["host1:port", "host2:port"]}, '
                 '"task": {"type": "worker", "index": 0}}\' on every host'
             )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        with _deadline(_peers(tf_config), config.connect_timeout_s):
+            return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "mirrored":
         available = {_device_key(d.name) for d in tf.config.list_logical_devices()}
         missing = [d for d in config.devices if _device_key(d) not in available]

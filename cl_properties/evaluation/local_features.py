@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 
+import h5py
 import keras
 import numpy as np
 import tensorflow as tf
@@ -335,7 +337,7 @@ def load_encoder(
     encoder is rebuilt for `input_shape` (`with_input_shape`) when its spatial size
     differs; grey images are repeated to its channels at scoring time.
 
-    Raises ValueError for a missing file, another format, or a model without taps.
+    Raises ValueError for a missing, corrupt or unsupported file, or a model without taps.
     """
     path = str(path)
     if not tf.io.gfile.exists(path):
@@ -344,6 +346,8 @@ def load_encoder(
         if build_encoder is None:
             raise ValueError(f"{path!r} holds weights only: an encoder builder is needed")
         encoder = build_encoder()
+        if not h5py.is_hdf5(path):
+            raise ValueError(f"checkpoint {path!r} is not an HDF5 weights file (corrupt or of another format)")
         try:
             encoder.load_weights(path)
         except ValueError as error:
@@ -352,6 +356,8 @@ def load_encoder(
                 f"ContrastiveModel? save its encoder, or the model as .keras): {error}"
             ) from error
     elif path.endswith(".keras"):
+        if not zipfile.is_zipfile(path):  # Keras would report it as "File not found"
+            raise ValueError(f"checkpoint {path!r} is not a .keras archive (corrupt or of another format)")
         model = keras.saving.load_model(path)
         encoder = model.encoder if isinstance(model, ContrastiveModel) else model
     else:

@@ -56,6 +56,7 @@ EXPERIMENT = suppression.Experiment(
     name="color_shapes",
     build_data=build_data,
     x="jitter_strength",
+    points_flag="jitter_strengths",
     x_label="colour-jitter strength s",
     probe_titles={"shape": "shape probe"},
     chance={"shape": 1 / len(DEFAULT_CLASSES)},
@@ -66,19 +67,18 @@ EXPERIMENT = suppression.Experiment(
 def define_flags() -> None:
     suppression.define_flags(temperatures=(0.1,), models=("contrastive",))
     flags.DEFINE_list("jitter_strengths", ["0", "0.25", "0.5", "1.0"], "Colour-jitter strengths s >= 0.")
-    flags.DEFINE_float("jitter_prob", 0.8, "Probability of jittering a view (SimCLR: 0.8).")
-    flags.DEFINE_float("grayscale_prob", 0.0, "Probability of a grayscale view (SimCLR: 0.2); 0 keeps the knob pure jitter.")
-    flags.DEFINE_integer("image_size", 32, "Side of the images in pixels.")
-    flags.DEFINE_integer("num_train", 2048, "Training images.")
-    flags.DEFINE_integer("num_test", 512, "Test images.")
+    flags.DEFINE_float("jitter_prob", 0.8, "Probability of jittering a view (SimCLR: 0.8).", lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_float("grayscale_prob", 0.0, "Probability of a grayscale view (SimCLR: 0.2); 0 keeps the knob pure jitter.", lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_integer("image_size", 32, "Side of the images in pixels.", lower_bound=8)
+    flags.DEFINE_integer("num_train", 2048, "Training images.", lower_bound=1)
+    flags.DEFINE_integer("num_test", 512, "Test images.", lower_bound=1)
     flags.DEFINE_float("crop_area_min", 0.3, "Smallest random-crop area fraction.")
+    flags.register_validator("crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]")
 
 
 def main(argv: list[str]) -> None:
     del argv
-    strengths = suppression.grid(FLAGS.jitter_strengths, "jitter_strengths", float)
-    if min(strengths) < 0:
-        raise ValueError(f"--jitter_strengths must be >= 0, got {strengths}")
+    strengths = common.list_flag("jitter_strengths", float, minimum=0)
     data = {name: FLAGS[name].value for name in ("jitter_prob", "grayscale_prob", "image_size", "num_train", "num_test", "crop_area_min")}
     suppression.main(EXPERIMENT, [{"jitter_strength": s} for s in strengths], data, __name__)
 

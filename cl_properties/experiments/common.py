@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
+import tensorflow as tf
 from absl import app, flags
+from absl import logging as absl_logging
 
 from cl_properties.data import DataNotFoundError
 from cl_properties.models import ENCODER_NAMES
@@ -18,6 +22,7 @@ from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import (
     EncoderConfig,
     HeadConfig,
+    Interrupted,
     LossConfig,
     NonFiniteLossError,
     PretrainConfig,
@@ -46,7 +51,7 @@ def define_pretrain_flags() -> None:
     """
     if "train_steps" in FLAGS and FLAGS.find_module_defining_flag("train_steps") == __name__:
         return
-    flags.DEFINE_integer("seed", 0, "Seed of every random choice: weights, data order, augmentation, SWD projections.")
+    flags.DEFINE_integer("seed", 0, "Seed of every random choice: weights, data order, augmentation, SWD projections.", lower_bound=0)
     flags.DEFINE_string("output_dir", None, "Where results, logs and checkpoints go (default: runs/<experiment>/...).")
     flags.DEFINE_alias("model_dir", "output_dir")
     flags.DEFINE_enum("encoder", "resnet18", list(ENCODER_NAMES), "Encoder architecture.")
@@ -142,6 +147,35 @@ def pretrain_config_from_flags(*, num_train_examples: int | None = None, **overr
     return PretrainConfig(**fields)
 
 
+def list_flag(name: str, cast: Callable[[str], Any] = int, *, minimum: float | None = None, positive: bool = False) -> list:
+    """The values of the list flag --name, cast (finite for floats), distinct, non-empty, at
+    least `minimum` (and > 0 when `positive`); ValueError naming the flag otherwise."""
+    raw = list(FLAGS[name].value or [])
+    kind = "integers" if cast is int else "numbers"
+    try:
+        values = [cast(v) for v in raw]
+    except ValueError:
+        raise ValueError(f"--{name} must be a list of {kind}, got {','.join(raw)}") from None
+    if not values or len(set(values)) != len(values):
+        raise ValueError(f"--{name} must be distinct values, at least one, got {','.join(raw)}")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"--{name} must be finite numbers, got {','.join(raw)}")
+    if (minimum is not None and min(values) < minimum) or (positive and min(values) <= 0):
+        bound = f">= {minimum:g}" if minimum is not None else "> 0"
+        raise ValueError(f"--{name} must be {bound}, got {','.join(raw)}")
+    return values
+
+
+def check_fits_training_set(size: int, *, knn_k: int | None) -> None:
+    """ValueError naming the flag when --batch_size (or `knn_k`, the kNN probe's --knn_k)
+    is larger than the training set of `size` images: a batch would hold an image twice
+    (its own negative), a kNN vote more neighbours than there are."""
+    if FLAGS.batch_size > size:
+        raise ValueError(f"--batch_size={FLAGS.batch_size} is larger than the training set ({size} images)")
+    if knn_k is not None and knn_k > size:
+        raise ValueError(f"--knn_k={knn_k} is larger than the training set ({size} images)")
+
+
 def flag_values(*modules: str) -> dict:
     """{name: value} of the flags defined by `modules` (module names), for results.json."""
     return {f.name: f.value for module in modules for f in FLAGS.get_flags_for_module(module)}
@@ -151,27 +185,99 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
 
+def _usage_error(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(USAGE_EXIT)
+
+
+def _program_flag_modules() -> list[str]:
+    """The modules (names, or the file path of the __main__ module) defining this program's flags."""
+    return sorted(m for m in FLAGS.flags_by_module_dict() if "cl_properties" in m or m == sys.argv[0])
+
+
+def _help_text() -> str:
+    """The program's docstring and every flag it defines, with its help and default."""
+    main_doc = (getattr(sys.modules.get("__main__"), "__doc__", None) or "").strip()
+    sections = [main_doc] if main_doc else []
+    sections += [FLAGS.module_help(module) for module in _program_flag_modules()]
+    sections.append("--helpfull also lists the flags of absl and TensorFlow.")
+    return "\n\n".join(sections)
+
+
+def _unreadable_flagfile(argv: Sequence[str]) -> str:
+    """The first --flagfile of argv that is not UTF-8 text (or the first given, if a nested one is)."""
+    named = [a.split("=", 1)[1] for a in argv if a.startswith(("--flagfile=", "-flagfile="))]
+    for path in named:
+        try:
+            with open(path, encoding="utf-8") as f:
+                f.read()
+        except (OSError, UnicodeDecodeError):
+            return path
+    return f"{named[0]} (or a flagfile it includes)" if named else "a flagfile"
+
+
+def _non_finite_floats() -> list[str]:
+    """`--name=value` of every float flag of the program whose value is NaN or infinite."""
+    found = []
+    for module in _program_flag_modules():
+        for flag in FLAGS.get_flags_for_module(module):
+            if isinstance(flag.parser, flags.FloatParser) and flag.value is not None and not math.isfinite(flag.value):
+                found.append(f"--{flag.name}={flag.value}")
+    return found
+
+
 def _parse_flags(argv: Sequence[str]) -> list[str]:
-    """absl's flag parsing, with a bad flag reported as one line and exit status 2."""
+    """absl's flag parsing, with every bad input reported as one line and exit status 2:
+    bad values, unreadable flagfiles, non-finite floats. --help (-h) prints the program's own
+    flags and exits 0."""
+    if any(arg in ("--help", "-help", "-h", "--helpshort", "-helpshort", "-?") for arg in argv[1:]):
+        print(_help_text())
+        sys.exit(0)
     try:
-        return FLAGS(list(argv))
+        remaining = FLAGS(list(argv))
     except flags.Error as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        sys.exit(USAGE_EXIT)
+        _usage_error(_one_line(error))
+    except UnicodeDecodeError:
+        _usage_error(f"flagfile {_unreadable_flagfile(argv)} is not a text file")
+    bad = _non_finite_floats()
+    if bad:
+        _usage_error(f"flag {bad[0]}: must be a finite number")
+    return remaining
+
+
+def _raise_interrupted(signal_number: int, frame) -> None:
+    raise Interrupted(
+        f"interrupted by {signal.Signals(signal_number).name}; rerun the same command to resume", signal_number
+    )
 
 
 def run(main: Callable[[list[str]], None], argv: Sequence[str] | None = None) -> None:
     """`app.run(main, argv)` (argv None: sys.argv) with errors reported as one line on stderr.
 
     Exit status 2: a bad flag value (at parsing), a ValueError (an inconsistent
-    configuration) or DataNotFoundError (a TFDS dataset not prepared); 1: training stopped
-    on a non-finite loss (results.json then says "failed"). CL_PROPERTIES_TRACEBACK=1
+    configuration, an unusable output folder) or DataNotFoundError (a TFDS dataset not
+    prepared); 1: training stopped on a non-finite loss (results.json then says "failed");
+    130 / 143: stopped by Ctrl-C / SIGTERM, with one line saying where (results.json then
+    says "interrupted"; a rerun of the same command resumes). CL_PROPERTIES_TRACEBACK=1
     re-raises instead, with the traceback.
     """
 
     def guarded(args: list[str]) -> None:
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signal_number, _raise_interrupted)
+        # INFO lines of TensorFlow and TFDS (TPU initialization, dataset construction) would
+        # drown a one-line error; --verbosity=0 shows them.
+        if not FLAGS["verbosity"].present:
+            absl_logging.set_verbosity(absl_logging.WARNING)
+            tf.get_logger().setLevel("WARNING")
         try:
             main(args)
+        except KeyboardInterrupt as interrupt:
+            if os.environ.get("CL_PROPERTIES_TRACEBACK"):
+                raise
+            message = str(interrupt) or "interrupted; rerun the same command to resume"
+            print(_one_line(Exception(message)), file=sys.stderr)
+            sys.exit(128 + getattr(interrupt, "signal_number", signal.SIGINT))
         except (ValueError, DataNotFoundError, NonFiniteLossError) as error:
             if os.environ.get("CL_PROPERTIES_TRACEBACK"):
                 raise

@@ -58,6 +58,7 @@ EXPERIMENT = suppression.Experiment(
     name="digit_on_images",
     build_data=build_data,
     x="pool_size",
+    points_flag="pool_sizes",
     x_label="unique digits K",
     x_scale="log",
     probe_titles={"object": "object (shape) probe", "digit": "digit probe"},
@@ -70,19 +71,18 @@ def define_flags() -> None:
     suppression.define_flags(temperatures=(0.1, 0.2), models=("contrastive",))
     flags.DEFINE_list("pool_sizes", ["1", "10", "100", "1000"], "Numbers K of unique digit images (scikit-learn digits: 1..1437).")
     flags.DEFINE_enum("digits", "sklearn", ["sklearn", "mnist"], "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.")
-    flags.DEFINE_integer("image_size", 32, "Side of the shape images in pixels.")
-    flags.DEFINE_integer("digit_size", 8, "Side of the pasted digits (3 per side must fit).")
-    flags.DEFINE_integer("num_train", 2048, "Training images.")
-    flags.DEFINE_integer("num_test", 512, "Test images.")
+    flags.DEFINE_integer("image_size", 32, "Side of the shape images in pixels.", lower_bound=8)
+    flags.DEFINE_integer("digit_size", 8, "Side of the pasted digits (3 per side must fit).", lower_bound=1)
+    flags.DEFINE_integer("num_train", 2048, "Training images.", lower_bound=1)
+    flags.DEFINE_integer("num_test", 512, "Test images.", lower_bound=1)
     flags.DEFINE_float("crop_area_min", 0.3, "Smallest random-crop area fraction.")
-    flags.DEFINE_float("jitter_strength", 0.5, "Colour-jitter strength (brightness and contrast on grey images).")
+    flags.DEFINE_float("jitter_strength", 0.5, "Colour-jitter strength (brightness and contrast on grey images).", lower_bound=0.0)
+    flags.register_validator("crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]")
 
 
 def main(argv: list[str]) -> None:
     del argv
-    pool_sizes = suppression.grid(FLAGS.pool_sizes, "pool_sizes")
-    if min(pool_sizes) < 1:
-        raise ValueError(f"--pool_sizes must be >= 1, got {pool_sizes}")
+    pool_sizes = common.list_flag("pool_sizes", minimum=1)
     data = {
         name: FLAGS[name].value
         for name in ("image_size", "digit_size", "digits", "data_dir", "num_train", "num_test", "crop_area_min", "jitter_strength")

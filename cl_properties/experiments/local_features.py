@@ -53,23 +53,24 @@ for _name, _value in {
     "steps_per_loop": 100,
 }.items():
     FLAGS.set_default(_name, _value)
-flags.DEFINE_integer("canvas", 56, "MultiDigits canvas side in pixels.")
-flags.DEFINE_integer("num_digits", 3, "Digits per canvas.")
-flags.DEFINE_integer("digit_size", 16, "Digit side in pixels.")
+flags.DEFINE_integer("canvas", 56, "MultiDigits canvas side in pixels.", lower_bound=8)
+flags.DEFINE_integer("num_digits", 3, "Digits per canvas.", lower_bound=1)
+flags.DEFINE_integer("digit_size", 16, "Digit side in pixels.", lower_bound=1)
 flags.DEFINE_enum("layout", "random", ["random", "grid"], "Digit placement on the canvas.")
 flags.DEFINE_enum("digits", "sklearn", ["sklearn", "mnist"], "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir for --digits=mnist (never downloads).")
-flags.DEFINE_integer("num_train", 4096, "Pretraining images (digits of the train split).")
-flags.DEFINE_integer("num_probe_train", 512, "Images whose foreground locations train the dense probe (the first pretraining images).")
-flags.DEFINE_integer("num_probe_test", 256, "Held-out images (digits of the test split): dense-probe test and ARI.")
+flags.DEFINE_integer("num_train", 4096, "Pretraining images (digits of the train split).", lower_bound=1)
+flags.DEFINE_integer("num_probe_train", 512, "Images whose foreground locations train the dense probe (the first pretraining images).", lower_bound=1)
+flags.DEFINE_integer("num_probe_test", 256, "Held-out images (digits of the test split): dense-probe test and ARI.", lower_bound=1)
 flags.DEFINE_float("crop_area_min", 0.2, "Smallest random-crop area fraction of the augmentation.")
+flags.register_validator("crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]")
 flags.DEFINE_list("ks", ["2", "4", "6", "8"], "k values of the overlay picture.")
-flags.DEFINE_integer("ari_k", 4, "k of the k-means used for the ARI scores.")
-flags.DEFINE_integer("probe_epochs", 30, "Epochs of the dense linear probe.")
-flags.DEFINE_integer("probe_grid", None, "Side of the common probe grid (default: the finest block group's).")
-flags.DEFINE_integer("raw_window", None, "Raw-patch side in pixels (default: the block group's cell).")
-flags.DEFINE_integer("linear_epochs", 30, "Epochs of the global linear evaluation after pretraining.")
-flags.DEFINE_integer("overlay_images", 6, "Held-out images drawn in the overlay PNGs.")
+flags.DEFINE_integer("ari_k", 4, "k of the k-means used for the ARI scores.", lower_bound=2)
+flags.DEFINE_integer("probe_epochs", 30, "Epochs of the dense linear probe.", lower_bound=1)
+flags.DEFINE_integer("probe_grid", None, "Side of the common probe grid (default: the finest block group's).", lower_bound=1)
+flags.DEFINE_integer("raw_window", None, "Raw-patch side in pixels (default: the block group's cell).", lower_bound=1)
+flags.DEFINE_integer("linear_epochs", 30, "Epochs of the global linear evaluation after pretraining.", lower_bound=1)
+flags.DEFINE_integer("overlay_images", 6, "Held-out images drawn in the overlay PNGs.", lower_bound=1)
 flags.DEFINE_string("checkpoint", None, "Score this saved model instead of training: a .keras ContrastiveModel or encoder, or an encoder .weights.h5 (built from --encoder/--width_multiplier).")
 
 
@@ -92,9 +93,7 @@ def main(argv: list[str]) -> None:
     started = time.perf_counter()
     run_config = runtime.runtime_from_flags()
     strategy = run_config.start()
-    ks = [int(k) for k in FLAGS.ks]
-    if not ks or min(ks) < 1:
-        raise ValueError(f"--ks must be positive integers, got {FLAGS.ks}")
+    ks = common.list_flag("ks", minimum=1)
     if not 1 <= FLAGS.num_probe_train <= FLAGS.num_train:
         raise ValueError(f"--num_probe_train must be in [1, --num_train={FLAGS.num_train}]")
     output_dir = FLAGS.output_dir or os.path.join("runs", "local_features")
@@ -106,7 +105,7 @@ def main(argv: list[str]) -> None:
         seed=FLAGS.seed,
     )
     input_shape = (FLAGS.canvas, FLAGS.canvas, 1)
-    encoder = None
+    encoder = None  # a bad --checkpoint is reported before the output folder is touched
     if FLAGS.checkpoint:
         encoder = load_encoder(
             FLAGS.checkpoint,
@@ -115,6 +114,21 @@ def main(argv: list[str]) -> None:
                 FLAGS.encoder, input_shape=input_shape, width_multiplier=FLAGS.width_multiplier
             ),
         )
+    run_flags = common.flag_values(common.__name__, runtime.__name__, __name__)
+    with runtime.output_run(output_dir, config=run_flags, seed=FLAGS.seed, fresh=FLAGS.fresh):
+        finished = runtime.completed_run(output_dir, run_flags)
+        if finished:
+            rows = finished["rows"]
+            print(f"{output_dir} holds this run, completed (results.json); pass --fresh to run it again", file=sys.stderr)
+        else:
+            rows = _train_and_score(output_dir, input_shape, encoder, run_config, strategy, scoring, ks, run_flags, started)
+            print(f"wrote {output_dir}/results.json, results.csv, overlays.png", file=sys.stderr)
+    print(format_table(rows, ["model", "tap", "grid", "dense_probe", "ari_all", "ari_foreground"]))
+
+
+def _train_and_score(output_dir, input_shape, encoder, run_config, strategy, scoring, ks, run_flags, started) -> list[dict]:
+    """Trains (unless `encoder`, from --checkpoint, is given), scores the encoder and its
+    random initialization, draws the overlays and writes the results; returns the rows."""
     train = _multidigits(FLAGS.num_train, FLAGS.seed, "train")
     test = _multidigits(FLAGS.num_probe_test, FLAGS.seed + 1, "test")
     pretrain_metrics: dict[str, float] = {}
@@ -128,19 +142,17 @@ def main(argv: list[str]) -> None:
             augment=randbit_augment(crop_area=(FLAGS.crop_area_min, 1.0)),
         )
         config = run_config.configure(common.pretrain_config_from_flags(num_train_examples=FLAGS.num_train))
-        with runtime.record_failure(output_dir, config=config.to_dict(), seed=FLAGS.seed):
-            result, pretrain_metrics = train_and_evaluate(
-                config,
-                data,
-                evaluation=EvalConfig(linear_epochs=FLAGS.linear_epochs),
-                strategy=strategy,
-                model_dir=output_dir,
-                checkpoints=run_config.checkpoints,
-                verbose=2,
-            )
+        result, pretrain_metrics = train_and_evaluate(
+            config,
+            data,
+            evaluation=EvalConfig(linear_epochs=FLAGS.linear_epochs),
+            strategy=strategy,
+            model_dir=output_dir,
+            checkpoints=run_config.checkpoints,
+            verbose=2,
+        )
         extra["distribution"] = result.distribution
         encoder = result.model.encoder
-        os.makedirs(output_dir, exist_ok=True)
         encoder.save(os.path.join(output_dir, "encoder.keras"))
     # The same architecture with fresh weights from the seed (clone_model re-initializes).
     keras.utils.set_random_seed(FLAGS.seed)
@@ -163,13 +175,12 @@ def main(argv: list[str]) -> None:
     write_results(
         output_dir,
         rows=rows,
-        config=common.flag_values(common.__name__, runtime.__name__, __name__),
+        config=run_flags,
         seed=FLAGS.seed,
         wall_time_s=time.perf_counter() - started,
         extra={"pretrain_metrics": pretrain_metrics, **extra},
     )
-    print(format_table(rows, ["model", "tap", "grid", "dense_probe", "ari_all", "ari_foreground"]))
-    print(f"wrote {output_dir}/results.json, results.csv, overlays.png", file=sys.stderr)
+    return rows
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ EXPERIMENT = suppression.Experiment(
     name="multidigits",
     build_data=build_data,
     x="variable_size",
+    points_flag="variable_sizes",
     x_label="size of the other digit (px)",
     probe_titles={"fixed": "fixed-size digit probe", "variable": "other (variable-size) digit probe"},
     chance={"fixed": 0.1, "variable": 0.1},
@@ -59,20 +60,21 @@ EXPERIMENT = suppression.Experiment(
 def define_flags() -> None:
     suppression.define_flags(temperatures=(0.1,), models=("contrastive",))
     flags.DEFINE_list("variable_sizes", ["8", "12", "16"], "Sizes (px) of the variable digit.")
-    flags.DEFINE_integer("fixed_size", 16, "Size (px) of the fixed-size digit.")
-    flags.DEFINE_integer("canvas", 32, "Canvas side (px); fixed_size + the largest size must fit.")
+    flags.DEFINE_integer("fixed_size", 16, "Size (px) of the fixed-size digit.", lower_bound=1)
+    flags.DEFINE_integer("canvas", 32, "Canvas side (px); fixed_size + the largest size must fit.", lower_bound=8)
     flags.DEFINE_enum("digits", "sklearn", ["sklearn", "mnist"], "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.")
-    flags.DEFINE_integer("num_train", 2048, "Training canvases.")
-    flags.DEFINE_integer("num_test", 512, "Test canvases.")
+    flags.DEFINE_integer("num_train", 2048, "Training canvases.", lower_bound=1)
+    flags.DEFINE_integer("num_test", 512, "Test canvases.", lower_bound=1)
     # Smaller crops often cut a digit out of one view; at 0.5 (canvas 48, digits 12 + 8 px) neither
     # digit was learned in 300 steps (probes 0.12 / 0.10, chance 0.10).
     flags.DEFINE_float("crop_area_min", 0.8, "Smallest random-crop area fraction.")
+    flags.register_validator("crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]")
 
 
 def main(argv: list[str]) -> None:
     del argv
-    sizes = suppression.grid(FLAGS.variable_sizes, "variable_sizes")
-    if min(sizes) < 1 or FLAGS.fixed_size + max(sizes) > FLAGS.canvas:
+    sizes = common.list_flag("variable_sizes", minimum=1)
+    if FLAGS.fixed_size + max(sizes) > FLAGS.canvas:
         raise ValueError(
             f"--variable_sizes {sizes} must be >= 1 and fit beside --fixed_size={FLAGS.fixed_size} "
             f"on --canvas={FLAGS.canvas}"

@@ -290,6 +290,8 @@ def main(experiment: Experiment, argv: Sequence[str]) -> None:
     config = run_time.configure(
         common.pretrain_config_from_flags(num_train_examples=train_size if train_size > 0 else None)
     )
+    if train_size > 0:
+        common.check_fits_training_set(train_size, knn_k=FLAGS.knn_k if FLAGS.offline_eval else None)
     evaluation = EvalConfig(
         linear_epochs=FLAGS.linear_epochs,
         linear_learning_rate=FLAGS.linear_learning_rate,
@@ -300,7 +302,18 @@ def main(experiment: Experiment, argv: Sequence[str]) -> None:
     )
     output_dir = FLAGS.output_dir or default_output_dir(experiment.name, FLAGS.dataset, config, FLAGS.loss)
     run_config = _run_config(config, data, evaluation)
-    with runtime.record_failure(output_dir, config=run_config, seed=config.seed):
+    chief = is_chief(strategy)
+    with runtime.output_run(
+        output_dir, config=run_config, seed=config.seed, fresh=run_time.checkpoints.fresh, chief=chief
+    ):
+        finished = runtime.completed_run(output_dir, run_config)
+        if finished:
+            _print_table(finished["rows"][0], data.probes)
+            print(
+                f"{output_dir} holds this run, completed ({RESULTS_JSON}); pass --fresh to run it again",
+                file=sys.stderr,
+            )
+            return
         result, metrics = train_and_evaluate(
             config,
             data,
@@ -310,35 +323,39 @@ def main(experiment: Experiment, argv: Sequence[str]) -> None:
             checkpoints=run_time.checkpoints,
             verbose=FLAGS.verbose,
         )
-    row = {
-        "experiment": experiment.name,
-        "dataset": FLAGS.dataset,
-        "encoder": config.encoder.name,
-        "loss": FLAGS.loss,
-        "head_depth": config.head.depth,
-        "temperature": config.loss.temperature,
-        "lambda_weight": config.loss.lambda_weight,
-        "batch_size": config.batch_size,
-        "train_steps": config.train_steps,
-        "seed": config.seed,
-        **metrics,
-    }
-    if not is_chief(strategy):
-        return
-    write_results(
-        output_dir,
-        rows=[row],
-        config=run_config,
-        seed=config.seed,
-        wall_time_s=time.perf_counter() - started,
-        extra={
-            "distribution": result.distribution,
-            "resumed_from_step": result.resumed_from_step,
-            "history": result.history,
-        },
-    )
+        row = {
+            "experiment": experiment.name,
+            "dataset": FLAGS.dataset,
+            "encoder": config.encoder.name,
+            "loss": FLAGS.loss,
+            "head_depth": config.head.depth,
+            "temperature": config.loss.temperature,
+            "lambda_weight": config.loss.lambda_weight,
+            "batch_size": config.batch_size,
+            "train_steps": config.train_steps,
+            "seed": config.seed,
+            **metrics,
+        }
+        if not chief:
+            return
+        write_results(
+            output_dir,
+            rows=[row],
+            config=run_config,
+            seed=config.seed,
+            wall_time_s=time.perf_counter() - started,
+            extra={
+                "distribution": result.distribution,
+                "resumed_from_step": result.resumed_from_step,
+                "history": result.history,
+            },
+        )
+    _print_table(row, data.probes)
+    print(f"wrote {os.path.join(output_dir, RESULTS_JSON)} and results.csv", file=sys.stderr)
+
+
+def _print_table(row: Mapping[str, Any], probes: Mapping[str, int]) -> None:
     columns = ["dataset", "encoder", "loss", "head_depth"]
-    for key in data.probes:
+    for key in probes:
         columns += [c for c in (f"linear_{key}", f"knn_{key}", f"online_{key}") if c in row]
     print(format_table([row], [*columns, "train_loss", "pretrain_seconds"]))
-    print(f"wrote {os.path.join(output_dir, RESULTS_JSON)} and results.csv", file=sys.stderr)

@@ -91,6 +91,7 @@ EXPERIMENT = suppression.Experiment(
     name="randbit",
     build_data=build_data,
     x="bits",
+    points_flag="bits",
     x_label="shared random bits",
     probe_titles={"label": "class probe", "bit0": "first-bit probe"},
     models=suppression.MODELS,
@@ -103,16 +104,19 @@ def define_flags() -> None:
     suppression.define_flags(temperatures=(0.05, 0.1, 0.2), models=("contrastive", "vae"))
     flags.DEFINE_list("bits", ["0", "5", "10", "15", "20"], "Numbers of random bits (0..30).")
     flags.DEFINE_enum("dataset", "digits", list(DATASETS), "digits: scikit-learn's (offline); mnist, cifar10: TFDS (prepared under --data_dir).")
-    flags.DEFINE_integer("num_train", None, "Use only the first N training images.")
+    flags.DEFINE_integer("num_train", None, "Use only the first N training images.", lower_bound=1)
 
 
 def main(argv: list[str]) -> None:
     del argv
-    bits = suppression.grid(FLAGS.bits, "bits")
+    bits = common.list_flag("bits", minimum=0)
     points = [{"bits": b} for b in bits]
     data = {"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir, "num_train": FLAGS.num_train}
     for b in bits:  # bad values fail before any training
-        RandBit(b)
+        try:
+            RandBit(b)
+        except ValueError as error:
+            raise ValueError(f"--bits: {error}") from None
     suppression.main(EXPERIMENT, points, data, __name__)
 
 

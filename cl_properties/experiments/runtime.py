@@ -5,10 +5,12 @@ Every entry point calls `define_runtime_flags()` next to `define_pretrain_flags(
     runtime = runtime_from_flags()
     strategy = runtime.start()                      # first: before any other TF op
     config = runtime.configure(pretrain_config_from_flags())
-    with record_failure(output_dir, config=config.to_dict(), seed=config.seed):
+    with output_run(output_dir, config=..., seed=config.seed, fresh=runtime.checkpoints.fresh,
+                    chief=is_chief(strategy)):
+        if completed_run(output_dir, ...): report it and return
         result, metrics = train_and_evaluate(config, data, strategy=strategy,
                                              model_dir=output_dir, checkpoints=runtime.checkpoints)
-    write_results(output_dir, ..., extra={"distribution": result.distribution})
+        write_results(output_dir, ..., extra={"distribution": result.distribution})
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import tensorflow as tf
 from absl import flags
 
 from cl_properties.distribute import STRATEGIES, StrategyConfig, make_strategy
-from cl_properties.results import write_results
+from cl_properties.results import lock_output_dir, previous_results, remove_results, write_results
 from cl_properties.training import CheckpointConfig, CheckpointError, NonFiniteLossError, PretrainConfig
 
 JIT_MODES = {"auto": None, "on": True, "off": False}
@@ -31,7 +33,7 @@ JIT_MODES = {"auto": None, "on": True, "off": False}
 
 def define_runtime_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines --strategy, --tpu, --global_bn, --jit_compile, --checkpoint_every,
-    --keep_checkpoints, --fresh and --deterministic."""
+    --keep_checkpoints, --multi_worker_timeout, --fresh and --deterministic."""
     flags.DEFINE_enum(
         "strategy",
         "auto",
@@ -55,9 +57,17 @@ def define_runtime_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     )
     flags.DEFINE_integer(
         "checkpoint_every", 0, "Steps between checkpoints, a multiple of --steps_per_loop (0: every loop).",
-        flag_values=flag_values,
+        lower_bound=0, flag_values=flag_values,
     )
-    flags.DEFINE_integer("keep_checkpoints", 3, "Number of most recent checkpoints kept.", flag_values=flag_values)
+    flags.DEFINE_integer(
+        "keep_checkpoints", 3, "Number of most recent checkpoints kept.", lower_bound=1, flag_values=flag_values
+    )
+    flags.DEFINE_float(
+        "multi_worker_timeout", 300.0,
+        "Seconds a multi-worker run waits for every worker of TF_CONFIG's cluster to join before it stops, "
+        "naming the workers that never answered.",
+        lower_bound=1.0, flag_values=flag_values,
+    )
     flags.DEFINE_boolean(
         "fresh", False,
         "Delete the checkpoints, history and logs in the output directory and start over (default: resume).",
@@ -98,7 +108,7 @@ def runtime_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> Runtime:
     """The Runtime the flags describe; ValueError (one line) for inconsistent values."""
     fv = flag_values
     return Runtime(
-        strategy=StrategyConfig(name=fv.strategy, tpu=fv.tpu or None),
+        strategy=StrategyConfig(name=fv.strategy, tpu=fv.tpu or None, connect_timeout_s=fv.multi_worker_timeout),
         checkpoints=CheckpointConfig(
             every_steps=fv.checkpoint_every or None, keep=fv.keep_checkpoints, fresh=fv.fresh
         ),
@@ -108,23 +118,59 @@ def runtime_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> Runtime:
     )
 
 
+# Flags that do not change what a run measures: a completed run rerun with other values of
+# these is the same run (see `completed_run`).
+RUN_CONTROL_FLAGS = (
+    "output_dir", "fresh", "verbose", "keep_checkpoints", "checkpoint_every", "workers", "dry_run",
+    "multi_worker_timeout", "jit_compile",
+)
+
+
+def completed_run(output_dir: str, config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The completed results of this configuration in `output_dir`, which a rerun reports
+    instead of training again; None to run or resume.
+
+    Raises OutputDirError when the folder holds results of another configuration.
+    """
+    previous = previous_results(output_dir, config, ignore=RUN_CONTROL_FLAGS)
+    return previous if previous is not None and previous["status"] == "completed" else None
+
+
 @contextlib.contextmanager
-def record_failure(
-    output_dir: str, *, config: Mapping[str, Any], seed: int, extra: Mapping[str, Any] | None = None
-) -> Iterator[None]:
-    """Writes `output_dir/results.json` with status "failed" and the error when the block
-    raises NonFiniteLossError or CheckpointError, then re-raises it."""
-    started = time.perf_counter()
-    try:
-        yield
-    except (NonFiniteLossError, CheckpointError) as error:
-        write_results(
-            output_dir,
-            rows=[],
-            config=config,
-            seed=seed,
-            wall_time_s=time.perf_counter() - started,
-            status="failed",
-            extra={**(extra or {}), "error": f"{type(error).__name__}: {error}"},
-        )
-        raise
+def output_run(
+    output_dir: str,
+    *,
+    config: Mapping[str, Any],
+    seed: int,
+    fresh: bool = False,
+    chief: bool = True,
+) -> Iterator[str]:
+    """A run's hold on its output folder: yields it, locked (`lock_output_dir`), while the
+    block runs; records how the block ended when it did not finish.
+
+    Only the chief (the process that writes results and checkpoints) takes the lock, and
+    with `fresh` (a run started over) deletes the folder's earlier results. When the
+    block raises NonFiniteLossError or CheckpointError, results.json gets status "failed" with
+    the error; Ctrl-C or SIGTERM (KeyboardInterrupt) gives status "interrupted". Either way a
+    completed results.json already there is kept (`write_results`), and the error re-raised.
+    """
+    holding = lock_output_dir(output_dir) if chief else contextlib.nullcontext(output_dir)
+    with holding:
+        if fresh and chief:
+            remove_results(output_dir)
+        started = time.perf_counter()
+        try:
+            yield output_dir
+        except (NonFiniteLossError, CheckpointError, KeyboardInterrupt) as error:
+            if chief:
+                status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+                write_results(
+                    output_dir,
+                    rows=[],
+                    config=config,
+                    seed=seed,
+                    wall_time_s=time.perf_counter() - started,
+                    status=status,
+                    extra={"error": f"{type(error).__name__}: {error}"},
+                )
+            raise

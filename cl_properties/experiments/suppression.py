@@ -31,6 +31,7 @@ import dataclasses
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,13 +43,13 @@ from absl import flags
 
 from cl_properties.data import eval_dataset, two_view_dataset
 from cl_properties.evaluation import extract_features, knn_accuracy, linear_eval
-from cl_properties.experiments import common
+from cl_properties.experiments import common, runtime
 from cl_properties.models import build_encoder
 from cl_properties.models.vae import build_conv_vae
 from cl_properties.optimization import build_optimizer
 from cl_properties.plotting.curves import CurvePanel, save_curve_panels, series_from_rows
-from cl_properties.results import format_table, write_results
-from cl_properties.training import DataSpec, EvalConfig, PretrainConfig, train_and_evaluate
+from cl_properties.results import format_table, lock_output_dir, previous_results, remove_results, write_results
+from cl_properties.training import DataSpec, EvalConfig, Interrupted, PretrainConfig, train_and_evaluate
 
 FLAGS = flags.FLAGS
 
@@ -139,6 +140,7 @@ class Experiment:
     build_data: job -> DataSpec (sources, input shape, probes, augmentation, view transform);
       a module-level function, so worker processes can unpickle it.
     x / x_label / x_scale: the knob column of the rows and its plot axis.
+    points_flag: the flag listing the knob values (e.g. "bits").
     probe_titles: label key -> panel title; one panel (linear probe accuracy) per key.
     chance: label key -> chance accuracy, drawn as a reference line.
     """
@@ -146,6 +148,7 @@ class Experiment:
     name: str
     build_data: Callable[[Job], DataSpec]
     x: str
+    points_flag: str
     x_label: str
     probe_titles: Mapping[str, str]
     models: tuple[str, ...] = ("contrastive", "vae", "supervised")
@@ -310,9 +313,20 @@ def _duration(seconds: float) -> str:
 
 
 def _worker_init(threads: int) -> None:
+    # Ctrl-C reaches the whole process group: the parent alone handles it (and stops the workers).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     tf.get_logger().setLevel("ERROR")
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def job_key(job: Job) -> tuple:
+    """What identifies a job's row in results.json: its knob values, model and temperature."""
+    return (*sorted(job.point.items()), job.model, job.temperature)
+
+
+def _row_key(row: Mapping[str, Any], point_names: Sequence[str]) -> tuple:
+    return (*sorted((name, row.get(name)) for name in point_names), row.get("model"), row.get("temperature"))
 
 
 def run_sweep(
@@ -323,26 +337,39 @@ def run_sweep(
     config: Mapping[str, Any],
     seed: int,
     workers: int = 1,
+    measured: Sequence[Mapping[str, Any]] = (),
     stream=sys.stderr,
 ) -> list[dict[str, Any]]:
-    """Runs every job, writes results/plot after each, and returns the rows (in job order).
+    """Runs every job not `measured` yet, writes results/plot after each, and returns the
+    rows: those of `measured` that no job names first, then one per job (in job order).
 
-    workers=1 runs the jobs here, in order, with a step counter on a terminal; workers=N > 1
-    runs them in N spawned processes sharing the CPU cores (each N-th of them). After every
-    finished job, results.json (status "running") and the plot are rewritten; at the end the
-    status is "completed", or "failed" with the error when a job raised (the error is then
-    re-raised). Progress lines (job i/N, its probes, seconds, time left) go to `stream`.
+    `measured` are rows of an earlier run of the same settings (results.json): a job whose
+    knob values, model and temperature match one of them is not run again, so a stopped
+    sweep rerun continues where it stopped. workers=1 runs the jobs here, in order, with a
+    step counter on a terminal; workers=N > 1 runs them in N spawned processes sharing the
+    CPU cores (each N-th of them). After every finished job, results.json (status
+    "running") and the plot are rewritten; at the end the status is "completed", or
+    "failed" with the error when a job raised (re-raised), or "interrupted" on Ctrl-C /
+    SIGTERM (raised as `Interrupted`; worker processes are stopped). Progress lines (job
+    i/N, its probes, seconds, time left) go to `stream`.
     """
     if not jobs:
         raise ValueError("the sweep has no jobs: check the knob values and --models")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     started = time.perf_counter()
-    rows: list[dict[str, Any] | None] = [None] * len(jobs)
-    finished = 0
-    total_steps = sum(j.steps for j in jobs)
+    point_names = list(jobs[0].point)
+    previous = {_row_key(row, point_names): dict(row) for row in measured}
+    rows: list[dict[str, Any] | None] = [previous.pop(job_key(job), None) for job in jobs]
+    kept = list(previous.values())  # measured earlier, not asked for now: never dropped
+    todo = [i for i, row in enumerate(rows) if row is None]
+    finished = len(jobs) - len(todo)
+    total_steps = sum(jobs[i].steps for i in todo)
     done_steps = 0
     keys = list(experiment.probe_titles)
+
+    def done() -> list[dict[str, Any]]:
+        return kept + [r for r in rows if r is not None]
 
     def record(index: int, row: dict[str, Any]) -> None:
         nonlocal finished, done_steps
@@ -357,29 +384,50 @@ def run_sweep(
             f"\r[{finished}/{len(jobs)}] {jobs[index].describe()}: {probes} ({row['seconds']:.0f} s{eta})\n"
         )
         stream.flush()
-        _write(experiment, [r for r in rows if r is not None], output_dir, config, seed, started, "running")
+        _write(experiment, done(), output_dir, config, seed, started, "running")
 
-    stream.write(f"{experiment.name}: {len(jobs)} runs ({'in order' if workers == 1 else f'{workers} workers'}), output in {output_dir}\n")
+    reused = f", {len(jobs) - len(todo)} measured before (kept; --fresh measures them again)" if len(todo) < len(jobs) else ""
+    how = "in order" if workers == 1 else f"{workers} workers"
+    stream.write(f"{experiment.name}: {len(jobs)} runs{reused} ({how}), output in {output_dir}\n")
     try:
         if workers == 1:
-            for i, job in enumerate(jobs):
-                progress = _StepProgress(f"[{i + 1}/{len(jobs)}] {job.describe()}:", job.steps, stream)
+            for i in todo:
+                job = jobs[i]
+                progress = _StepProgress(f"[{finished + 1}/{len(jobs)}] {job.describe()}:", job.steps, stream)
                 record(i, run_job(job, experiment.build_data, [progress] if stream.isatty() else []))
-        else:
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            with concurrent.futures.ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init, initargs=(threads,)
-            ) as pool:
-                futures = {pool.submit(run_job, job, experiment.build_data): i for i, job in enumerate(jobs)}
-                for future in concurrent.futures.as_completed(futures):
-                    record(futures[future], future.result())
+        elif todo:
+            _run_in_workers(experiment, jobs, todo, workers, record)
+    except KeyboardInterrupt as interrupt:
+        _write(experiment, done(), output_dir, config, seed, started, "interrupted", {"error": "interrupted"})
+        raise Interrupted(
+            f"interrupted after {finished} of {len(jobs)} runs; their rows are in {output_dir}/results.json; "
+            "rerun the same command to measure the rest",
+            getattr(interrupt, "signal_number", signal.SIGINT),
+        ) from None
     except BaseException as error:
-        done = [r for r in rows if r is not None]
-        _write(experiment, done, output_dir, config, seed, started, "failed", {"error": repr(error)})
+        _write(experiment, done(), output_dir, config, seed, started, "failed", {"error": repr(error)})
         raise
-    done = [r for r in rows if r is not None]
-    _write(experiment, done, output_dir, config, seed, started, "completed")
-    return done
+    _write(experiment, done(), output_dir, config, seed, started, "completed")
+    return done()
+
+
+def _run_in_workers(experiment: Experiment, jobs: Sequence[Job], todo: Sequence[int], workers: int, record) -> None:
+    """Runs jobs[i] for i in `todo` in `workers` spawned processes, recording each as it ends;
+    on any exception (Ctrl-C included) the workers are stopped at once, not waited for."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init, initargs=(threads,)
+    )
+    try:
+        futures = {pool.submit(run_job, jobs[i], experiment.build_data): i for i in todo}
+        for future in concurrent.futures.as_completed(futures):
+            record(futures[future], future.result())
+    except BaseException:
+        for process in multiprocessing.active_children():
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def plot_rows(experiment: Experiment, rows: Sequence[Mapping[str, Any]], path: str) -> None:
@@ -452,21 +500,15 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
     flags.DEFINE_list("temperatures", [f"{t:g}" for t in temperatures], "Temperatures of the contrastive models (one line each); replaces --temperature.")
     flags.DEFINE_list("models", list(models), f"Models, among {', '.join(MODELS)} (per_view: RandBit only).")
     flags.DEFINE_integer("workers", 0, "Runs at once, each in its own process with cores/workers threads (0: half the cores, at most the number of runs; 1: in this process, in order).", lower_bound=0)
-    flags.DEFINE_integer("linear_epochs", 90, "Epochs of the offline linear probe on frozen features.")
-    flags.DEFINE_integer("knn_k", 200, "Neighbours of the kNN probe.")
-    flags.DEFINE_integer("vae_latent_dim", 64, "VAE latent size.")
-    flags.DEFINE_float("vae_kl_weight", 1.0, "VAE KL weight beta (1: the ELBO).")
+    flags.DEFINE_integer("linear_epochs", 90, "Epochs of the offline linear probe on frozen features.", lower_bound=1)
+    flags.DEFINE_integer("knn_k", 200, "Neighbours of the kNN probe (at most the training images).", lower_bound=1)
+    flags.DEFINE_integer("vae_latent_dim", 64, "VAE latent size.", lower_bound=1)
+    flags.DEFINE_float("vae_kl_weight", 1.0, "VAE KL weight beta (1: the ELBO).", lower_bound=0.0)
     flags.DEFINE_enum("vae_bit_weighting", "group", list(BIT_WEIGHTINGS), "VAE reconstruction weight of the appended bit planes: group = all planes together as much as the image; bit = each bit once; pixel = plain summed BCE (the planes dominate).")
-    flags.DEFINE_integer("vae_steps", None, "VAE training steps (default: --steps).")
+    flags.DEFINE_integer("vae_steps", None, "VAE training steps (default: --steps).", lower_bound=1)
     flags.DEFINE_string("data_dir", None, "TFDS data_dir for TFDS datasets (never downloads).")
     flags.DEFINE_bool("dry_run", False, "Print the runs the flags describe and exit without training.")
-
-
-def _floats(values: Sequence[str], name: str) -> list[float]:
-    try:
-        return [float(v) for v in values]
-    except ValueError:
-        raise ValueError(f"--{name} must be numbers, got {values}") from None
+    flags.DEFINE_bool("fresh", False, "Delete the output folder's earlier results and measure every run again (default: keep the runs already in results.json, measured with the same settings, and measure the rest).")
 
 
 def jobs_from_flags(
@@ -480,11 +522,9 @@ def jobs_from_flags(
     unknown = [m for m in models if m not in experiment.models]
     if unknown or not models:
         raise ValueError(f"--models must be among {', '.join(experiment.models)} for {experiment.name}, got {models}")
-    temperatures = _floats(FLAGS.temperatures, "temperatures")
-    if any(models.count(m) > 1 for m in models) or len(set(temperatures)) != len(temperatures):
-        raise ValueError("--models and --temperatures must not repeat values")
-    if any(m in CONTRASTIVE_MODELS for m in models) and (not temperatures or min(temperatures) <= 0):
-        raise ValueError(f"--temperatures must be positive numbers, got {FLAGS.temperatures}")
+    if any(models.count(m) > 1 for m in models):
+        raise ValueError(f"--models must not repeat values, got {models}")
+    temperatures = common.list_flag("temperatures", float, positive=True)
     steps = FLAGS.train_steps
     loop = math.gcd(steps, FLAGS.steps_per_loop)
     evaluation = EvalConfig(linear_epochs=FLAGS.linear_epochs, knn_k=FLAGS.knn_k)
@@ -504,9 +544,18 @@ def jobs_from_flags(
     return jobs
 
 
+# Flags that choose which jobs run, not how one is measured: rows of an earlier run with
+# other values of these are still valid (with the experiment's knob flag, `points_flag`).
+_JOB_LIST_FLAGS = ("temperatures", "models")
+
+
 def main(experiment: Experiment, points: Sequence[Mapping[str, Any]], data: Mapping[str, Any], module: str) -> None:
     """The body of every experiment's `main`: jobs from flags, the sweep, the table, where
-    the outputs went. `module` is the experiment module's name (for its flags' values)."""
+    the outputs went. `module` is the experiment module's name (for its flags' values).
+
+    The output folder is locked for the run. Rows already in its results.json, measured
+    with the same settings, are kept and not measured again unless --fresh (which deletes
+    the folder's earlier results first)."""
     jobs = jobs_from_flags(experiment, points, data)
     tf.get_logger().setLevel("ERROR")  # tf.function retracing notes: each run builds new models
     output_dir = FLAGS.output_dir or os.path.join("runs", experiment.name)
@@ -516,20 +565,19 @@ def main(experiment: Experiment, points: Sequence[Mapping[str, Any]], data: Mapp
         return
     workers = FLAGS.workers or max(1, min(len(jobs), (os.cpu_count() or 1) // 2))
     config = common.flag_values(common.__name__, __name__, module)
-    rows = run_sweep(experiment, jobs, output_dir=output_dir, config=config, seed=FLAGS.seed, workers=workers)
+    # Every point of a sweep has the same training-set size: the first job's data tells it.
+    common.check_fits_training_set(int(experiment.build_data(jobs[0]).train.cardinality()), knn_k=FLAGS.knn_k)
+    with lock_output_dir(output_dir):  # run_sweep records how the sweep ends, with its rows
+        if FLAGS.fresh:
+            remove_results(output_dir)
+        ignore = (*runtime.RUN_CONTROL_FLAGS, *_JOB_LIST_FLAGS, experiment.points_flag)
+        earlier = previous_results(output_dir, config, ignore=ignore)
+        rows = run_sweep(
+            experiment, jobs, output_dir=output_dir, config=config, seed=FLAGS.seed, workers=workers,
+            measured=earlier["rows"] if earlier else (),
+        )
     print(table(experiment, rows))
     print(
         f"wrote {os.path.join(output_dir, 'results.json')}, results.csv and {experiment.name}.png",
         file=sys.stderr,
     )
-
-
-def grid(values: Sequence[str], name: str, cast: Callable[[str], Any] = int) -> list[Any]:
-    """A flag's list of knob values, cast and checked to be distinct and non-empty."""
-    try:
-        out = [cast(v) for v in values]
-    except ValueError:
-        raise ValueError(f"--{name} must be a list of {cast.__name__} values, got {values}") from None
-    if not out or len(set(out)) != len(out):
-        raise ValueError(f"--{name} must be distinct values, got {values}")
-    return out

@@ -7,7 +7,10 @@ Each flagfile names its entry point with `--experiment=cifar|imagenet` (its own 
 nested flagfile's) and runs as `python -m cl_properties.experiments.<experiment>
 --flagfile=<file> --output_dir=<output_root>/<file name without .flags> <flags after -->`,
 with its output in `<run dir>/log.txt`. Runs whose results.json says "completed" are kept
-unless --rerun; an interrupted run resumes from its checkpoints when started again.
+(one whose results.json is unreadable counts as not completed: a warning names the file);
+an interrupted run resumes from its checkpoints when started again. The output root is
+locked while the sweep runs (each run locks its own folder); Ctrl-C or SIGTERM stops the
+runs in progress, which resume when the sweep is rerun.
 `--parallel=N` runs N at a time (each sees every device: use it for CPU runs or one run per
 host, not to share accelerators). At the end, one row per flagfile (its status and its
 run's results row) goes to `<output_root>/results.json` and `results.csv`, and the table is
@@ -16,6 +19,7 @@ printed. Exit status 1 if any run failed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -26,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from absl import flags
 
 from cl_properties.experiments import common
-from cl_properties.results import RESULTS_JSON, format_table, read_results, write_results
+from cl_properties.results import RESULTS_JSON, ResultsFileError, format_table, lock_output_dir, read_results, write_results
 
 FLAGS = flags.FLAGS
 LOG = "log.txt"
@@ -39,7 +43,7 @@ def define_flags() -> None:
     """Defines the sweep's flags (when it runs as a program, so that importing it defines none)."""
     flags.DEFINE_string("output_root", "runs/sweep", "Folder of the runs' output directories and of the collected table.")
     flags.DEFINE_integer("parallel", 1, "Runs at a time.", lower_bound=1)
-    flags.DEFINE_boolean("rerun", False, "Run again flagfiles whose results.json says completed (they resume from their checkpoints unless --fresh is passed through).")
+    flags.DEFINE_boolean("rerun", False, "Start the flagfiles whose results.json says completed too (such a run only reports its results again unless --fresh is passed through after --).")
     flags.DEFINE_boolean("dry_run", False, "Print the commands and run nothing.")
 
 
@@ -67,9 +71,22 @@ def command(flagfile: str, output_dir: str, extra_flags: Sequence[str]) -> list[
     return [sys.executable, "-m", module, f"--flagfile={flagfile}", f"--output_dir={output_dir}", *extra_flags]
 
 
+def _results(output_dir: str) -> dict | str | None:
+    """The run's results document; None when it has none; the reason (naming the file)
+    when its results.json is unreadable, which counts as not completed."""
+    try:
+        return read_results(output_dir)
+    except FileNotFoundError:
+        return None
+    except ResultsFileError as error:
+        return str(error)
+
+
 def _completed(output_dir: str) -> bool:
-    path = os.path.join(output_dir, RESULTS_JSON)
-    return os.path.exists(path) and read_results(output_dir).get("status") == "completed"
+    document = _results(output_dir)
+    if isinstance(document, str):
+        print(f"warning: {document}; running it again", file=sys.stderr, flush=True)
+    return isinstance(document, dict) and document["status"] == "completed"
 
 
 def _last_line(path: str) -> str:
@@ -78,23 +95,33 @@ def _last_line(path: str) -> str:
     return lines[-1] if lines else ""
 
 
-def run_one(argv: Sequence[str], output_dir: str) -> int:
-    """Runs one command with its output in `<output_dir>/log.txt`; returns its exit status."""
+def run_one(argv: Sequence[str], output_dir: str, running: set[subprocess.Popen] | None = None) -> int:
+    """Runs one command with its output in `<output_dir>/log.txt`; returns its exit status.
+    While it runs, its process is in `running` (so that a stopped sweep can stop it)."""
     os.makedirs(output_dir, exist_ok=True)
+    running = set() if running is None else running
     with open(os.path.join(output_dir, LOG), "w", encoding="utf-8") as log:
-        return subprocess.run(list(argv), stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+        process = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT)
+        running.add(process)
+        try:
+            return process.wait()
+        finally:
+            running.discard(process)
 
 
 def collect(runs: Sequence[tuple[str, str]]) -> list[dict]:
     """One row per (flagfile, output_dir): run, flagfile, status, wall_time_s and the run's
     results row; a run without results gets status "failed" (or "missing" when it never
-    ran) and the last line of its log as `error`."""
+    ran) and the last line of its log as `error`; one with an unreadable results.json gets
+    status "failed" and an error naming the file."""
     rows = []
     for flagfile, output_dir in runs:
         row = {"run": run_name(flagfile), "flagfile": flagfile}
-        if os.path.exists(os.path.join(output_dir, RESULTS_JSON)):
-            document = read_results(output_dir)
-            row.update(status=document["status"], wall_time_s=document["wall_time_s"])
+        document = _results(output_dir)
+        if isinstance(document, str):
+            row.update(status="failed", error=document)
+        elif document is not None:
+            row.update(status=document["status"], wall_time_s=document.get("wall_time_s"))
             row.update(document["rows"][0] if document["rows"] else {"error": document.get("error", "")})
         else:
             log = os.path.join(output_dir, LOG)
@@ -118,35 +145,53 @@ def main(argv: Sequence[str]) -> None:
     started = time.perf_counter()
     runs = [(f, os.path.join(FLAGS.output_root, run_name(f))) for f in flagfiles]
     commands = {f: command(f, d, extra_flags) for f, d in runs}  # reads every flagfile first
-    todo = [(f, d) for f, d in runs if FLAGS.rerun or not _completed(d)]
-    print(f"{len(runs)} runs, {len(runs) - len(todo)} already completed, {FLAGS.parallel} at a time", flush=True)
-    if FLAGS.dry_run:
-        for f, _ in todo:
-            print(" ".join(commands[f]))
-        return
-
-    def launch(item: tuple[str, str]) -> None:
-        flagfile, output_dir = item
-        t0 = time.perf_counter()
-        status = run_one(commands[flagfile], output_dir)
-        outcome = "ok" if status == 0 else f"exit {status}: {_last_line(os.path.join(output_dir, LOG))}"
-        print(f"{run_name(flagfile)}: {outcome} ({time.perf_counter() - t0:.0f} s)", flush=True)
-
-    with ThreadPoolExecutor(max_workers=FLAGS.parallel) as pool:
-        list(pool.map(launch, todo))
-    rows = collect(runs)
-    write_results(
-        FLAGS.output_root,
-        rows=rows,
-        config={"flagfiles": flagfiles, "extra_flags": extra_flags, "parallel": FLAGS.parallel},
-        seed=0,  # the sweep draws nothing; each row has its run's seed
-        wall_time_s=time.perf_counter() - started,
-        status="completed" if all(r["status"] == "completed" for r in rows) else "failed",
-    )
+    holding = contextlib.nullcontext() if FLAGS.dry_run else lock_output_dir(FLAGS.output_root)
+    with holding:  # each run locks its own folder below it
+        todo = [(f, d) for f, d in runs if FLAGS.rerun or not _completed(d)]
+        print(f"{len(runs)} runs, {len(runs) - len(todo)} already completed, {FLAGS.parallel} at a time", flush=True)
+        if FLAGS.dry_run:
+            for f, _ in todo:
+                print(" ".join(commands[f]))
+            return
+        _launch_all(todo, commands)
+        rows = collect(runs)
+        write_results(
+            FLAGS.output_root,
+            rows=rows,
+            config={"flagfiles": flagfiles, "extra_flags": extra_flags, "parallel": FLAGS.parallel},
+            seed=0,  # the sweep draws nothing; each row has its run's seed
+            wall_time_s=time.perf_counter() - started,
+            status="completed" if all(r["status"] == "completed" for r in rows) else "failed",
+            keep_completed=False,  # a collection of every run's status: the newest is the truth
+        )
     print(format_table(rows, [c for c in TABLE_COLUMNS if any(c in r for r in rows)]))
     print(f"wrote {os.path.join(FLAGS.output_root, RESULTS_JSON)} and results.csv", file=sys.stderr)
     if any(r["status"] != "completed" for r in rows):
         sys.exit(1)
+
+
+def _launch_all(todo: Sequence[tuple[str, str]], commands: dict[str, list[str]]) -> None:
+    """Runs the (flagfile, output_dir) pairs, FLAGS.parallel at a time, printing each outcome.
+    Ctrl-C / SIGTERM stops the runs in progress with SIGTERM (each records "interrupted" and
+    resumes when the sweep is rerun) before it is re-raised."""
+    running: set[subprocess.Popen] = set()
+
+    def launch(item: tuple[str, str]) -> None:
+        flagfile, output_dir = item
+        t0 = time.perf_counter()
+        status = run_one(commands[flagfile], output_dir, running)
+        outcome = "ok" if status == 0 else f"exit {status}: {_last_line(os.path.join(output_dir, LOG))}"
+        print(f"{run_name(flagfile)}: {outcome} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    pool = ThreadPoolExecutor(max_workers=FLAGS.parallel)
+    try:
+        list(pool.map(launch, todo))
+    except KeyboardInterrupt:
+        for process in list(running):
+            process.terminate()
+        pool.shutdown(cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 if __name__ == "__main__":

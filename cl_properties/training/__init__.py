@@ -1,5 +1,5 @@
 """Contrastive pretraining: explicit configuration, the Keras `fit` driver, checkpoints."""
-from cl_properties.training.callbacks import NonFiniteLossError
+from cl_properties.training.callbacks import Interrupted, NonFiniteLossError
 from cl_properties.training.checkpoints import CheckpointError, CheckpointManager
 from cl_properties.training.config import CheckpointConfig, EncoderConfig, HeadConfig, LossConfig, PretrainConfig
 from cl_properties.training.evaluate import DataSpec, EvalConfig, train_and_evaluate
@@ -11,6 +11,7 @@ __all__ = [
     "CheckpointManager",
     "DataSpec",
     "EvalConfig",
+    "Interrupted",
     "NonFiniteLossError",
     "train_and_evaluate",
     "DatasetFn",

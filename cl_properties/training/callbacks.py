@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,16 @@ HISTORY_JSON = "history.json"
 
 class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or Inf loss (or weights); the last good checkpoint is kept."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C (SIGINT) or SIGTERM; what it wrote before is kept.
+
+    `signal_number` is the signal that stopped it (the exit status is 128 + it)."""
+
+    def __init__(self, message: str, signal_number: int = signal.SIGINT):
+        super().__init__(message)
+        self.signal_number = int(signal_number)
 
 
 def _finite(value: Any) -> bool:

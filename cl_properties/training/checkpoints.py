@@ -32,7 +32,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cl_properties.results import atomic_write_text
+from cl_properties.results import as_saved, atomic_write_text, config_differences
 
 FORMAT_VERSION = 1
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -81,18 +81,6 @@ def _fsync(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _differences(saved: Mapping[str, Any], current: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Dotted names of the config fields that differ (nested dicts compared field by field)."""
-    found = []
-    for key in sorted(set(saved) | set(current)):
-        a, b = saved.get(key), current.get(key)
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            found += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            found.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return found
 
 
 class CheckpointManager:
@@ -231,9 +219,8 @@ class CheckpointManager:
         if metadata.get("step") != step:
             raise fail(f"it records step {metadata.get('step')!r}, its name says {step}")
         saved_config = {k: v for k, v in metadata.get("config", {}).items() if k not in RESUMABLE_FIELDS}
-        # Through JSON, as saved (tuples become lists).
-        current_config = {k: v for k, v in json.loads(json.dumps(config)).items() if k not in RESUMABLE_FIELDS}
-        differences = _differences(saved_config, current_config)
+        current_config = {k: v for k, v in as_saved(config).items() if k not in RESUMABLE_FIELDS}
+        differences = config_differences(saved_config, current_config)
         if differences:
             shown = "; ".join(differences[:5]) + ("; ..." if len(differences) > 5 else "")
             raise fail(f"it was written by a different configuration ({shown})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from cl_properties.models.contrastive import ContrastiveModel
 from cl_properties.optimization import build_optimizer
 from cl_properties.training.callbacks import (
     HISTORY_JSON,
+    Interrupted,
     LoopHistory,
     PeriodicCheckpoint,
     StopOnNonFinite,
@@ -217,15 +219,23 @@ def pretrain(
         run_callbacks += list(callbacks)
         if model_dir and chief:
             run_callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(model_dir, LOGS_SUBDIR)))
-        model.fit(
-            dataset,
-            epochs=config.train_steps // steps_per_loop,
-            steps_per_epoch=steps_per_loop,
-            initial_epoch=start // steps_per_loop,
-            callbacks=run_callbacks,
-            shuffle=False,  # the data function orders the stream (and resumes it)
-            verbose=verbose,
-        )
+        try:
+            model.fit(
+                dataset,
+                epochs=config.train_steps // steps_per_loop,
+                steps_per_epoch=steps_per_loop,
+                initial_epoch=start // steps_per_loop,
+                callbacks=run_callbacks,
+                shuffle=False,  # the data function orders the stream (and resumes it)
+                verbose=verbose,
+            )
+        except KeyboardInterrupt as interrupt:
+            step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+            raise Interrupted(
+                f"interrupted at step {step} of {config.train_steps}; {describe_last_checkpoint(manager)}; "
+                "rerun the same command to resume",
+                getattr(interrupt, "signal_number", signal.SIGINT),
+            ) from None
     finally:
         keras.config.set_dtype_policy(previous_policy)
     final = {name: values[-1] for name, values in history.history.items() if values}

@@ -82,6 +82,9 @@ def test_make_strategy_on_this_host(monkeypatch):
         ("{not json", "not valid JSON"),
         (json.dumps({"task": {"type": "worker"}}), 'no "cluster"'),
         (json.dumps({"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 3}}), "not one of"),
+        (json.dumps({"cluster": {"worker": ["h:1"]}, "task": ["worker", 0]}), 'TF_CONFIG "task" must be an object'),
+        (json.dumps({"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": "0"}}), '"index" must be an integer'),
+        (json.dumps({"cluster": {"worker": "h:1"}, "task": {"type": "worker", "index": 0}}), '"worker" must be a list of "host:port"'),
     ],
 )
 def test_bad_tf_config_is_a_one_line_error(monkeypatch, value, expected):
@@ -191,14 +194,19 @@ def test_runtime_flags_defaults_and_translation():
     [
         (["--strategy=tpu"], "needs a TPU address"),
         (["--strategy=mirrored", "--tpu=my-tpu"], "only used with strategy"),
-        (["--keep_checkpoints=0"], "keep must be"),
-        (["--checkpoint_every=-5"], "every_steps must be"),
     ],
 )
 def test_inconsistent_runtime_flags_are_one_line_errors(argv, expected):
     with pytest.raises(ValueError) as excinfo:
         runtime_from_flags(parse(*argv))
     assert expected in one_line_error(excinfo)
+
+
+@pytest.mark.parametrize("arg", ["--keep_checkpoints=0", "--checkpoint_every=-5", "--multi_worker_timeout=0"])
+def test_out_of_range_runtime_flags_fail_at_parsing_naming_the_flag(arg):
+    with pytest.raises(flags.IllegalFlagValueError) as excinfo:
+        parse(arg)
+    assert f"flag {arg}" in one_line_error(excinfo)
 
 
 def test_unknown_strategy_flag_is_rejected_in_one_line():

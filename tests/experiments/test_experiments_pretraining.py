@@ -16,6 +16,7 @@ from absl import flags
 from absl.testing import flagsaver
 
 from cl_properties.experiments import cifar, imagenet, pretraining
+from cl_properties.results import read_results
 
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -63,6 +64,33 @@ def test_run_writes_results_with_config_versions_and_all_three_evaluations(tmp_p
     assert list((output_dir / "logs" / "train").glob("events.out.tfevents.*")), "no TensorBoard summaries"
     out, err = capsys.readouterr()
     assert "linear_label" in out.splitlines()[-2] and "wrote runs/cifar/shapes_convn_nt_xent_head1_seed3" in err
+
+
+@pytest.mark.slow
+def test_a_completed_run_is_reported_not_repeated_and_no_corrupt_checkpoint_wipes_it(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    args = [*TINY, f"--output_dir={out}"]
+    assert _launch(cifar.EXPERIMENT, *args) == 0
+    finished = {name: (out / name).read_bytes() for name in ("results.json", "results.csv")}
+    last = sorted((out / "checkpoints").glob("ckpt-*.weights.h5"))[-1]
+    last.write_bytes(last.read_bytes()[:100])  # truncated: a disk full, a bad copy
+    capsys.readouterr()
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a completed run was trained or evaluated again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pretraining, "train_and_evaluate", must_not_run)
+        assert _launch(cifar.EXPERIMENT, *args) == 0  # the same command: reported, not repeated
+        printed, err = capsys.readouterr()
+        assert f"{out} holds this run, completed (results.json); pass --fresh" in err and "linear_label" in printed
+        assert _launch(cifar.EXPERIMENT, *args, "--linear_epochs=2") == 2  # another configuration: refused
+        err = capsys.readouterr().err
+        assert f"{out} holds results of another configuration (evaluation.linear_epochs: 1 -> 2" in err
+    assert {name: (out / name).read_bytes() for name in finished} == finished
+
+    assert _launch(cifar.EXPERIMENT, *args, "--fresh") == 0  # starts over, past the corrupt checkpoint
+    assert read_results(out)["status"] == "completed" and read_results(out)["resumed_from_step"] == 0
 
 
 BAD_FLAGS = [

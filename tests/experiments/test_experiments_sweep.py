@@ -56,6 +56,19 @@ def test_collect_reports_completed_failed_and_missing_runs(tmp_path):
     assert rows[1]["error"] == "error: something broke"
 
 
+def test_a_corrupt_results_file_is_named_counts_as_not_completed_and_the_sweep_goes_on(tmp_path, capsys):
+    done, corrupt = str(tmp_path / "a"), str(tmp_path / "b")
+    write_results(done, rows=[{"linear_label": 0.5}], config={}, seed=0, wall_time_s=1.0)
+    os.makedirs(corrupt)
+    with open(os.path.join(corrupt, "results.json"), "w", encoding="utf-8") as f:
+        f.write('{"status": "completed", "rows": [')  # truncated by a crash or a full disk
+    assert sweep._completed(done) and not sweep._completed(corrupt)
+    assert f"warning: {corrupt}/results.json is not readable JSON" in capsys.readouterr().err
+    rows = sweep.collect([("x/a.flags", done), ("x/b.flags", corrupt)])
+    assert [(r["run"], r["status"]) for r in rows] == [("a", "completed"), ("b", "failed")]
+    assert rows[1]["error"].startswith(f"{corrupt}/results.json is not readable JSON")
+
+
 def _sweep(*args):
     return subprocess.run(
         [sys.executable, "-m", "cl_properties.experiments.sweep", *args],

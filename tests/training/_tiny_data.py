@@ -2,7 +2,8 @@
 
 Global batch k is a fixed function of k, and replica r of R reads rows [r B/R, (r+1) B/R)
 of it, so every strategy (one device, Mirrored, multi-worker) trains on the same global
-batches and runs can be compared step for step.
+batches and runs can be compared step for step. `tiny_data_spec` is instead a tiny image
+source for the real input pipeline (`two_view_dataset`, its resume position included).
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from cl_properties.data import randbit_augment, source_from_arrays
 from cl_properties.optimization import OptimizerConfig
-from cl_properties.training import EncoderConfig, HeadConfig, LossConfig, PretrainConfig
+from cl_properties.training import DataSpec, EncoderConfig, HeadConfig, LossConfig, PretrainConfig
 
 IMAGE_SIZE = 16
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
@@ -99,3 +101,23 @@ def data_fn(batch: int, steps: int, nan_at_step: int = 0):
         return tf.data.Dataset.from_tensor_slices(((v1, v2), {"label": y})).repeat()
 
     return train_data
+
+
+def tiny_data_spec() -> DataSpec:
+    """24 training and 8 test images, random, with random labels, as a `train_and_evaluate`
+    DataSpec: RandBit crops and a shuffle buffer smaller than the source, so every epoch reads
+    its records in a new order (with batch 8, a resume at step 4 starts in epoch 1)."""
+    rng = np.random.RandomState(7)
+
+    def source(n: int) -> tf.data.Dataset:
+        images = rng.rand(n, *INPUT_SHAPE).astype("float32")
+        return source_from_arrays(images, {"label": rng.randint(0, CLASSES, n)})
+
+    return DataSpec(
+        train=source(24),
+        test=source(8),
+        input_shape=INPUT_SHAPE,
+        probes=PROBES,
+        augment=randbit_augment(),
+        shuffle_buffer=8,
+    )

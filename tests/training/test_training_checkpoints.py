@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from _tiny_data import INPUT_SHAPE, PROBES, data_fn, tiny_config
-from cl_properties.experiments.runtime import record_failure
+from cl_properties.experiments.runtime import output_run
 from cl_properties.results import read_results
 from cl_properties.training import (
     CheckpointConfig,
@@ -72,7 +72,7 @@ def test_rerun_of_a_finished_run_resumes_at_the_end(finished_run):
 def test_nan_loss_stops_keeps_the_last_good_checkpoint_and_marks_results_failed(tmp_path):
     config = tiny_config(train_steps=6)
     with pytest.raises(NonFiniteLossError) as excinfo:
-        with record_failure(str(tmp_path), config=config.to_dict(), seed=config.seed):
+        with output_run(str(tmp_path), config=config.to_dict(), seed=config.seed):
             run(config, tmp_path, nan_at_step=5)  # in the third loop, steps 5-6
     message = str(excinfo.value)
     assert "non-finite" in message and "steps 5-6" in message and "step 4" in message

@@ -1,6 +1,7 @@
 """MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1 (TF_CONFIG, ports
 chosen at run time) completes a short run on both workers and matches a single-process run
-on the same global batches (SWD loss over the gathered batch, global BN).
+on the same global batches (SWD loss over the gathered batch, global BN); a worker whose peer
+never starts stops after --multi_worker_timeout, naming it, and SIGTERM stops it meanwhile.
 
 The workers sum gradients and BatchNorm moments across processes in another order than one
 process does, and four momentum-SGD steps at lr 0.5 amplify that float32 round-off: the
@@ -9,8 +10,10 @@ metrics within 1e-5 (measured: 3e-6).
 """
 import json
 import os
+import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +95,48 @@ def test_two_workers_match_one_process(tmp_path):
         "ckpt-00000002.json", "ckpt-00000002.weights.h5", "ckpt-00000004.json", "ckpt-00000004.weights.h5"
     ]
     assert json.loads((shared / "results.json").read_text())["distribution"]["workers"] == 2
+
+
+def _accepts(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_a_worker_whose_peer_never_starts_stops_after_the_timeout_naming_it(tmp_path):
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    cluster = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}
+    env = driver_env(json.dumps(cluster))
+    lonely = subprocess.run(
+        driver_command(tmp_path, tmp_path / "out", "--strategy=multi_worker", "--multi_worker_timeout=3", *RUN_FLAGS),
+        env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
+    )
+    assert lonely.returncode == -signal.SIGKILL, lonely.stderr[-3000:]  # exit status 137 in a shell
+    errors = [line for line in lonely.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: multi-worker strategy: no connection to worker(s) {workers[1]} after 3 s (--multi_worker_timeout); "
+        "start every task of TF_CONFIG's cluster, or fix its addresses"
+    ], lonely.stderr[-3000:]
+    assert not (tmp_path / "results.json").exists()
+
+    # SIGTERM to its process group (as systemd, Slurm or Ctrl-C's SIGINT) stops it while it waits.
+    waiting = subprocess.Popen(
+        driver_command(tmp_path, tmp_path / "out", "--strategy=multi_worker", *RUN_FLAGS),
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not _accepts(workers[0]):  # its server is up: it is waiting for the peer
+            assert waiting.poll() is None and time.monotonic() < deadline, "worker 0 never started its server"
+            time.sleep(0.2)
+        started = time.monotonic()
+        os.killpg(waiting.pid, signal.SIGTERM)
+        _, err = waiting.communicate(timeout=30)
+        assert waiting.returncode == -signal.SIGKILL and time.monotonic() - started < 10
+        assert f"error: multi-worker strategy: stopped by SIGTERM while waiting for worker(s) {workers[1]}" in err
+    finally:
+        waiting.kill()
