@@ -20,14 +20,14 @@ feature the encoder barely extracts. The issue's own calibration saw the same (0
 coloured shapes and SimCLR jitter on 64 px canvases).
 
 Points are compared with benchmarks/baselines/color_shapes.json, seed 0, with per-point
-bands sized by the spread over SPREAD_SEEDS (`seed_bands`); re-recording runs every spread
-seed and asserts the claims for each.
+bands sized by the spread over seeds and machines (`bands`); re-recording runs every spread
+seed and seed 0 with other kernels, and asserts the claims for each run.
 """
 from __future__ import annotations
 
 import pytest
 
-from seed_bands import band_rule, seeds_to_run, spread_bands
+from bands import Run, record_extra, runs_to_measure, spread_bands
 from suppression_runs import measure, point
 
 SPREAD_SEEDS = (0, 1, 2)
@@ -36,7 +36,7 @@ CHANCE = 0.25
 NEAR_CHANCE = 0.15
 MIN_RISE = 0.15
 STRENGTHS = (0.0, 0.5, 1.0)
-RUNS = {"color_shapes": ["--jitter_strengths=0,0.5,1.0", "--temperatures=0.1", "--models=contrastive"]}
+SWEEPS = {"color_shapes": ["--jitter_strengths=0,0.5,1.0", "--temperatures=0.1", "--models=contrastive"]}
 
 
 def _points(rows: list[dict]) -> dict[str, float]:
@@ -44,32 +44,32 @@ def _points(rows: list[dict]) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def measured(baseline, results_dir, tmp_path_factory) -> tuple[tuple[int, ...], dict[str, list[float]]]:
-    """(seeds, {point: [value per seed]}), checked against the baseline."""
-    seeds = seeds_to_run(baseline.update, SPREAD_SEEDS)
+def measured(baseline, results_dir, tmp_path_factory) -> tuple[tuple[Run, ...], dict[str, list[float]]]:
+    """(runs, {point: [value per run]}), checked against the baseline."""
+    runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
     output_dir = str(tmp_path_factory.mktemp("color_shapes"))
-    per_seed, command = measure("color_shapes", RUNS, seeds, _points, output_dir, results_dir)
+    per_run, command = measure("color_shapes", SWEEPS, runs, _points, output_dir, results_dir)
     baseline.check(
         "color_shapes",
-        {key: values[0] for key, values in per_seed.items()},
-        tolerance=spread_bands(per_seed, MIN_BAND),
+        {key: values[0] for key, values in per_run.items()},
+        tolerance=spread_bands(per_run, MIN_BAND),
         description="linear probe test accuracy of the shape (4 classes) vs colour-jitter strength, tau 0.1",
         command=command,
-        extra={"seeds": list(seeds), "band_rule": band_rule(MIN_BAND, SPREAD_SEEDS), "per_seed": per_seed},
+        extra=record_extra(runs, MIN_BAND, per_run),
     )
-    return seeds, per_seed
+    return runs, per_run
 
 
 @pytest.mark.benchmark
 def test_colour_suppresses_shape_without_jitter(measured):
-    seeds, per_seed = measured
-    for seed, value in zip(seeds, per_seed["s0/shape"]):
-        assert value <= CHANCE + NEAR_CHANCE, f"seed {seed}: shape probe without jitter is not near chance: {value:.3f}"
+    runs, per_run = measured
+    for run, value in zip(runs, per_run["s0/shape"]):
+        assert value <= CHANCE + NEAR_CHANCE, f"{run.label}: shape probe without jitter is not near chance: {value:.3f}"
 
 
 @pytest.mark.benchmark
 @pytest.mark.xfail(strict=True, reason="jitter does not free the shape feature at CI scale (see module docstring)")
 def test_colour_jitter_lets_shape_be_learned(measured):
-    seeds, per_seed = measured
-    for seed, low, high in zip(seeds, per_seed["s0/shape"], per_seed["s1/shape"]):
-        assert high - low >= MIN_RISE, f"seed {seed}: shape probe did not rise with jitter: {low:.3f} -> {high:.3f}"
+    runs, per_run = measured
+    for run, low, high in zip(runs, per_run["s0/shape"], per_run["s1/shape"]):
+        assert high - low >= MIN_RISE, f"{run.label}: shape probe did not rise with jitter: {low:.3f} -> {high:.3f}"

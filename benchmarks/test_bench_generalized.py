@@ -12,11 +12,11 @@ tau 1 and lambda 0.1, SWD lambda 5 (the official conventions, which this library
 so the paper's values carry over).
 Projection head: `depth` layers, hidden width 256, output 64 (depth 0 = the representation).
 
-Baselines hold the seed-0 curve (what CI measures; a run is deterministic given its seed)
-with a band per point. `pytest benchmarks --update-baselines` also runs `SPREAD_SEEDS` and
-sizes each band by that point's seed-to-seed range (`seed_bands.spread_bands`, at least
-`MIN_BAND`), storing the per-seed values in the baseline. The qualitative claims are
-asserted for every seed measured.
+Baselines hold the seed-0 curve (what CI measures) with a band per point.
+`pytest benchmarks --update-baselines` also runs `SPREAD_SEEDS` and seed 0 with other
+kernels, and sizes each band by that point's range over these runs (`bands.spread_bands`:
+seeds and machines, at least `MIN_BAND`), storing every run's values in the baseline. The
+qualitative claims are asserted for every run measured.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from cl_properties.plotting.heatmap import best_per_row, save_heatmap
 from cl_properties.results import format_table
 from cl_properties.training import EncoderConfig, HeadConfig, LossConfig, PretrainConfig
 from cl_properties.training.evaluate import DataSpec, EvalConfig, train_and_evaluate
-from seed_bands import band_rule, seeds_to_run, spread_bands
+from bands import Run, call_in, record_extra, runs_to_measure, spread_bands
 
 IMAGE_SIZE = 16
 STEPS = 200
@@ -92,9 +92,15 @@ def _probe_accuracies(
     return {"linear": metrics["linear_label"], "knn": metrics["knn_label"]}
 
 
-def _measure(cells: dict[str, dict], seeds: tuple[int, ...]) -> dict[str, list[dict[str, float]]]:
-    """Runs every cell (keyword arguments of `_probe_accuracies`) for every seed."""
-    return {key: [_probe_accuracies(**kwargs, seed=seed) for seed in seeds] for key, kwargs in cells.items()}
+def _measure_cells(cells: dict[str, dict], seed: int) -> dict[str, dict[str, float]]:
+    """Every cell (keyword arguments of `_probe_accuracies`) with one seed."""
+    return {key: _probe_accuracies(**kwargs, seed=seed) for key, kwargs in cells.items()}
+
+
+def _measure(cells: dict[str, dict], runs: tuple[Run, ...]) -> dict[str, list[dict[str, float]]]:
+    """Every cell for every run (each with its kernels: `bands.call_in`): {cell: [result per run]}."""
+    per_run = [call_in(run, _measure_cells, cells, run.seed) for run in runs]
+    return {key: [measured[key] for measured in per_run] for key in cells}
 
 
 def _setup() -> str:
@@ -120,16 +126,16 @@ def _spread(values: list[float]) -> float:
 def test_head_depth_loss(baseline, results_dir):
     """Figure 1 at CI scale: the five losses differ less with the deeper projection head.
 
-    Claim, for every seed measured: spread (max - min linear accuracy over the five
+    Claim, for every run measured: spread (max - min linear accuracy over the five
     losses) at depth 2 < spread at depth 0. Reference point "untrained": the same probe on
     an encoder trained for one step (digits are easy: random conv features already score
     ~0.95, so the losses differ mostly in how much they help, or hurt, from there).
     """
-    started, seeds = time.perf_counter(), seeds_to_run(baseline.update, SPREAD_SEEDS)
+    started, runs = time.perf_counter(), runs_to_measure(baseline.update, SPREAD_SEEDS)
     cells = {f"{loss}/depth{depth}": dict(loss=loss, depth=depth) for depth in HEAD_DEPTHS for loss in LOSS_SETTINGS}
     cells["untrained"] = dict(loss="nt_xent", steps=1)
-    per_seed = {key: [run["linear"] for run in runs] for key, runs in _measure(cells, seeds).items()}
-    points = {key: values[0] for key, values in per_seed.items()}
+    per_run = {key: [result["linear"] for result in results] for key, results in _measure(cells, runs).items()}
+    points = {key: values[0] for key, values in per_run.items()}
 
     grid = np.array([[points[f"{loss}/depth{d}"] for d in HEAD_DEPTHS] for loss in LOSS_SETTINGS])
     save_heatmap(
@@ -143,25 +149,25 @@ def test_head_depth_loss(baseline, results_dir):
         value_label="linear probe accuracy",
     )
     spreads = {
-        seed: {d: _spread([per_seed[f"{loss}/depth{d}"][i] for loss in LOSS_SETTINGS]) for d in HEAD_DEPTHS}
-        for i, seed in enumerate(seeds)
+        run.label: {d: _spread([per_run[f"{loss}/depth{d}"][i] for loss in LOSS_SETTINGS]) for d in HEAD_DEPTHS}
+        for i, run in enumerate(runs)
     }
     rows = [{"loss": loss, **{f"depth {d}": points[f"{loss}/depth{d}"] for d in HEAD_DEPTHS}} for loss in LOSS_SETTINGS]
-    rows.append({"loss": "spread (max-min)", **{f"depth {d}": spreads[0][d] for d in HEAD_DEPTHS}})
+    rows.append({"loss": "spread (max-min)", **{f"depth {d}": spreads[runs[0].label][d] for d in HEAD_DEPTHS}})
     rows.append({"loss": "untrained encoder", f"depth {HEAD_DEPTHS[-1]}": points["untrained"]})
     print("\n" + format_table(rows))
-    _report("head_depth_loss", started, len(cells) * len(seeds))
+    _report("head_depth_loss", started, len(cells) * len(runs))
 
     baseline.check(
         "head_depth_loss",
         points,
-        tolerance=spread_bands(per_seed, MIN_BAND),
+        tolerance=spread_bands(per_run, MIN_BAND),
         description=f"linear probe accuracy per loss x head depth ({_setup()})",
         command=f"{COMMAND}::test_head_depth_loss",
-        extra={"seeds": list(seeds), "band_rule": band_rule(MIN_BAND, SPREAD_SEEDS), "per_seed": per_seed},
+        extra=record_extra(runs, MIN_BAND, per_run),
     )
     shallow, deep = HEAD_DEPTHS[0], HEAD_DEPTHS[-1]
-    failed = {seed: s for seed, s in spreads.items() if not s[deep] < s[shallow]}
+    failed = {label: s for label, s in spreads.items() if not s[deep] < s[shallow]}
     assert not failed, f"spread across losses not smaller with the depth-{deep} head: {failed}"
 
 
@@ -177,22 +183,22 @@ def test_tau_lambda(baseline, results_dir):
     temperature weakens the distribution term, which a larger lambda compensates. The
     accuracy is the kNN probe's: at this scale the linear probe is saturated across the
     grid (0.89-0.98, neighbours differing by one or two of the 360 test images), so its
-    arg-max is noise; both are recorded. Claim, for every seed measured: the best lambda
+    arg-max is noise; both are recorded. Claim, for every run measured: the best lambda
     (arg-max over LAMBDAS, first of ties) never falls as tau rises, and it is higher at
     the largest tau than at the smallest.
     """
-    started, seeds = time.perf_counter(), seeds_to_run(baseline.update, SPREAD_SEEDS)
+    started, runs = time.perf_counter(), runs_to_measure(baseline.update, SPREAD_SEEDS)
     cells = {
         f"tau{tau:g}/lambda{lam:g}": dict(loss="decoupled", temperature=tau, lambda_weight=lam)
         for tau in TAUS
         for lam in LAMBDAS
     }
-    runs = _measure(cells, seeds)
-    per_seed = {f"{key}/{probe}": [run[probe] for run in runs[key]] for key in cells for probe in ("knn", "linear")}
-    points = {key: values[0] for key, values in per_seed.items()}
+    results = _measure(cells, runs)
+    per_run = {f"{key}/{probe}": [r[probe] for r in results[key]] for key in cells for probe in ("knn", "linear")}
+    points = {key: values[0] for key, values in per_run.items()}
 
     def grid(probe: str, i: int = 0) -> np.ndarray:
-        return np.array([[per_seed[f"tau{t:g}/lambda{l:g}/{probe}"][i] for l in LAMBDAS] for t in TAUS])
+        return np.array([[per_run[f"tau{t:g}/lambda{l:g}/{probe}"][i] for l in LAMBDAS] for t in TAUS])
 
     save_heatmap(
         os.path.join(results_dir, "tau_lambda.png"),
@@ -205,26 +211,26 @@ def test_tau_lambda(baseline, results_dir):
         value_label="kNN probe accuracy",
         mark_best_per_row=True,
     )
-    best = {seed: [LAMBDAS[j] for j in best_per_row(grid("knn", i))] for i, seed in enumerate(seeds)}
+    best = {run.label: [LAMBDAS[j] for j in best_per_row(grid("knn", i))] for i, run in enumerate(runs)}
     for probe in ("knn", "linear"):
         print(f"\n{probe} accuracy (rows tau, columns lambda), seed 0:")
         rows = [{"tau": f"{t:g}", **{f"{l:g}": v for l, v in zip(LAMBDAS, row)}} for t, row in zip(TAUS, grid(probe))]
         print(format_table(rows))
     print(f"best lambda per tau {TAUS}: {best}")
-    _report("tau_lambda", started, len(cells) * len(seeds))
+    _report("tau_lambda", started, len(cells) * len(runs))
 
     baseline.check(
         "tau_lambda",
         points,
-        tolerance=spread_bands(per_seed, MIN_BAND),
+        tolerance=spread_bands(per_run, MIN_BAND),
         description=f"decoupled NT-Xent kNN and linear accuracy per tau x lambda ({_setup()})",
         command=f"{COMMAND}::test_tau_lambda",
-        extra={"seeds": list(seeds), "band_rule": band_rule(MIN_BAND, SPREAD_SEEDS), "per_seed": per_seed, "best_lambda_per_tau": {str(k): v for k, v in best.items()}},
+        extra={**record_extra(runs, MIN_BAND, per_run), "best_lambda_per_tau": best},
     )
     failed = {
-        seed: b for seed, b in best.items() if any(x > y for x, y in zip(b, b[1:])) or not b[-1] > b[0]
+        label: b for label, b in best.items() if any(x > y for x, y in zip(b, b[1:])) or not b[-1] > b[0]
     }
-    assert not failed, f"best lambda does not rise with tau {TAUS} for seeds: {failed}"
+    assert not failed, f"best lambda does not rise with tau {TAUS} in these runs: {failed}"
 
 
 BATCH_SIZES = (32, 128, 512)
@@ -236,16 +242,16 @@ def test_batch_size(baseline, results_dir):
     """Sensitivity of NT-Xent and the generalized losses to the batch size (fixed steps).
 
     Reported: accuracy vs batch size, a line per loss, and each loss's range over batch
-    sizes. Claim, for every seed measured (SimCLR's finding that contrastive learning
+    sizes. Claim, for every run measured (SimCLR's finding that contrastive learning
     benefits from larger batches; the paper finds larger batches help slightly against
     feature suppression too): for every loss, linear accuracy at the largest batch >= at
     the smallest. At a fixed number of steps the larger batch also sees more images.
     """
-    started, seeds = time.perf_counter(), seeds_to_run(baseline.update, SPREAD_SEEDS)
+    started, runs = time.perf_counter(), runs_to_measure(baseline.update, SPREAD_SEEDS)
     cells = {f"{loss}/batch{b}": dict(loss=loss, batch_size=b) for loss in BATCH_LOSSES for b in BATCH_SIZES}
-    runs = _measure(cells, seeds)
-    per_seed = {f"{key}/{probe}": [run[probe] for run in runs[key]] for key in cells for probe in ("linear", "knn")}
-    points = {key: values[0] for key, values in per_seed.items()}
+    results = _measure(cells, runs)
+    per_run = {f"{key}/{probe}": [r[probe] for r in results[key]] for key in cells for probe in ("linear", "knn")}
+    points = {key: values[0] for key, values in per_run.items()}
 
     def series(probe: str) -> list[Series]:
         return [
@@ -270,21 +276,21 @@ def test_batch_size(baseline, results_dir):
         for loss in BATCH_LOSSES
     ]
     print("\nlinear accuracy, seed 0:\n" + format_table(rows))
-    _report("batch_size", started, len(cells) * len(seeds))
+    _report("batch_size", started, len(cells) * len(runs))
 
     baseline.check(
         "batch_size",
         points,
-        tolerance=spread_bands(per_seed, MIN_BAND),
+        tolerance=spread_bands(per_run, MIN_BAND),
         description=f"linear and kNN accuracy per loss x batch size ({_setup()}; batch as given)",
         command=f"{COMMAND}::test_batch_size",
-        extra={"seeds": list(seeds), "band_rule": band_rule(MIN_BAND, SPREAD_SEEDS), "per_seed": per_seed},
+        extra=record_extra(runs, MIN_BAND, per_run),
     )
     small, large = BATCH_SIZES[0], BATCH_SIZES[-1]
     failed = [
-        (seed, loss, per_seed[f"{loss}/batch{small}/linear"][i], per_seed[f"{loss}/batch{large}/linear"][i])
-        for i, seed in enumerate(seeds)
+        (run.label, loss, per_run[f"{loss}/batch{small}/linear"][i], per_run[f"{loss}/batch{large}/linear"][i])
+        for i, run in enumerate(runs)
         for loss in BATCH_LOSSES
-        if per_seed[f"{loss}/batch{large}/linear"][i] < per_seed[f"{loss}/batch{small}/linear"][i]
+        if per_run[f"{loss}/batch{large}/linear"][i] < per_run[f"{loss}/batch{small}/linear"][i]
     ]
-    assert not failed, f"(seed, loss, accuracy at batch {small}, at {large}) where the larger batch is worse: {failed}"
+    assert not failed, f"(run, loss, accuracy at batch {small}, at {large}) where the larger batch is worse: {failed}"

@@ -8,22 +8,22 @@ Claim (paper): the fixed-size digit's probe accuracy falls as the other digit gr
 largest size it is below the smallest size's by at least MIN_DROP.
 
 Points are compared with benchmarks/baselines/multidigits.json, seed 0, with per-point bands
-sized by the spread over SPREAD_SEEDS (`seed_bands`); re-recording runs every spread seed
-and asserts the claim for each. The smaller-digit probe (`size8/variable`) sits near chance: an
+sized by the spread over seeds and machines (`bands`); re-recording runs every spread seed and
+seed 0 with other kernels, and asserts the claim for each run. The smaller-digit probe (`size8/variable`) sits near chance: an
 8 px digit is not learned at this scale even when the other digit is 16 px.
 """
 from __future__ import annotations
 
 import pytest
 
-from seed_bands import band_rule, seeds_to_run, spread_bands
+from bands import record_extra, runs_to_measure, spread_bands
 from suppression_runs import measure, point
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 15 of the 512 test canvases
 MIN_DROP = 0.05
 SIZES = (8, 16)
-RUNS = {"multidigits": ["--variable_sizes=8,16", "--temperatures=0.1", "--models=contrastive"]}
+SWEEPS = {"multidigits": ["--variable_sizes=8,16", "--temperatures=0.1", "--models=contrastive"]}
 
 
 def _points(rows: list[dict]) -> dict[str, float]:
@@ -32,16 +32,16 @@ def _points(rows: list[dict]) -> dict[str, float]:
 
 @pytest.mark.benchmark
 def test_growing_digit_suppresses_the_fixed_size_one(baseline, results_dir, tmp_path):
-    seeds = seeds_to_run(baseline.update, SPREAD_SEEDS)
-    per_seed, command = measure("multidigits", RUNS, seeds, _points, str(tmp_path), results_dir)
+    runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
+    per_run, command = measure("multidigits", SWEEPS, runs, _points, str(tmp_path), results_dir)
     baseline.check(
         "multidigits",
-        {key: values[0] for key, values in per_seed.items()},
-        tolerance=spread_bands(per_seed, MIN_BAND),
+        {key: values[0] for key, values in per_run.items()},
+        tolerance=spread_bands(per_run, MIN_BAND),
         description="linear probe test accuracy of the 16 px fixed-size digit and of the other digit vs the other's size, tau 0.1",
         command=command,
-        extra={"seeds": list(seeds), "band_rule": band_rule(MIN_BAND, SPREAD_SEEDS), "per_seed": per_seed},
+        extra=record_extra(runs, MIN_BAND, per_run),
     )
-    for i, seed in enumerate(seeds):
-        drop = per_seed[f"size{SIZES[0]}/fixed"][i] - per_seed[f"size{SIZES[-1]}/fixed"][i]
-        assert drop >= MIN_DROP, f"seed {seed}: fixed-size digit's probe fell by {drop:.3f} (< {MIN_DROP})"
+    for i, run in enumerate(runs):
+        drop = per_run[f"size{SIZES[0]}/fixed"][i] - per_run[f"size{SIZES[-1]}/fixed"][i]
+        assert drop >= MIN_DROP, f"{run.label}: fixed-size digit's probe fell by {drop:.3f} (< {MIN_DROP})"

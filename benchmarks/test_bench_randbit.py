@@ -14,21 +14,22 @@ the views (per_view) do not suppress it (>= 0.90 at 20 bits); the VAE is less af
 the contrastive model (above it at 10 and 20 bits).
 
 The points (probe accuracies) are compared with benchmarks/baselines/randbit.json, seed 0,
-with per-point bands sized by the spread over SPREAD_SEEDS (`seed_bands`); re-recording
-(`--update-baselines`) runs every spread seed and asserts the claims for each.
+with per-point bands sized by the spread over seeds and machines (`bands`); re-recording
+(`--update-baselines`) runs every spread seed and seed 0 with other kernels, and asserts the
+claims for each run.
 """
 from __future__ import annotations
 
 import pytest
 
-from seed_bands import band_rule, seeds_to_run, spread_bands
+from bands import record_extra, runs_to_measure, spread_bands
 from suppression_runs import measure, point
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 11 of the 360 test digits
 CONTRASTIVE_BITS = (0, 5, 10, 20)
 VAE_BITS = (10, 20)
-RUNS = {
+SWEEPS = {
     "randbit_contrastive": ["--bits=0,5,10,20", "--temperatures=0.1", "--models=contrastive"],
     "randbit_per_view": ["--bits=20", "--temperatures=0.1", "--models=per_view"],
     "randbit_vae": ["--bits=10,20", "--models=vae"],
@@ -47,26 +48,26 @@ def _points(rows: list[dict]) -> dict[str, float]:
 
 @pytest.mark.benchmark
 def test_randbit_bits_suppress_the_class_feature(baseline, results_dir, tmp_path):
-    seeds = seeds_to_run(baseline.update, SPREAD_SEEDS)
-    per_seed, command = measure("randbit", RUNS, seeds, _points, str(tmp_path), results_dir)
+    runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
+    per_run, command = measure("randbit", SWEEPS, runs, _points, str(tmp_path), results_dir)
     baseline.check(
         "randbit",
-        {key: values[0] for key, values in per_seed.items()},
-        tolerance=spread_bands(per_seed, MIN_BAND),
+        {key: values[0] for key, values in per_run.items()},
+        tolerance=spread_bands(per_run, MIN_BAND),
         description=(
             "linear probe test accuracy of the digit class (label) and of the first bit (bit0) on "
             "frozen features: contrastive tau 0.1 vs shared bits, per-view bits, VAE"
         ),
         command=command,
-        extra={"seeds": list(seeds), "band_rule": band_rule(MIN_BAND, SPREAD_SEEDS), "per_seed": per_seed},
+        extra=record_extra(runs, MIN_BAND, per_run),
     )
 
-    for i, seed in enumerate(seeds):
-        c = {b: per_seed[f"contrastive/bits{b}/label"][i] for b in CONTRASTIVE_BITS}
-        assert c[0] >= 0.95, f"seed {seed}, no bits: {c[0]:.3f} < 0.95"
+    for i, run in enumerate(runs):
+        c = {b: per_run[f"contrastive/bits{b}/label"][i] for b in CONTRASTIVE_BITS}
+        assert c[0] >= 0.95, f"{run.label}, no bits: {c[0]:.3f} < 0.95"
         for fewer, more in zip(CONTRASTIVE_BITS, CONTRASTIVE_BITS[1:]):
-            assert c[more] < c[fewer], f"seed {seed}: accuracy did not fall from {fewer} to {more} bits: {c}"
-        assert c[10] <= 0.45 and c[20] <= 0.20, f"seed {seed}: bits did not suppress the class enough: {c}"
-        assert per_seed["per_view/bits20/label"][i] >= 0.90, f"seed {seed}: unshared (per-view) bits suppressed the class"
+            assert c[more] < c[fewer], f"{run.label}: accuracy did not fall from {fewer} to {more} bits: {c}"
+        assert c[10] <= 0.45 and c[20] <= 0.20, f"{run.label}: bits did not suppress the class enough: {c}"
+        assert per_run["per_view/bits20/label"][i] >= 0.90, f"{run.label}: unshared (per-view) bits suppressed the class"
         for b in VAE_BITS:
-            assert per_seed[f"vae/bits{b}/label"][i] > c[b], f"seed {seed}: VAE not above contrastive at {b} bits"
+            assert per_run[f"vae/bits{b}/label"][i] > c[b], f"{run.label}: VAE not above contrastive at {b} bits"
