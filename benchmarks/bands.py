@@ -5,7 +5,8 @@ A comparing run (CI) measures seed 0 on whichever machine it gets. Training is
 deterministic on one machine, but another CPU runs other kernels (oneDNN picks AVX-512, AMX
 or AVX2 code by the CPU; Eigen blocks its loops by the cache sizes), whose float rounding
 training amplifies: RandBit's class probe at 10 bits measured 0.358 here and 0.400 on
-another machine of the same kind, more than the spread over three seeds here. So recording
+another machine of the same kind, more than the spread over three seeds here (one thread
+per op instead of two gave 0.419 here). So recording
 (`--update-baselines`) emulates other machines on this one by forcing other kernels
 (`NUMERICS`, environment variables TensorFlow reads at start-up): it measures every spread
 seed with the machine's own kernels and seed 0 with each other kernel set, asserts the
@@ -28,6 +29,8 @@ NUMERICS: dict[str, dict[str, str]] = {
     "native": {},  # what this CPU gets by default
     "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"},  # oneDNN as on a CPU without AVX-512
     "eigen": {"TF_ENABLE_ONEDNN_OPTS": "0"},  # TensorFlow's own (Eigen) kernels, no oneDNN
+    # One thread per op: other work splits, hence other summation orders (as other cores give).
+    "one_thread": {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"},
 }
 # The range of a handful of runs underestimates the spread of all machines and seeds.
 SPREAD_FACTOR = 2.0
