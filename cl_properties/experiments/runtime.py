@@ -25,7 +25,14 @@ import tensorflow as tf
 from absl import flags
 
 from cl_properties.distribute import STRATEGIES, StrategyConfig, make_strategy
-from cl_properties.results import lock_output_dir, previous_results, remove_results, write_results
+from cl_properties.results import (
+    ResultsFileError,
+    lock_output_dir,
+    previous_results,
+    read_results,
+    remove_results,
+    write_results,
+)
 from cl_properties.training import CheckpointConfig, CheckpointError, NonFiniteLossError, PretrainConfig
 
 JIT_MODES = {"auto": None, "on": True, "off": False}
@@ -122,18 +129,23 @@ def runtime_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> Runtime:
 # these is the same run (see `completed_run`).
 RUN_CONTROL_FLAGS = (
     "output_dir", "fresh", "verbose", "keep_checkpoints", "checkpoint_every", "workers", "dry_run",
-    "multi_worker_timeout", "jit_compile",
+    "multi_worker_timeout", "jit_compile", "tpu",
 )
 
 
 def completed_run(output_dir: str, config: Mapping[str, Any]) -> dict[str, Any] | None:
     """The completed results of this configuration in `output_dir`, which a rerun reports
-    instead of training again; None to run or resume.
+    instead of training again; None to run or resume (an unfinished run's checkpoints decide
+    whether it can resume: a preempted run may come back on another TPU or strategy).
 
-    Raises OutputDirError when the folder holds results of another configuration.
+    Raises OutputDirError when the folder holds a completed run of another configuration.
     """
-    previous = previous_results(output_dir, config, ignore=RUN_CONTROL_FLAGS)
-    return previous if previous is not None and previous["status"] == "completed" else None
+    try:
+        if read_results(output_dir)["status"] != "completed":
+            return None
+    except (FileNotFoundError, ResultsFileError):
+        return None
+    return previous_results(output_dir, config, ignore=RUN_CONTROL_FLAGS)
 
 
 @contextlib.contextmanager

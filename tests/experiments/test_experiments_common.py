@@ -69,3 +69,18 @@ def test_out_of_range_values_fail_at_parsing_naming_the_flag(arg):
 def test_model_dir_is_an_alias_of_output_dir():
     FLAGS(["prog", "--model_dir=/tmp/somewhere"])
     assert FLAGS.output_dir == "/tmp/somewhere"
+
+
+def test_only_a_completed_run_of_another_configuration_blocks_its_folder(tmp_path):
+    from cl_properties.experiments import runtime
+    from cl_properties.results import OutputDirError, write_results
+
+    config = {"flags": {"seed": 0, "strategy": "tpu", "tpu": "tpu-a", "output_dir": "x"}}
+    write_results(tmp_path, rows=[], config=config, seed=0, wall_time_s=0, status="interrupted")
+    # A preempted run may come back elsewhere: its checkpoints decide whether it resumes.
+    assert runtime.completed_run(str(tmp_path), {"flags": {**config["flags"], "strategy": "mirrored"}}) is None
+    write_results(tmp_path, rows=[{"a": 1}], config=config, seed=0, wall_time_s=0)
+    same = {"flags": {**config["flags"], "tpu": "tpu-b", "output_dir": "y"}}  # where, not what
+    assert runtime.completed_run(str(tmp_path), same)["rows"] == [{"a": 1}]
+    with pytest.raises(OutputDirError, match=r"flags.seed: 0 -> 1"):
+        runtime.completed_run(str(tmp_path), {"flags": {**config["flags"], "seed": 1}})
