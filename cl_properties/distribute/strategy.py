@@ -120,6 +120,7 @@ def on_signal(number, frame):
     stop(f"stopped by {signal.Signals(number).name} while waiting for worker(s) {', '.join(peers)} to join")
 signal.signal(signal.SIGTERM, on_signal)
 signal.signal(signal.SIGINT, on_signal)
+print("ready", flush=True)
 if select.select([sys.stdin], [], [], timeout)[0]:
     sys.exit(0)
 def answers(address):
@@ -146,8 +147,10 @@ def _deadline(peers: list[str], timeout_s: float) -> Iterator[None]:
     in place is restored over TensorFlow's (which only records a preemption notice)."""
     previous = signal.getsignal(signal.SIGTERM)
     watchdog = subprocess.Popen(
-        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout_s), *peers], stdin=subprocess.PIPE
+        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout_s), *peers],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
+    watchdog.stdout.readline()  # its handlers are in place: a signal from now on reaches them
     try:
         yield
     finally:
