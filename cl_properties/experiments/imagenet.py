@@ -1,4 +1,4 @@
-"""Contrastive pretraining on ImageNet-scale images (paper Figure 1, ImageNet column).
+r"""Contrastive pretraining on ImageNet-scale images (paper Figure 1, ImageNet column).
 
     python -m cl_properties.experiments.imagenet \
         --flagfile=experiments/figure1/imagenet_nt_xent_head2.flags --data_dir=/path/to/tfds

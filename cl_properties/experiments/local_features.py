@@ -1,4 +1,4 @@
-"""Local features from global objectives (paper section 3): block-group k-means and scores.
+r"""Local features from global objectives (paper section 3): block-group k-means and scores.
 
 Trains a small ResNet contrastively on offline MultiDigits (or loads `--checkpoint`), then,
 per block group, for the trained encoder, the same architecture at random initialization

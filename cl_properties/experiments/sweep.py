@@ -1,4 +1,4 @@
-"""Runs a set of flagfiles, one subprocess each, and collects their results into one table.
+r"""Runs a set of flagfiles, one subprocess each, and collects their results into one table.
 
     python -m cl_properties.experiments.sweep --output_root=runs/figure1 \
         experiments/figure1/cifar10_*.flags [-- --data_dir=/path/to/tfds]
