@@ -17,6 +17,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 from cl_properties.data import DataNotFoundError
+from cl_properties.losses import LOSSES
 from cl_properties.models import ENCODER_NAMES
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import (
@@ -31,14 +32,6 @@ from cl_properties.training.config import PRECISIONS
 
 FLAGS = flags.FLAGS
 
-# The paper's five members of the loss family, by one name each (paper-notes section 1).
-LOSSES = {
-    "nt_xent": ("nt_xent", "hypersphere"),
-    "decoupled": ("decoupled", "hypersphere"),
-    "swd_hypersphere": ("swd", "hypersphere"),
-    "swd_hypercube": ("swd", "hypercube"),
-    "swd_normal": ("swd", "normal"),
-}
 # Exit status of a run stopped by a configuration or data error (absl's usage errors use 1).
 USAGE_EXIT = 2
 
@@ -59,9 +52,9 @@ def define_pretrain_flags() -> None:
     flags.DEFINE_integer("head_depth", 2, "Projection head layers: 0 identity, 1 linear, N MLP.", lower_bound=0)
     flags.DEFINE_integer("head_hidden_dim", None, "Hidden width of the head (default: representation width).", lower_bound=1)
     flags.DEFINE_integer("head_output_dim", 128, "Projection output dimension.", lower_bound=1)
-    flags.DEFINE_enum("loss", "nt_xent", list(LOSSES), "Member of the generalized contrastive loss family.")
-    flags.DEFINE_float("temperature", 0.1, "Temperature tau (NT-Xent and the LogSumExp distribution term).")
-    flags.DEFINE_float("lambda_weight", 1.0, "Weight lambda of the distribution term (generalized losses).", lower_bound=0.0)
+    flags.DEFINE_enum("loss", "nt_xent", list(LOSSES), "Loss, by its name in cl_properties.losses.LOSSES: " + "; ".join(f"{name}: {entry.summary}" for name, entry in LOSSES.items()) + ".")
+    flags.DEFINE_float("temperature", None, "Temperature tau (NT-Xent and the LogSumExp distribution term; default: the loss's preset).")
+    flags.DEFINE_float("lambda_weight", None, "Weight lambda of the distribution term (generalized losses; default: the loss's preset).", lower_bound=0.0)
     flags.DEFINE_float("loss_scale", 1.0, "Multiplies the loss and its terms; 2 with --loss=nt_xent reproduces the scale of SimCLR's add_contrastive_loss (the sum of the two views' mean cross-entropies).")
     flags.DEFINE_enum("optimizer", "lars", ["lars", "adam", "sgd"], "Optimizer.")
     flags.DEFINE_float("learning_rate", 0.3, "Base learning rate, before batch-size scaling.", lower_bound=0.0)
@@ -75,17 +68,16 @@ def define_pretrain_flags() -> None:
     flags.DEFINE_float("epochs", 0.0, "Training length in passes over the training set: steps = epochs * size / batch, rounded up to a multiple of --steps_per_loop (0: --train_steps).", lower_bound=0.0)
     flags.DEFINE_integer("steps_per_loop", 100, "Steps between logs and checkpoints.", lower_bound=1)
     flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Compute precision; losses and probes stay float32.")
-    flags.register_validator("temperature", lambda t: t > 0, message="--temperature must be > 0")
+    flags.register_validator("temperature", lambda t: t is None or t > 0, message="--temperature must be > 0")
     flags.register_validator("loss_scale", lambda s: math.isfinite(s) and s > 0, message="--loss_scale must be finite and > 0")
     flags.register_validator("width_multiplier", lambda w: w > 0, message="--width_multiplier must be > 0")
 
 
 def loss_config_from_flags() -> LossConfig:
-    method, prior = LOSSES[FLAGS.loss]
-    return LossConfig(
-        method=method, prior=prior, temperature=FLAGS.temperature, lambda_weight=FLAGS.lambda_weight,
-        scale=FLAGS.loss_scale,
-    )
+    """--loss with the arguments its flags give (--temperature and --lambda_weight replace
+    the preset only when set; --loss_scale)."""
+    given = {name: FLAGS[name].value for name in ("temperature", "lambda_weight") if FLAGS[name].value is not None}
+    return LossConfig(FLAGS.loss, {**given, "scale": FLAGS.loss_scale})
 
 
 def _steps(epochs: float, num_examples: int, batch_size: int) -> int:

@@ -114,7 +114,7 @@ class Job:
 
     @property
     def temperature(self) -> float | None:
-        return self.pretrain.loss.temperature if self.model in CONTRASTIVE_MODELS else None
+        return self.pretrain.loss.resolved().get("temperature") if self.model in CONTRASTIVE_MODELS else None
 
     @property
     def steps(self) -> int:
@@ -533,7 +533,7 @@ def jobs_from_flags(
     def pretrain(temperature: float | None) -> PretrainConfig:
         loss = common.loss_config_from_flags()
         if temperature is not None:
-            loss = dataclasses.replace(loss, temperature=temperature)
+            loss = dataclasses.replace(loss, arguments={**loss.arguments, "temperature": temperature})
         return common.pretrain_config_from_flags(loss=loss, steps_per_loop=loop)
 
     jobs = []

@@ -1,6 +1,7 @@
 """The loss family of "Intriguing Properties of Contrastive Losses": NT-Xent, the generalized
-loss L = L_alignment + lambda * L_distribution (LogSumExp or sliced Wasserstein), priors and
-the serializable `ContrastiveLoss` wrapper."""
+loss L = L_alignment + lambda * L_distribution (LogSumExp or sliced Wasserstein), priors, the
+serializable `ContrastiveLoss` wrapper and the registry of losses by name (`LOSSES`,
+`build_loss`)."""
 from cl_properties.losses.common import LossTerms
 from cl_properties.losses.generalized import (
     DISTRIBUTIONS,
@@ -9,24 +10,37 @@ from cl_properties.losses.generalized import (
     logsumexp_distribution,
 )
 from cl_properties.losses.keras_loss import METHODS, ContrastiveLoss
-from cl_properties.losses.ntxent import contrastive_accuracy, nt_xent, nt_xent_terms
+from cl_properties.losses.ntxent import (
+    contrastive_accuracy,
+    nt_xent,
+    nt_xent_terms,
+    pair_logits,
+    positive_cross_entropy,
+)
 from cl_properties.losses.priors import PRIORS, default_normalize, sample_prior
+from cl_properties.losses.registry import LOSSES, build_loss, loss_arguments, register_loss
 from cl_properties.losses.swd import random_orthogonal, sliced_wasserstein_loss, swd_draws
 
 __all__ = [
     "DISTRIBUTIONS",
+    "LOSSES",
     "METHODS",
     "PRIORS",
     "ContrastiveLoss",
     "LossTerms",
     "alignment_loss",
+    "build_loss",
     "contrastive_accuracy",
     "default_normalize",
     "generalized_contrastive_loss",
     "logsumexp_distribution",
+    "loss_arguments",
     "nt_xent",
     "nt_xent_terms",
+    "pair_logits",
+    "positive_cross_entropy",
     "random_orthogonal",
+    "register_loss",
     "sample_prior",
     "sliced_wasserstein_loss",
     "swd_draws",

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import types
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Union
 
 import keras
@@ -15,7 +16,9 @@ Seed = Union[int, Sequence[int], tf.Tensor]
 
 
 class LossTerms(NamedTuple):
-    """A loss of the family and its two parts, with `loss == alignment + lambda * distribution`.
+    """A loss of the family and its two parts, with `loss == alignment + lambda * distribution`
+    (for NT-Xent up to rounding: see `nt_xent_terms`), and any further named terms `extras`
+    that a loss adds to its objective (e.g. a remedy's term), all included in `loss`.
 
     Float32 scalars (float64 when both inputs are float64). For NT-Xent the parts are the
     decomposition terms, with lambda = 1 (see `nt_xent_terms`).
@@ -24,6 +27,16 @@ class LossTerms(NamedTuple):
     loss: tf.Tensor
     alignment: tf.Tensor
     distribution: tf.Tensor
+    extras: Mapping[str, tf.Tensor] = types.MappingProxyType({})
+
+    def scaled(self, factor: float) -> LossTerms:
+        """Every term multiplied by `factor`."""
+        return LossTerms(
+            factor * self.loss,
+            factor * self.alignment,
+            factor * self.distribution,
+            {name: factor * term for name, term in self.extras.items()},
+        )
 
 
 def check_temperature(temperature: float) -> float:

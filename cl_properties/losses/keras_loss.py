@@ -72,7 +72,7 @@ class ContrastiveLoss:
     def __call__(self, z1, z2, step=None) -> LossTerms:
         """The loss terms for views z1, z2 (n, d); `step` (int scalar or variable, e.g.
         `optimizer.iterations`) selects the SWD draw."""
-        return LossTerms(*(self.scale * term for term in self._terms(z1, z2, step)))
+        return self._terms(z1, z2, step).scaled(self.scale)
 
     def _terms(self, z1, z2, step) -> LossTerms:
         if self.method == "nt_xent":

@@ -20,9 +20,11 @@ def _mask(where, logits):
     return ops.where(where, ops.cast(lowest, logits.dtype), logits)
 
 
-def _pair_logits(z1, z2, temperature: float):
-    """Gathered global views, the (2n, 2n) similarity logits with self-pairs masked (an
-    anchor is never its own candidate) and the index of each anchor's positive."""
+def pair_logits(z1, z2, temperature: float):
+    """The candidates of NT-Xent-style losses: (z1, z2) gathered from all replicas, the
+    (2n, 2n) logits h h^T / tau of h = [z1; z2] with self-pairs masked (an anchor is never
+    its own candidate) and the index p(i) of each anchor's positive (i +- n). Pass
+    normalized views for cosine similarities."""
     z1, z2 = cross_replica_concat((z1, z2))
     h = ops.concatenate([z1, z2], axis=0)
     index = ops.arange(ops.shape(h)[0])
@@ -40,7 +42,7 @@ def positive_cross_entropy(logits, positive):
         l_i = -log softmax(logits_i)[p(i)]
             = softplus( logsumexp_{k != i, p(i)} (logit_ik - logit_i,p(i)) )
 
-    for (m, m) `logits` whose self-pairs are masked (`_pair_logits`) and int `positive`
+    for (m, m) `logits` whose self-pairs are masked (`pair_logits`) and int `positive`
     (m,) = p(i). The two forms are equal exactly (-log(e^a / (e^a + S)) = log(1 + S / e^a));
     the second keeps relative precision when l_i is tiny (softplus(x) ~ e^x for x << 0),
     where -log softmax, or the paper's alignment + distribution split (Sec. 2), subtracts two
@@ -79,7 +81,7 @@ def nt_xent_terms(z1, z2, temperature: float = 0.1, normalize: bool = True) -> L
     z1, z2 = as_views(z1, z2)
     if normalize:
         z1, z2 = l2_normalize(z1), l2_normalize(z2)
-    z1, z2, logits, positive = _pair_logits(z1, z2, temperature)
+    z1, z2, logits, positive = pair_logits(z1, z2, temperature)
     loss = ops.mean(positive_cross_entropy(logits, positive))
     # s_i,p(i) is the same for both anchors of a pair, so the mean over 2n anchors is over n.
     alignment = -ops.mean(ops.sum(z1 * z2, axis=-1)) / temperature
@@ -105,6 +107,6 @@ def contrastive_accuracy(z1, z2):
     """Fraction of the 2n anchors whose positive has the highest cosine similarity among
     their 2n - 1 candidates (global batch under distribution). A float32 scalar, no gradient."""
     z1, z2 = as_views(ops.stop_gradient(z1), ops.stop_gradient(z2))
-    _, _, logits, positive = _pair_logits(l2_normalize(z1), l2_normalize(z2), 1.0)
+    _, _, logits, positive = pair_logits(l2_normalize(z1), l2_normalize(z2), 1.0)
     hits = ops.cast(ops.argmax(logits, axis=1), "int32") == ops.cast(positive, "int32")
     return ops.mean(ops.cast(hits, "float32"))

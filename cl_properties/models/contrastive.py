@@ -71,9 +71,12 @@ class ContrastiveModel(keras.Model):
         }
         for probe in self.probes.values():
             probe.build((None, representation_dim))
+        # A loss that adds named terms to its objective (`LossTerms.extras`) lists them in
+        # `extra_terms`: each is tracked as a metric of its own.
+        self._extra_terms = tuple(getattr(loss, "extra_terms", ()))
         self._trackers = {
             name: keras.metrics.Mean(name=name)
-            for name in ("loss", "alignment", "distribution", "contrastive_accuracy")
+            for name in ("loss", "alignment", "distribution", *self._extra_terms, "contrastive_accuracy")
         }
         self._trackers.update(
             {f"probe_{key}_loss": keras.metrics.Mean(name=f"probe_{key}_loss") for key in probes}
@@ -128,6 +131,8 @@ class ContrastiveModel(keras.Model):
         probe_losses = self._probe_losses(features, both_views_labels)
         for name in ("loss", "alignment", "distribution"):
             self._trackers[name].update_state(getattr(terms, name))
+        for name in self._extra_terms:
+            self._trackers[name].update_state(terms.extras[name])
         self._trackers["contrastive_accuracy"].update_state(contrastive_accuracy(z1, z2))
         return terms.loss + tf.add_n(probe_losses) if probe_losses else terms.loss
 

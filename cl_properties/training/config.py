@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from cl_properties.losses.common import check_scale
+from cl_properties.losses import build_loss, loss_arguments
 from cl_properties.optimization import OptimizerConfig
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -36,18 +38,27 @@ class HeadConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """A member of the loss family; see `cl_properties.losses.ContrastiveLoss`."""
+    """A loss of the registry (`cl_properties.losses.LOSSES`) by name, and the constructor
+    arguments that replace its paper preset (e.g. {"temperature": 0.2, "scale": 2.0}; the
+    seed is the run's). Checked at construction: ValueError for an unknown name or argument."""
 
-    method: str = "nt_xent"  # nt_xent | decoupled | swd
-    prior: str = "hypersphere"  # for swd: hypersphere | hypercube | normal
-    temperature: float | None = None  # None: 0.1 for nt_xent, 1.0 for decoupled (paper-notes)
-    lambda_weight: float = 1.0
-    normalize: bool | None = None
-    # Multiplies the loss and its terms; 2 with nt_xent is SimCLR's add_contrastive_loss scale.
-    scale: float = 1.0
+    name: str = "nt_xent"
+    arguments: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        check_scale(self.scale)
+        object.__setattr__(self, "arguments", dict(self.arguments))
+        self.build(seed=0)
+
+    def build(self, *, seed: int):
+        """The configured loss, drawing its random numbers (SWD) from `seed`."""
+        try:
+            return build_loss(self.name, **self.arguments, seed=seed)
+        except TypeError as error:  # an argument the loss class does not take
+            raise ValueError(f"loss {self.name!r}: {error}") from None
+
+    def resolved(self) -> dict[str, Any]:
+        """Every constructor argument: the preset, replaced by `arguments`."""
+        return loss_arguments(self.name, **self.arguments)
 
 
 @dataclass(frozen=True)

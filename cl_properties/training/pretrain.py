@@ -14,7 +14,6 @@ import keras
 import tensorflow as tf
 
 from cl_properties.distribute import describe, format_description, is_chief, resolve_jit_compile, strategy_kind
-from cl_properties.losses import ContrastiveLoss
 from cl_properties.models import ProjectionHead, build_encoder
 from cl_properties.models.contrastive import ContrastiveModel
 from cl_properties.optimization import build_optimizer
@@ -70,15 +69,7 @@ def build_contrastive_model(
         output_dim=config.head.output_dim,
         sync_bn=config.encoder.sync_bn,
     )
-    loss = ContrastiveLoss(
-        method=config.loss.method,
-        prior=config.loss.prior,
-        temperature=config.loss.temperature,
-        lambda_weight=config.loss.lambda_weight,
-        normalize=config.loss.normalize,
-        scale=config.loss.scale,
-        seed=config.seed,
-    )
+    loss = config.loss.build(seed=config.seed)
     return ContrastiveModel(encoder, head, loss, probes=probes)
 
 

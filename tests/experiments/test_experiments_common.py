@@ -48,8 +48,8 @@ def test_inconsistent_run_length_flags_raise(args, size, message):
 
 @flagsaver.flagsaver
 def test_loss_scale_reaches_the_loss_config():
-    assert _config().loss.scale == 1.0
-    assert _config("--loss_scale=2").loss.scale == 2.0
+    assert _config().loss.arguments == {"scale": 1.0}  # the loss's preset otherwise
+    assert _config("--loss_scale=2", "--temperature=0.3").loss.arguments == {"temperature": 0.3, "scale": 2.0}
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ from absl import flags
 from absl.testing import flagsaver
 
 from cl_properties.experiments import cifar, imagenet, pretraining
-from cl_properties.experiments.common import LOSSES
 from cl_properties.experiments.sweep import entry_point
 
 FLAGS = flags.FLAGS
@@ -36,6 +35,8 @@ TINY = [
     "--linear_epochs=1", "--knn_k=5", "--eval_batch_size=16", "--verbose=0", "--fresh",
 ]
 PLAIN_VIEWS = ["--crop=false", "--flip=false", "--color_jitter=false", "--blur=false"]
+# The paper's five members of the loss family (registry names), one flagfile each per depth.
+FIGURE1_LOSSES = ("nt_xent", "decoupled", "swd_hypersphere", "swd_hypercube", "swd_normal")
 # Paper-notes section 2 (Figure 1 setup) and section 1 (each loss's parameters).
 PAPER = {
     "cifar10": dict(dataset="cifar10", batch_size=128, learning_rate=0.2, head_output_dim=64, nt_xent_tau=0.2),
@@ -66,7 +67,7 @@ def _run(flagfile: str, *overrides: str) -> None:
 
 def test_figure1_has_one_flagfile_per_dataset_loss_and_head_depth():
     expected = {
-        f"experiments/figure1/{d}_{loss}_head{depth}.flags" for d in PAPER for loss in LOSSES for depth in range(4)
+        f"experiments/figure1/{d}_{loss}_head{depth}.flags" for d in PAPER for loss in FIGURE1_LOSSES for depth in range(4)
     }
     assert set(FIGURE1_RUNS) == expected
     assert {"experiments/smoke/cifar_smoke.flags", "experiments/smoke/imagenet_smoke.flags"} <= set(FLAGFILES)
@@ -111,8 +112,9 @@ def test_flagfile_values_override_the_entry_point_defaults_and_the_command_line_
 def test_flagfile_runs_two_steps_on_tiny_data(flagfile, tmp_path):
     with flagsaver.flagsaver():
         _parse(flagfile)
-        expected = (FLAGS.experiment, FLAGS.loss, FLAGS.head_depth, FLAGS.temperature, FLAGS.lambda_weight)
-        loss_scale = FLAGS.loss_scale
+        expected = (FLAGS.experiment, FLAGS.loss, FLAGS.head_depth)
+        arguments = {name: FLAGS[name].value for name in ("temperature", "lambda_weight") if FLAGS[name].value is not None}
+        arguments["scale"] = FLAGS.loss_scale
     # Figure 1's 40 run files add a loss, its parameters and a head depth to their base: they
     # run those with plain views and online probes only. The base and smoke flagfiles run
     # everything: their augmentation, linear evaluation and kNN.
@@ -123,10 +125,8 @@ def test_flagfile_runs_two_steps_on_tiny_data(flagfile, tmp_path):
         document = json.load(f)
     assert document["status"] == "completed"
     (row,) = document["rows"]
-    assert (row["experiment"], row["loss"], row["head_depth"]) == expected[:3]
+    assert (row["experiment"], row["loss"], row["head_depth"]) == expected
     pretrain = document["config"]["pretrain"]
-    assert (pretrain["loss"]["method"], pretrain["loss"]["prior"]) == LOSSES[expected[1]]
-    assert (pretrain["loss"]["temperature"], pretrain["loss"]["lambda_weight"]) == expected[3:]
-    assert pretrain["loss"]["scale"] == loss_scale
+    assert pretrain["loss"] == {"name": expected[1], "arguments": arguments}
     assert pretrain["train_steps"] == 2 and row["dataset"] == "shapes"
     assert set(("online_label", "linear_label", "knn_label") if full else ("online_label",)) <= set(row)

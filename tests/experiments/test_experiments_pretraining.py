@@ -49,7 +49,7 @@ def test_run_writes_results_with_config_versions_and_all_three_evaluations(tmp_p
     assert config["flags"]["dataset"] == "shapes" and config["flags"]["experiment"] == "cifar"
     assert config["pretrain"]["head"]["depth"] == 1 and config["pretrain"]["seed"] == 3
     # cifar's defaults: tau 0.2, 64-d output, LARS with sqrt scaling, jitter 0.5, no blur.
-    assert config["pretrain"]["loss"]["temperature"] == 0.2 and config["pretrain"]["head"]["output_dim"] == 64
+    assert config["pretrain"]["loss"]["arguments"]["temperature"] == 0.2 and config["pretrain"]["head"]["output_dim"] == 64
     assert config["pretrain"]["optimizer"]["lr_scaling"] == "sqrt"
     assert (config["augment"]["jitter_strength"], config["augment"]["blur"]) == (0.5, False)
     assert config["data"] == {

@@ -155,7 +155,7 @@ def _job(n: int, model: str = "contrastive", temperature: float = 0.1) -> suppre
     config = PretrainConfig(
         encoder=EncoderConfig(name="convn"),
         head=HeadConfig(depth=2, hidden_dim=8, output_dim=4),
-        loss=LossConfig(temperature=temperature),
+        loss=LossConfig("nt_xent", {"temperature": temperature}),
         optimizer=OptimizerConfig(name="adam", learning_rate=1e-3, lr_scaling="none", weight_decay=0.0),
         batch_size=8,
         train_steps=2,

@@ -58,7 +58,7 @@ def tiny_config(**overrides) -> PretrainConfig:
     fields = dict(
         encoder=EncoderConfig(name="convn", width_multiplier=0.5),
         head=HeadConfig(depth=2, hidden_dim=32, output_dim=16),
-        loss=LossConfig(method="swd", prior="hypersphere", lambda_weight=5.0),
+        loss=LossConfig("swd_hypersphere"),  # lambda 5 (its preset)
         optimizer=OptimizerConfig(name="lars", learning_rate=0.5, warmup_steps=2),
         batch_size=8,
         train_steps=6,

@@ -24,11 +24,11 @@ SIZE = 16
 BATCH = 8
 
 
-def _config(depth=2, steps=2, method="nt_xent", prior="hypersphere"):
+def _config(depth=2, steps=2, loss="nt_xent"):
     return PretrainConfig(
         encoder=EncoderConfig(name="convn"),
         head=HeadConfig(depth=depth, hidden_dim=32, output_dim=16),
-        loss=LossConfig(method=method, prior=prior, temperature=0.5, lambda_weight=1.0),
+        loss=LossConfig(loss, {"temperature": 0.5, "lambda_weight": 1.0}),
         optimizer=OptimizerConfig(name="adam", learning_rate=1e-3, lr_scaling="none", weight_decay=0.0),
         batch_size=BATCH,
         train_steps=steps,
@@ -46,20 +46,29 @@ def _train_data(context, start):
 
 
 def test_loss_scale_reaches_the_model_and_is_validated():
-    config = dataclasses.replace(_config(), loss=LossConfig(temperature=0.5, scale=2.0))
+    config = dataclasses.replace(_config(), loss=LossConfig("nt_xent", {"temperature": 0.5, "scale": 2.0}))
     model = build_contrastive_model(config, input_shape=(SIZE, SIZE, 1), probes={})
     assert model.contrastive_loss.scale == 2.0
     for bad in (0.0, -1.0, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="scale"):
-            LossConfig(scale=bad)
+            LossConfig("nt_xent", {"scale": bad})
 
 
-@pytest.mark.parametrize(
-    "depth,method,prior", [(0, "nt_xent", "hypersphere"), (1, "decoupled", "hypersphere"), (2, "swd", "normal"), (3, "swd", "hypercube")]
-)
-def test_every_head_depth_pretrains(depth, method, prior):
+def test_loss_config_names_a_registered_loss_and_replaces_only_what_it_gives():
+    config = LossConfig("swd_normal", {"scale": 2.0})
+    assert config.resolved() == {"method": "swd", "prior": "normal", "lambda_weight": 5.0, "scale": 2.0}
+    loss = config.build(seed=3)
+    assert (loss.lambda_weight, loss.normalize, loss.seed, loss.scale) == (5.0, False, 3, 2.0)
+    with pytest.raises(ValueError, match="unknown loss 'triplet'; registered: nt_xent, decoupled"):
+        LossConfig("triplet")
+    with pytest.raises(ValueError, match="loss 'nt_xent': .*unexpected keyword argument 'tau'"):
+        LossConfig("nt_xent", {"tau": 0.2})
+
+
+@pytest.mark.parametrize("depth,loss", [(0, "nt_xent"), (1, "decoupled"), (2, "swd_normal"), (3, "swd_hypercube")])
+def test_every_head_depth_pretrains(depth, loss):
     result = pretrain(
-        _config(depth, method=method, prior=prior),
+        _config(depth, loss=loss),
         input_shape=(SIZE, SIZE, 1),
         probes={"label": 3},
         train_data=_train_data,
