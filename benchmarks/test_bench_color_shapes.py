@@ -9,12 +9,12 @@ near chance (<= chance + NEAR_CHANCE): holds. (2) With jitter the shape is learn
 1.0 at least MIN_RISE above strength 0): does NOT hold at this scale, so it is a strict
 xfail (it fails CI the day it starts to hold, so that this file is updated).
 
-Measured, shape probe at s = 0 / 0.5 / 1.0 (chance 0.25): seed 0 0.293 / 0.297 / 0.334,
-seed 1 0.316 / 0.320 / 0.314, seed 2 0.275 / 0.326 / 0.363 (rise 0.04 / -0.00 / 0.09).
-Also tried (seed 0): stronger jitter s = 2 / 3: 0.299 / 0.326; SimCLR's grayscale (p 0.2)
-with crops of 50-100%: 0.340 (s 0) / 0.338 (s 1); 8192 training images: 0.330 / 0.365
-(s 0 / 1). Reference, the same encoder trained supervised on the
-shape: 0.604 (s 0) / 0.521 (s 1). So the ceiling at this scale is low: ConvN on 2,048
+Measured, shape probe at s = 0 / 0.5 / 1.0 (chance 0.25): seed 0 0.316 / 0.314 / 0.320,
+seed 1 0.328 / 0.330 / 0.324, seed 2 0.293 / 0.334 / 0.328 (rise 0.00 / -0.00 / 0.04).
+Also tried (seed 0, before NT-Xent's per-anchor computation): stronger jitter s = 2 / 3:
+0.299 / 0.326; SimCLR's grayscale (p 0.2) with crops of 50-100%: 0.340 (s 0) / 0.338 (s 1);
+8192 training images: 0.330 / 0.365 (s 0 / 1). Reference, the same encoder trained
+supervised on the shape: 0.604 (s 0) / 0.521 (s 1). So the ceiling at this scale is low: ConvN on 2,048
 coloured 32 px shapes does not learn shape well even with labels, and jitter cannot free a
 feature the encoder barely extracts. The issue's own calibration saw the same (0.31 with
 coloured shapes and SimCLR jitter on 64 px canvases).

@@ -275,7 +275,7 @@ def batch_size_runs(baseline, results_dir) -> tuple[tuple[Run, ...], dict[str, l
         points,
         tolerance=spread_bands(per_run, MIN_BAND),
         description=f"linear and kNN accuracy per loss x batch size ({_setup()}; batch as given)",
-        command=f"{COMMAND}::test_batch_size",
+        command=f"{COMMAND}::test_batch_size_curve",
         extra=record_extra(runs, MIN_BAND, per_run),
     )
     return runs, per_run
