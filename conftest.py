@@ -3,6 +3,7 @@
 TensorFlow must see two logical CPU devices before it initializes, so that
 MirroredStrategy tests can compare two replicas with one device in the same process.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -14,6 +14,7 @@ claims for every one of these runs, and sets each point's band to max(floor, SPR
 x its range over all of them). A comparing run measures only seed 0 (a
 benchmark whose claim averages seeds measures all of them) with its machine's own kernels.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -56,19 +57,27 @@ class Run:
         return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **NUMERICS[self.numerics]}
 
 
-def runs_to_measure(update: bool, seeds: Sequence[int], *, every_seed: bool = False) -> tuple[Run, ...]:
+def runs_to_measure(
+    update: bool, seeds: Sequence[int], *, every_seed: bool = False
+) -> tuple[Run, ...]:
     """Comparing: seed `seeds[0]` (every seed with `every_seed`) with the native kernels.
     Recording: every seed with the native kernels, then the first seed (every seed with
     `every_seed`) with each other kernel set."""
     if not update:
         return tuple(Run(s) for s in (seeds if every_seed else seeds[:1]))
     varied = seeds if every_seed else seeds[:1]
-    return (*(Run(s) for s in seeds), *(Run(s, n) for n in NUMERICS if n != "native" for s in varied))
+    return (
+        *(Run(s) for s in seeds),
+        *(Run(s, n) for n in NUMERICS if n != "native" for s in varied),
+    )
 
 
 def spread_bands(per_run: Mapping[str, Sequence[float]], min_band: float) -> dict[str, float]:
     """Per point: max(min_band, SPREAD_FACTOR x (max - min over the runs)), rounded to 1e-3."""
-    return {key: round(max(min_band, SPREAD_FACTOR * (max(v) - min(v))), 3) for key, v in per_run.items()}
+    return {
+        key: round(max(min_band, SPREAD_FACTOR * (max(v) - min(v))), 3)
+        for key, v in per_run.items()
+    }
 
 
 def band_rule(min_band: float, runs: Sequence[Run]) -> str:
@@ -76,9 +85,15 @@ def band_rule(min_band: float, runs: Sequence[Run]) -> str:
     return f"max({min_band}, {SPREAD_FACTOR} x (max - min over runs {[r.label for r in runs]}))"
 
 
-def record_extra(runs: Sequence[Run], min_band: float, per_run: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+def record_extra(
+    runs: Sequence[Run], min_band: float, per_run: Mapping[str, Sequence[float]]
+) -> dict[str, Any]:
     """What a baseline stores beside its points: the runs, the band rule, every run's values."""
-    return {"runs": [r.label for r in runs], "band_rule": band_rule(min_band, runs), "per_run": dict(per_run)}
+    return {
+        "runs": [r.label for r in runs],
+        "band_rule": band_rule(min_band, runs),
+        "per_run": dict(per_run),
+    }
 
 
 @contextlib.contextmanager
@@ -100,5 +115,7 @@ def call_in(run: Run, function: Callable[..., Any], *args: Any) -> Any:
         return function(*args)
     # A spawned process starts from the environment of the moment it is started (on submit).
     with _environment(run.env()):
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with concurrent.futures.ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
             return pool.submit(function, *args).result()

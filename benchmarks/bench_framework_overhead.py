@@ -1,4 +1,4 @@
-"""Framework overhead of the contrastive train step, and the augmentation pipeline against it.
+r"""Framework overhead of the contrastive train step, and the augmentation pipeline against it.
 
 1. Train step, images/s (source images; each gives two views): `ContrastiveModel`'s
    compiled train step (Keras's `train_function`, what `fit` runs per step: the loss with
@@ -17,8 +17,10 @@ Cases: ConvN on 28x28x1 at batch 256 (RandBit augmentation) and ResNet-18 with t
 stem on 32x32x3 at batch 32 (CIFAR augmentation). Not a test: it prints a table and, with
 --output_dir, writes results.json / results.csv.
 
-    python benchmarks/bench_framework_overhead.py [--steps 20] [--fit-steps 10] [--cases convn resnet18]
+    python benchmarks/bench_framework_overhead.py \
+        [--steps 20] [--fit-steps 10] [--cases convn resnet18]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +46,9 @@ from cl_properties.results import format_table, write_results  # noqa: E402
 
 TEMPERATURE = 0.1
 NUM_CLASSES = 10
-OPTIMIZER = OptimizerConfig(name="lars", learning_rate=0.1, lr_scaling="none", schedule="constant", weight_decay=0.0)
+OPTIMIZER = OptimizerConfig(
+    name="lars", learning_rate=0.1, lr_scaling="none", schedule="constant", weight_decay=0.0
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,10 @@ def bare_step(case: Case):
 def contrastive_model(case: Case) -> ContrastiveModel:
     encoder, head = _networks(case)
     model = ContrastiveModel(
-        encoder, head, ContrastiveLoss(method="nt_xent", temperature=TEMPERATURE), probes={"label": NUM_CLASSES}
+        encoder,
+        head,
+        ContrastiveLoss(method="nt_xent", temperature=TEMPERATURE),
+        probes={"label": NUM_CLASSES},
     )
     model.compile(optimizer=_optimizer(model.trainable_variables), jit_compile=False)
     return model
@@ -113,7 +120,15 @@ def _median_seconds(runs: dict, count: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in seconds.items()}
 
 
-def measure_case(case: Case, *, steps: int, fit_steps: int, fit_repeats: int, pipeline_batches: int, seed: int = 0) -> dict:
+def measure_case(
+    case: Case,
+    *,
+    steps: int,
+    fit_steps: int,
+    fit_repeats: int,
+    pipeline_batches: int,
+    seed: int = 0,
+) -> dict:
     """Images/s of the bare step, the model's compiled step, `fit` and the pipeline.
 
     Steps: the bare and the model step alternate, one synchronized step each, `steps`
@@ -123,7 +138,9 @@ def measure_case(case: Case, *, steps: int, fit_steps: int, fit_repeats: int, pi
     """
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    view1, view2 = (tf.constant(rng.random((case.batch_size, *case.shape), dtype=np.float32)) for _ in range(2))
+    view1, view2 = (
+        tf.constant(rng.random((case.batch_size, *case.shape), dtype=np.float32)) for _ in range(2)
+    )
     labels = {"label": tf.constant(rng.integers(0, NUM_CLASSES, case.batch_size), tf.int32)}
     batches = tf.data.Dataset.from_tensors(((view1, view2), labels)).repeat()
 
@@ -143,9 +160,13 @@ def measure_case(case: Case, *, steps: int, fit_steps: int, fit_repeats: int, pi
         },
         steps,
     )
-    fit = _median_seconds(
-        {"fit": lambda: model.fit(batches, epochs=1, steps_per_epoch=fit_steps, verbose=0)}, fit_repeats
-    )["fit"] / fit_steps
+    fit = (
+        _median_seconds(
+            {"fit": lambda: model.fit(batches, epochs=1, steps_per_epoch=fit_steps, verbose=0)},
+            fit_repeats,
+        )["fit"]
+        / fit_steps
+    )
     rates = {name: case.batch_size / seconds for name, seconds in {**per_step, "fit": fit}.items()}
     pipeline = pipeline_images_per_second(
         case.shape,
@@ -174,15 +195,26 @@ def main(argv: list[str] | None = None) -> list[dict]:
     """Runs the cases, prints the table and returns its rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", choices=sorted(CASES), default=list(CASES))
-    parser.add_argument("--steps", type=int, default=20, help="timed steps of the bare and the model step (alternating)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=20,
+        help="timed steps of the bare and the model step (alternating)",
+    )
     parser.add_argument("--fit-steps", type=int, default=10, help="steps per timed fit call")
     parser.add_argument("--fit-repeats", type=int, default=3, help="timed fit calls")
     parser.add_argument("--pipeline-batches", type=int, default=10, help="timed pipeline batches")
-    parser.add_argument("--output_dir", default=None, help="also write results.json / results.csv here")
+    parser.add_argument(
+        "--output_dir", default=None, help="also write results.json / results.csv here"
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    print(f"framework overhead and augmentation throughput, {os.cpu_count()} CPUs, TF {tf.__version__}", flush=True)
+    print(
+        f"framework overhead and augmentation throughput, {os.cpu_count()} CPUs, TF "
+        f"{tf.__version__}",
+        flush=True,
+    )
     rows = []
     for name in args.cases:
         rows.append(
@@ -199,7 +231,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(format_table(rows))
     if args.output_dir:
         write_results(
-            args.output_dir, rows=rows, config=vars(args), seed=0, wall_time_s=time.perf_counter() - started
+            args.output_dir,
+            rows=rows,
+            config=vars(args),
+            seed=0,
+            wall_time_s=time.perf_counter() - started,
         )
     return rows
 

@@ -7,6 +7,7 @@ batching and prefetch, on this machine's CPUs.
 
     python benchmarks/bench_input_pipeline.py [--batch-size 256] [--batches 20] ...
 """
+
 from __future__ import annotations
 
 import argparse

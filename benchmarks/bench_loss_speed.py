@@ -8,6 +8,7 @@ and SWD sorts m = 2n values per projected direction. Every timing is a tf.functi
 the loss and its gradient with respect to the inputs, warmed up first; the median of
 `--repeats` runs is reported. Not a test: it asserts nothing about speed, it prints.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,6 +85,7 @@ def value_and_gradient(loss_of: Callable) -> Callable:
 
 def median_seconds(step: Callable, inputs: Sequence[tf.Tensor], warmup: int, repeats: int) -> float:
     """Median wall time of `step(*inputs)`, its results copied to the host each time."""
+
     def run():
         loss, grads = step(*inputs)
         loss.numpy()
@@ -103,14 +105,16 @@ def median_seconds(step: Callable, inputs: Sequence[tf.Tensor], warmup: int, rep
 def losses_to_time(step_seed: tf.Tensor) -> dict[str, Callable]:
     losses = {
         "nt_xent": lambda z1, z2: nt_xent(z1, z2, temperature=0.1),
-        "decoupled": lambda z1, z2: generalized_contrastive_loss(
-            z1, z2, temperature=1.0, lambda_weight=0.1
-        ).loss,
+        "decoupled": lambda z1, z2: (
+            generalized_contrastive_loss(z1, z2, temperature=1.0, lambda_weight=0.1).loss
+        ),
     }
     for prior in PRIORS:
-        losses[f"swd_{prior}"] = lambda z1, z2, prior=prior: generalized_contrastive_loss(
-            z1, z2, distribution="swd", prior=prior, lambda_weight=5.0, seed=step_seed
-        ).loss
+        losses[f"swd_{prior}"] = lambda z1, z2, prior=prior: (
+            generalized_contrastive_loss(
+                z1, z2, distribution="swd", prior=prior, lambda_weight=5.0, seed=step_seed
+            ).loss
+        )
     return losses
 
 
@@ -122,34 +126,52 @@ def check_reference(dim: int, budget: int) -> float:
     chunk = rank_chunk(dim, 64, budget)
     ours = value_and_gradient(lambda h: sliced_wasserstein_loss(h, samples, projection))(states)
     ref = value_and_gradient(lambda h: rank_sort_swd(h, samples, projection, chunk))(states)
-    return max(
-        abs(float(ours[0] - ref[0])), float(tf.reduce_max(tf.abs(ours[1][0] - ref[1][0])))
-    )
+    return max(abs(float(ours[0] - ref[0])), float(tf.reduce_max(tf.abs(ours[1][0] - ref[1][0]))))
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096, 8192],
-                        help="batch sizes n per view")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[256, 1024, 4096, 8192],
+        help="batch sizes n per view",
+    )
     parser.add_argument("--dim", type=int, default=128, help="embedding dimension d")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--rank-sort-repeats", type=int, default=3,
-                        help="repeats for the slow rank-trick reference")
-    parser.add_argument("--rank-sort-max-n", type=int, default=4096,
-                        help="largest n for the rank-trick reference (it costs O(d (2n)^2))")
-    parser.add_argument("--rank-sort-budget", type=int, default=2**27,
-                        help="elements per rank-trick chunk (d_chunk * (2n)^2)")
+    parser.add_argument(
+        "--rank-sort-repeats", type=int, default=3, help="repeats for the slow rank-trick reference"
+    )
+    parser.add_argument(
+        "--rank-sort-max-n",
+        type=int,
+        default=4096,
+        help="largest n for the rank-trick reference (it costs O(d (2n)^2))",
+    )
+    parser.add_argument(
+        "--rank-sort-budget",
+        type=int,
+        default=2**27,
+        help="elements per rank-trick chunk (d_chunk * (2n)^2)",
+    )
     args = parser.parse_args(argv)
 
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
-    print(f"device: {device}; TensorFlow {tf.__version__}; d = {args.dim}; n = batch per view, "
-          f"SWD sorts m = 2n values per direction")
-    print(f"forward + backward, median of {args.repeats} after {args.warmup} warm-up runs "
-          f"(rank trick: {args.rank_sort_repeats}), milliseconds")
+    print(
+        f"device: {device}; TensorFlow {tf.__version__}; d = {args.dim}; n = batch per view, "
+        f"SWD sorts m = 2n values per direction"
+    )
+    print(
+        f"forward + backward, median of {args.repeats} after {args.warmup} warm-up runs "
+        f"(rank trick: {args.rank_sort_repeats}), milliseconds"
+    )
     difference = check_reference(args.dim, args.rank_sort_budget)
-    print(f"rank-trick reference vs ours at n = 32: max |value or gradient difference| = "
-          f"{difference:.2e}")
+    print(
+        f"rank-trick reference vs ours at n = 32: max |value or gradient difference| = "
+        f"{difference:.2e}"
+    )
     if difference > 1e-4:
         raise RuntimeError("the rank-trick reference disagrees with sliced_wasserstein_loss")
 
@@ -188,9 +210,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         print(" ".join(cells), flush=True)
         rows.append(row)
     if any(n > args.rank_sort_max_n for n in args.sizes):
-        print(f"skipped: the rank trick beyond n = {args.rank_sort_max_n} (d * (2n)^2 = "
-              f"{args.dim * (2 * max(args.sizes)) ** 2:.1e} comparisons at n = {max(args.sizes)}; "
-              f"raise --rank-sort-max-n to run it, chunked to --rank-sort-budget elements)")
+        print(
+            f"skipped: the rank trick beyond n = {args.rank_sort_max_n} (d * (2n)^2 = "
+            f"{args.dim * (2 * max(args.sizes)) ** 2:.1e} comparisons at n = {max(args.sizes)}; "
+            f"raise --rank-sort-max-n to run it, chunked to --rank-sort-budget elements)"
+        )
     return rows
 
 

@@ -20,7 +20,9 @@ from cl_properties.results import atomic_write_text, package_versions
 
 BENCHMARK_DIR = os.path.dirname(os.path.abspath(__file__))
 BASELINE_DIR = os.path.join(BENCHMARK_DIR, "baselines")
-RESULTS_DIR = os.environ.get("CL_PROPERTIES_BENCHMARK_RESULTS", os.path.join(BENCHMARK_DIR, "results"))
+RESULTS_DIR = os.environ.get(
+    "CL_PROPERTIES_BENCHMARK_RESULTS", os.path.join(BENCHMARK_DIR, "results")
+)
 
 
 def pytest_addoption(parser):
@@ -36,7 +38,11 @@ def _git_commit() -> str:
     try:
         return subprocess.run(
             # "-dirty" marks a baseline recorded from uncommitted changes.
-            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=BENCHMARK_DIR, check=True
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            cwd=BENCHMARK_DIR,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -71,7 +77,8 @@ class Baseline:
             tolerance = {k: float(v) for k, v in tolerance.items()}
             if set(tolerance) != set(points):
                 raise ValueError(
-                    f"{name}: per-point tolerances {sorted(tolerance)} must match the points {sorted(points)}"
+                    f"{name}: per-point tolerances {sorted(tolerance)} must match the points "
+                    f"{sorted(points)}"
                 )
         print(f"\n[{name}] {description}")
         for key, value in points.items():
@@ -84,7 +91,9 @@ class Baseline:
                 "name": name,
                 "description": description,
                 "how": f"recorded by `pytest benchmarks --update-baselines` ({command})",
-                "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"
+                ),
                 "git_commit": _git_commit(),
                 "versions": package_versions(),
                 "tolerance": tolerance,
@@ -95,7 +104,9 @@ class Baseline:
             atomic_write_text(path, json.dumps(record, indent=2) + "\n")
             return
         if not os.path.exists(path):
-            pytest.fail(f"no baseline {path}; record one with `pytest benchmarks --update-baselines`")
+            pytest.fail(
+                f"no baseline {path}; record one with `pytest benchmarks --update-baselines`"
+            )
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
         bands = record["tolerance"]

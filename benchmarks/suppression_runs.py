@@ -2,6 +2,7 @@
 defaults, a sweep restricted by flags) for the benchmarks, and reads its rows back; per run
 (`measure`: a seed and the kernels, see `bands`), so that re-recording a baseline sizes its
 bands by the spread over seeds and machines."""
+
 from __future__ import annotations
 
 import os
@@ -15,30 +16,51 @@ from typing import Any
 
 import pytest
 
-from bands import Run
 from cl_properties.results import read_results
+
+from bands import Run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_experiment(
-    experiment: str, args: Sequence[str], output_dir: str, results_dir: str | None, tag: str, run: Run
+    experiment: str,
+    args: Sequence[str],
+    output_dir: str,
+    results_dir: str | None,
+    tag: str,
+    run: Run,
 ) -> tuple[list[dict[str, Any]], str]:
     """Runs `python -m cl_properties.experiments.<experiment> <args> --seed=<run's>
     --output_dir=...` with `run`'s kernels, prints its table and timing, copies its plot to
     `results_dir/<tag>.png` (unless results_dir is None); returns (rows, command)."""
-    command = [sys.executable, "-m", f"cl_properties.experiments.{experiment}", *args, f"--seed={run.seed}"]
+    command = [
+        sys.executable,
+        "-m",
+        f"cl_properties.experiments.{experiment}",
+        *args,
+        f"--seed={run.seed}",
+    ]
     started = time.perf_counter()
     result = subprocess.run(
-        [*command, f"--output_dir={output_dir}"], cwd=ROOT, capture_output=True, text=True, timeout=3600,
+        [*command, f"--output_dir={output_dir}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
         env=run.env(),
     )
     if result.returncode:
-        pytest.fail(f"{experiment} ({run.label}) failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
+        pytest.fail(
+            f"{experiment} ({run.label}) failed (exit "
+            f"{result.returncode}):\n{result.stderr[-4000:]}"
+        )
     elapsed = time.perf_counter() - started
     print(f"\n$ {shlex.join(command[1:])}   ({run.label}, {elapsed:.0f} s)\n{result.stdout}")
     if results_dir is not None:
-        shutil.copyfile(os.path.join(output_dir, f"{experiment}.png"), os.path.join(results_dir, f"{tag}.png"))
+        shutil.copyfile(
+            os.path.join(output_dir, f"{experiment}.png"), os.path.join(results_dir, f"{tag}.png")
+        )
     return read_results(output_dir)["rows"], shlex.join(["python", *command[1:]])
 
 
@@ -60,7 +82,12 @@ def measure(
         first = run == runs[0]
         for tag, args in sweeps.items():
             found, command = run_experiment(
-                experiment, args, os.path.join(output_dir, f"{tag}_{run.label}"), results_dir if first else None, tag, run
+                experiment,
+                args,
+                os.path.join(output_dir, f"{tag}_{run.label}"),
+                results_dir if first else None,
+                tag,
+                run,
             )
             rows += found
             if first:

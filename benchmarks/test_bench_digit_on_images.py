@@ -32,6 +32,7 @@ Points are compared with benchmarks/baselines/digit_on_images.json (seed 0) with
 bands sized by the spread over seeds and machines (`bands`); re-recording runs every seed
 with each kernel set and asserts the claim (the mean drop) for each kernel set.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -43,34 +44,54 @@ SPREAD_SEEDS = (0, 1, 2)  # also the seeds the claim averages over
 MIN_BAND = 0.03  # 15 of the 512 test images
 MIN_DROP = 0.03
 POOL_SIZES = (1, 10, 1000)
-SWEEPS = {"digit_on_images": ["--pool_sizes=1,10,1000", "--temperatures=0.1", "--models=contrastive"]}
+SWEEPS = {
+    "digit_on_images": ["--pool_sizes=1,10,1000", "--temperatures=0.1", "--models=contrastive"]
+}
 
 
 def _points(rows: list[dict]) -> dict[str, float]:
-    return {f"K{k}/{probe}": point(rows, f"linear_{probe}", pool_size=k) for k in POOL_SIZES for probe in ("object", "digit")}
+    return {
+        f"K{k}/{probe}": point(rows, f"linear_{probe}", pool_size=k)
+        for k in POOL_SIZES
+        for probe in ("object", "digit")
+    }
 
 
 @pytest.mark.benchmark
 def test_unique_digits_suppress_the_object_feature(baseline, results_dir, tmp_path):
-    runs = runs_to_measure(baseline.update, SPREAD_SEEDS, every_seed=True)  # the claim is on the seeds' mean
+    runs = runs_to_measure(
+        baseline.update, SPREAD_SEEDS, every_seed=True
+    )  # the claim is on the seeds' mean
     per_run, command = measure("digit_on_images", SWEEPS, runs, _points, str(tmp_path), results_dir)
     baseline.check(
         "digit_on_images",
         {key: values[0] for key, values in per_run.items()},
         tolerance=spread_bands(per_run, MIN_BAND),
-        description="linear probe test accuracy of the object (shape, 4 classes) and the digit (10 classes) vs K, tau 0.1",
+        description=(
+            "linear probe test accuracy of the object (shape, 4 classes) and the digit "
+            "(10 classes) vs K, tau 0.1"
+        ),
         command=command,
         extra=record_extra(runs, MIN_BAND, per_run),
     )
-    drops = {run: k1 - kmax for run, k1, kmax in zip(runs, per_run["K1/object"], per_run[f"K{POOL_SIZES[-1]}/object"])}
+    drops = {
+        run: k1 - kmax
+        for run, k1, kmax in zip(runs, per_run["K1/object"], per_run[f"K{POOL_SIZES[-1]}/object"])
+    }
     failed = {}
     for numerics in NUMERICS:
         seed_drops = [drop for run, drop in drops.items() if run.numerics == numerics]
         if not seed_drops:
             continue
         mean_drop = sum(seed_drops) / len(seed_drops)
-        print(f"object probe drop K=1 -> K={POOL_SIZES[-1]}, {numerics} kernels, seeds {SPREAD_SEEDS}: "
-              f"{[round(d, 3) for d in seed_drops]}, mean {mean_drop:.3f}")
+        print(
+            f"object probe drop K=1 -> K={POOL_SIZES[-1]}, {numerics} kernels, seeds "
+            f"{SPREAD_SEEDS}: "
+            f"{[round(d, 3) for d in seed_drops]}, mean {mean_drop:.3f}"
+        )
         if mean_drop < MIN_DROP:
             failed[numerics] = round(mean_drop, 3)
-    assert not failed, f"mean object-probe drop from K=1 to K={POOL_SIZES[-1]} below {MIN_DROP} with these kernels: {failed}"
+    assert not failed, (
+        f"mean object-probe drop from K=1 to K={POOL_SIZES[-1]} below {MIN_DROP} with these "
+        f"kernels: {failed}"
+    )

@@ -35,6 +35,7 @@ from cl_properties.plotting.heatmap import best_per_row, save_heatmap
 from cl_properties.results import format_table
 from cl_properties.training import EncoderConfig, HeadConfig, LossConfig, PretrainConfig
 from cl_properties.training.evaluate import DataSpec, EvalConfig, train_and_evaluate
+
 from bands import Run, call_in, record_extra, runs_to_measure, spread_bands
 
 IMAGE_SIZE = 16
@@ -65,7 +66,13 @@ def _digits() -> DataSpec:
 
 
 def _probe_accuracies(
-    loss: str, *, seed: int, depth: int = 2, batch_size: int = BATCH_SIZE, steps: int = STEPS, **loss_overrides
+    loss: str,
+    *,
+    seed: int,
+    depth: int = 2,
+    batch_size: int = BATCH_SIZE,
+    steps: int = STEPS,
+    **loss_overrides,
 ) -> dict[str, float]:
     """{"linear": linear-probe, "knn": kNN} test accuracy of one pretraining run."""
     config = PretrainConfig(
@@ -73,7 +80,11 @@ def _probe_accuracies(
         head=HeadConfig(depth=depth, hidden_dim=HEAD_HIDDEN, output_dim=HEAD_OUTPUT),
         loss=LossConfig(loss, {**CI_ARGUMENTS.get(loss, {}), **loss_overrides}),
         optimizer=OptimizerConfig(
-            name="adam", learning_rate=1e-3, lr_scaling="none", schedule="polynomial", weight_decay=0.0
+            name="adam",
+            learning_rate=1e-3,
+            lr_scaling="none",
+            schedule="polynomial",
+            weight_decay=0.0,
         ),
         batch_size=batch_size,
         train_steps=steps,
@@ -81,7 +92,10 @@ def _probe_accuracies(
         seed=seed,
     )
     _, metrics = train_and_evaluate(
-        config, _digits(), evaluation=EvalConfig(linear_epochs=LINEAR_EPOCHS, knn_k=KNN_K), verbose=0
+        config,
+        _digits(),
+        evaluation=EvalConfig(linear_epochs=LINEAR_EPOCHS, knn_k=KNN_K),
+        verbose=0,
     )
     return {"linear": metrics["linear_label"], "knn": metrics["knn_label"]}
 
@@ -92,15 +106,17 @@ def _measure_cells(cells: dict[str, dict], seed: int) -> dict[str, dict[str, flo
 
 
 def _measure(cells: dict[str, dict], runs: tuple[Run, ...]) -> dict[str, list[dict[str, float]]]:
-    """Every cell for every run (each with its kernels: `bands.call_in`): {cell: [result per run]}."""
+    """Every cell for every run, each with its kernels (`bands.call_in`): {cell: [per run]}."""
     per_run = [call_in(run, _measure_cells, cells, run.seed) for run in runs]
     return {key: [measured[key] for measured in per_run] for key in cells}
 
 
 def _setup() -> str:
     return (
-        f"sklearn digits {IMAGE_SIZE}px, ConvN, head hidden {HEAD_HIDDEN} -> {HEAD_OUTPUT}, Adam 1e-3 "
-        f"polynomial, batch {BATCH_SIZE}, {STEPS} steps, linear probe {LINEAR_EPOCHS} epochs, kNN k={KNN_K}"
+        f"sklearn digits {IMAGE_SIZE}px, ConvN, head hidden {HEAD_HIDDEN} -> {HEAD_OUTPUT}, Adam "
+        "1e-3 "
+        f"polynomial, batch {BATCH_SIZE}, {STEPS} steps, linear probe {LINEAR_EPOCHS} epochs, kNN "
+        f"k={KNN_K}"
     )
 
 
@@ -126,9 +142,16 @@ def test_head_depth_loss(baseline, results_dir):
     ~0.95, so the losses differ mostly in how much they help, or hurt, from there).
     """
     started, runs = time.perf_counter(), runs_to_measure(baseline.update, SPREAD_SEEDS)
-    cells = {f"{loss}/depth{depth}": dict(loss=loss, depth=depth) for depth in HEAD_DEPTHS for loss in FIGURE1_LOSSES}
+    cells = {
+        f"{loss}/depth{depth}": dict(loss=loss, depth=depth)
+        for depth in HEAD_DEPTHS
+        for loss in FIGURE1_LOSSES
+    }
     cells["untrained"] = dict(loss="nt_xent", steps=1)
-    per_run = {key: [result["linear"] for result in results] for key, results in _measure(cells, runs).items()}
+    per_run = {
+        key: [result["linear"] for result in results]
+        for key, results in _measure(cells, runs).items()
+    }
     points = {key: values[0] for key, values in per_run.items()}
 
     grid = np.array([[points[f"{loss}/depth{d}"] for d in HEAD_DEPTHS] for loss in FIGURE1_LOSSES])
@@ -143,11 +166,22 @@ def test_head_depth_loss(baseline, results_dir):
         value_label="linear probe accuracy",
     )
     spreads = {
-        run.label: {d: _spread([per_run[f"{loss}/depth{d}"][i] for loss in FIGURE1_LOSSES]) for d in HEAD_DEPTHS}
+        run.label: {
+            d: _spread([per_run[f"{loss}/depth{d}"][i] for loss in FIGURE1_LOSSES])
+            for d in HEAD_DEPTHS
+        }
         for i, run in enumerate(runs)
     }
-    rows = [{"loss": loss, **{f"depth {d}": points[f"{loss}/depth{d}"] for d in HEAD_DEPTHS}} for loss in FIGURE1_LOSSES]
-    rows.append({"loss": "spread (max-min)", **{f"depth {d}": spreads[runs[0].label][d] for d in HEAD_DEPTHS}})
+    rows = [
+        {"loss": loss, **{f"depth {d}": points[f"{loss}/depth{d}"] for d in HEAD_DEPTHS}}
+        for loss in FIGURE1_LOSSES
+    ]
+    rows.append(
+        {
+            "loss": "spread (max-min)",
+            **{f"depth {d}": spreads[runs[0].label][d] for d in HEAD_DEPTHS},
+        }
+    )
     rows.append({"loss": "untrained encoder", f"depth {HEAD_DEPTHS[-1]}": points["untrained"]})
     print("\n" + format_table(rows))
     _report("head_depth_loss", started, len(cells) * len(runs))
@@ -188,27 +222,38 @@ def test_tau_lambda(baseline, results_dir):
         for lam in LAMBDAS
     }
     results = _measure(cells, runs)
-    per_run = {f"{key}/{probe}": [r[probe] for r in results[key]] for key in cells for probe in ("knn", "linear")}
+    per_run = {
+        f"{key}/{probe}": [r[probe] for r in results[key]]
+        for key in cells
+        for probe in ("knn", "linear")
+    }
     points = {key: values[0] for key, values in per_run.items()}
 
     def grid(probe: str, i: int = 0) -> np.ndarray:
-        return np.array([[per_run[f"tau{t:g}/lambda{l:g}/{probe}"][i] for l in LAMBDAS] for t in TAUS])
+        return np.array(
+            [[per_run[f"tau{t:g}/lambda{lam:g}/{probe}"][i] for lam in LAMBDAS] for t in TAUS]
+        )
 
     save_heatmap(
         os.path.join(results_dir, "tau_lambda.png"),
         grid("knn"),
         row_labels=[f"{t:g}" for t in TAUS],
-        column_labels=[f"{l:g}" for l in LAMBDAS],
+        column_labels=[f"{lam:g}" for lam in LAMBDAS],
         row_title="temperature tau",
         column_title="lambda",
         title="Decoupled NT-Xent, kNN accuracy, seed 0\n(red: the best lambda at each tau)",
         value_label="kNN probe accuracy",
         mark_best_per_row=True,
     )
-    best = {run.label: [LAMBDAS[j] for j in best_per_row(grid("knn", i))] for i, run in enumerate(runs)}
+    best = {
+        run.label: [LAMBDAS[j] for j in best_per_row(grid("knn", i))] for i, run in enumerate(runs)
+    }
     for probe in ("knn", "linear"):
         print(f"\n{probe} accuracy (rows tau, columns lambda), seed 0:")
-        rows = [{"tau": f"{t:g}", **{f"{l:g}": v for l, v in zip(LAMBDAS, row)}} for t, row in zip(TAUS, grid(probe))]
+        rows = [
+            {"tau": f"{t:g}", **{f"{lam:g}": v for lam, v in zip(LAMBDAS, row)}}
+            for t, row in zip(TAUS, grid(probe))
+        ]
         print(format_table(rows))
     print(f"best lambda per tau {TAUS}: {best}")
     _report("tau_lambda", started, len(cells) * len(runs))
@@ -222,7 +267,9 @@ def test_tau_lambda(baseline, results_dir):
         extra={**record_extra(runs, MIN_BAND, per_run), "best_lambda_per_tau": best},
     )
     failed = {
-        label: b for label, b in best.items() if any(x > y for x, y in zip(b, b[1:])) or not b[-1] > b[0]
+        label: b
+        for label, b in best.items()
+        if any(x > y for x, y in zip(b, b[1:])) or not b[-1] > b[0]
     }
     assert not failed, f"best lambda does not rise with tau {TAUS} in these runs: {failed}"
 
@@ -240,14 +287,24 @@ def batch_size_runs(baseline, results_dir) -> tuple[tuple[Run, ...], dict[str, l
     sizes. At a fixed number of steps the larger batch also sees more images.
     """
     started, runs = time.perf_counter(), runs_to_measure(baseline.update, SPREAD_SEEDS)
-    cells = {f"{loss}/batch{b}": dict(loss=loss, batch_size=b) for loss in BATCH_LOSSES for b in BATCH_SIZES}
+    cells = {
+        f"{loss}/batch{b}": dict(loss=loss, batch_size=b)
+        for loss in BATCH_LOSSES
+        for b in BATCH_SIZES
+    }
     results = _measure(cells, runs)
-    per_run = {f"{key}/{probe}": [r[probe] for r in results[key]] for key in cells for probe in ("linear", "knn")}
+    per_run = {
+        f"{key}/{probe}": [r[probe] for r in results[key]]
+        for key in cells
+        for probe in ("linear", "knn")
+    }
     points = {key: values[0] for key, values in per_run.items()}
 
     def series(probe: str) -> list[Series]:
         return [
-            Series(loss, list(BATCH_SIZES), [points[f"{loss}/batch{b}/{probe}"] for b in BATCH_SIZES])
+            Series(
+                loss, list(BATCH_SIZES), [points[f"{loss}/batch{b}/{probe}"] for b in BATCH_SIZES]
+            )
             for loss in BATCH_LOSSES
         ]
 
@@ -289,9 +346,9 @@ def test_batch_size_curve(batch_size_runs):
 @pytest.mark.benchmark
 @pytest.mark.xfail(
     strict=False,
-    reason="the batch size moves the linear probe by 1-5 of the 360 test images here: with the per-anchor "
-    "NT-Xent, seed 1 reverses it for NT-Xent (0.981 at batch 32, 0.975 at 512), so this testbed cannot show "
-    "the effect; seed 0 (what CI measures) shows it",
+    reason="the batch size moves the linear probe by 1-5 of the 360 test images here: with the "
+    "per-anchor NT-Xent, seed 1 reverses it for NT-Xent (0.981 at batch 32, 0.975 at 512), so "
+    "this testbed cannot show the effect; seed 0 (what CI measures) shows it",
 )
 def test_larger_batch_is_not_worse(batch_size_runs):
     """Claim (SimCLR's finding that contrastive learning benefits from larger batches; the
@@ -300,9 +357,17 @@ def test_larger_batch_is_not_worse(batch_size_runs):
     runs, per_run = batch_size_runs
     small, large = BATCH_SIZES[0], BATCH_SIZES[-1]
     failed = [
-        (run.label, loss, per_run[f"{loss}/batch{small}/linear"][i], per_run[f"{loss}/batch{large}/linear"][i])
+        (
+            run.label,
+            loss,
+            per_run[f"{loss}/batch{small}/linear"][i],
+            per_run[f"{loss}/batch{large}/linear"][i],
+        )
         for i, run in enumerate(runs)
         for loss in BATCH_LOSSES
         if per_run[f"{loss}/batch{large}/linear"][i] < per_run[f"{loss}/batch{small}/linear"][i]
     ]
-    assert not failed, f"(run, loss, accuracy at batch {small}, at {large}) where the larger batch is worse: {failed}"
+    assert not failed, (
+        f"(run, loss, accuracy at batch {small}, at {large}) where the larger batch is worse: "
+        f"{failed}"
+    )

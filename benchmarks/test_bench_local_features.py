@@ -19,9 +19,10 @@ Runs the experiment exactly as shipped,
 `pytest benchmarks/test_bench_local_features.py --update-baselines` (~18 min) runs seeds
 0-3 and seed 0 with other kernels: it records seed 0's points with a band per point sized
 by the range over these runs (`bands.spread_bands`: seeds and machines), stores every run's
-points with the baseline, and asserts the claim for every run. MIN_BAND covers the scores that barely move between seeds (raw
-patches). MIN_MARGIN = 0.05 is below the smallest deeper-group margin the 4 seeds gave when
-it was chosen (0.088, vs random init; mean 0.12, sd 0.03).
+points with the baseline, and asserts the claim for every run. MIN_BAND covers the scores
+that barely move between seeds (raw patches). MIN_MARGIN = 0.05 is below the smallest
+deeper-group margin the 4 seeds gave when it was chosen (0.088, vs random init; mean 0.12,
+sd 0.03).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import sys
 import pytest
 
 from cl_properties.results import read_results
+
 from bands import Run, record_extra, runs_to_measure, spread_bands
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,9 +63,19 @@ def _scores(rows: list[dict]) -> dict[str, float]:
 
 def _run(run: Run, output_dir) -> dict:
     result = subprocess.run(
-        [sys.executable, "-m", "cl_properties.experiments.local_features", f"--flagfile={FLAGFILE}",
-         f"--seed={run.seed}", f"--output_dir={output_dir}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800, env=run.env(),
+        [
+            sys.executable,
+            "-m",
+            "cl_properties.experiments.local_features",
+            f"--flagfile={FLAGFILE}",
+            f"--seed={run.seed}",
+            f"--output_dir={output_dir}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=run.env(),
     )
     assert result.returncode == 0, result.stderr[-5000:]
     return read_results(output_dir)
@@ -104,5 +116,6 @@ def test_trained_local_features_beat_random_init_and_raw_patches(baseline, tmp_p
             for tap in DEEPER:
                 margin = run_points[f"margin_vs_{other}/{tap}"]
                 assert margin >= MIN_MARGIN, (
-                    f"{run.label}: trained dense probe beats {other} at {tap} by only {margin:.3f} < {MIN_MARGIN}"
+                    f"{run.label}: trained dense probe beats {other} at {tap} by only "
+                    f"{margin:.3f} < {MIN_MARGIN}"
                 )

@@ -9,9 +9,11 @@ largest size it is below the smallest size's by at least MIN_DROP.
 
 Points are compared with benchmarks/baselines/multidigits.json, seed 0, with per-point bands
 sized by the spread over seeds and machines (`bands`); re-recording runs every spread seed and
-seed 0 with other kernels, and asserts the claim for each run. The smaller-digit probe (`size8/variable`) sits near chance: an
-8 px digit is not learned at this scale even when the other digit is 16 px.
+seed 0 with other kernels, and asserts the claim for each run. The smaller-digit probe
+(`size8/variable`) sits near chance: an 8 px digit is not learned at this scale even when
+the other digit is 16 px.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -27,7 +29,11 @@ SWEEPS = {"multidigits": ["--variable_sizes=8,16", "--temperatures=0.1", "--mode
 
 
 def _points(rows: list[dict]) -> dict[str, float]:
-    return {f"size{s}/{probe}": point(rows, f"linear_{probe}", variable_size=s) for s in SIZES for probe in ("fixed", "variable")}
+    return {
+        f"size{s}/{probe}": point(rows, f"linear_{probe}", variable_size=s)
+        for s in SIZES
+        for probe in ("fixed", "variable")
+    }
 
 
 @pytest.mark.benchmark
@@ -38,10 +44,15 @@ def test_growing_digit_suppresses_the_fixed_size_one(baseline, results_dir, tmp_
         "multidigits",
         {key: values[0] for key, values in per_run.items()},
         tolerance=spread_bands(per_run, MIN_BAND),
-        description="linear probe test accuracy of the 16 px fixed-size digit and of the other digit vs the other's size, tau 0.1",
+        description=(
+            "linear probe test accuracy of the 16 px fixed-size digit and of the other "
+            "digit vs the other's size, tau 0.1"
+        ),
         command=command,
         extra=record_extra(runs, MIN_BAND, per_run),
     )
     for i, run in enumerate(runs):
         drop = per_run[f"size{SIZES[0]}/fixed"][i] - per_run[f"size{SIZES[-1]}/fixed"][i]
-        assert drop >= MIN_DROP, f"{run.label}: fixed-size digit's probe fell by {drop:.3f} (< {MIN_DROP})"
+        assert drop >= MIN_DROP, (
+            f"{run.label}: fixed-size digit's probe fell by {drop:.3f} (< {MIN_DROP})"
+        )

@@ -18,6 +18,7 @@ with per-point bands sized by the spread over seeds and machines (`bands`); re-r
 (`--update-baselines`) runs every spread seed and seed 0 with other kernels, and asserts the
 claims for each run.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -37,9 +38,14 @@ SWEEPS = {
 
 
 def _points(rows: list[dict]) -> dict[str, float]:
-    points = {f"contrastive/bits{b}/label": point(rows, "linear_label", model="contrastive", bits=b) for b in CONTRASTIVE_BITS}
+    points = {
+        f"contrastive/bits{b}/label": point(rows, "linear_label", model="contrastive", bits=b)
+        for b in CONTRASTIVE_BITS
+    }
     points["per_view/bits20/label"] = point(rows, "linear_label", model="per_view", bits=20)
-    points.update({f"vae/bits{b}/label": point(rows, "linear_label", model="vae", bits=b) for b in VAE_BITS})
+    points.update(
+        {f"vae/bits{b}/label": point(rows, "linear_label", model="vae", bits=b) for b in VAE_BITS}
+    )
     # How well the representation encodes the bits themselves (reported, not asserted).
     points["contrastive/bits20/bit0"] = point(rows, "linear_bit0", model="contrastive", bits=20)
     points["vae/bits20/bit0"] = point(rows, "linear_bit0", model="vae", bits=20)
@@ -66,8 +72,16 @@ def test_randbit_bits_suppress_the_class_feature(baseline, results_dir, tmp_path
         c = {b: per_run[f"contrastive/bits{b}/label"][i] for b in CONTRASTIVE_BITS}
         assert c[0] >= 0.95, f"{run.label}, no bits: {c[0]:.3f} < 0.95"
         for fewer, more in zip(CONTRASTIVE_BITS, CONTRASTIVE_BITS[1:]):
-            assert c[more] < c[fewer], f"{run.label}: accuracy did not fall from {fewer} to {more} bits: {c}"
-        assert c[10] <= 0.45 and c[20] <= 0.20, f"{run.label}: bits did not suppress the class enough: {c}"
-        assert per_run["per_view/bits20/label"][i] >= 0.90, f"{run.label}: unshared (per-view) bits suppressed the class"
+            assert c[more] < c[fewer], (
+                f"{run.label}: accuracy did not fall from {fewer} to {more} bits: {c}"
+            )
+        assert c[10] <= 0.45 and c[20] <= 0.20, (
+            f"{run.label}: bits did not suppress the class enough: {c}"
+        )
+        assert per_run["per_view/bits20/label"][i] >= 0.90, (
+            f"{run.label}: unshared (per-view) bits suppressed the class"
+        )
         for b in VAE_BITS:
-            assert per_run[f"vae/bits{b}/label"][i] > c[b], f"{run.label}: VAE not above contrastive at {b} bits"
+            assert per_run[f"vae/bits{b}/label"][i] > c[b], (
+                f"{run.label}: VAE not above contrastive at {b} bits"
+            )

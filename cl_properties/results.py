@@ -35,7 +35,17 @@ class OutputDirError(ValueError):
 
 class ResultsFileError(ValueError):
     """A results.json that cannot be read (corrupt, truncated, not a results document)."""
-_VERSIONED_PACKAGES = ("cl_properties", "tensorflow", "tensorflow-cpu", "keras", "tensorflow-datasets", "numpy", "scikit-learn")
+
+
+_VERSIONED_PACKAGES = (
+    "cl_properties",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "tensorflow-datasets",
+    "numpy",
+    "scikit-learn",
+)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -143,26 +153,34 @@ def read_results(output_dir: str | os.PathLike) -> dict[str, Any]:
     ResultsFileError, naming the file, when it is not a readable results document."""
     path = os.path.join(os.fspath(output_dir), RESULTS_JSON)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"no {RESULTS_JSON} in {os.fspath(output_dir)!r}: has the run finished?")
+        raise FileNotFoundError(
+            f"no {RESULTS_JSON} in {os.fspath(output_dir)!r}: has the run finished?"
+        )
     try:
         with open(path, encoding="utf-8") as f:
             document = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ResultsFileError(f"{path} is not readable JSON ({error})") from None
-    if not isinstance(document, dict) or document.get("status") not in STATUSES or not isinstance(document.get("rows"), list):
+    if (
+        not isinstance(document, dict)
+        or document.get("status") not in STATUSES
+        or not isinstance(document.get("rows"), list)
+    ):
         raise ResultsFileError(f"{path} is not a results document (no valid status and rows)")
     return document
 
 
 def _status(output_dir: str | os.PathLike) -> str | None:
-    """The status of the results.json in `output_dir`; None when there is none or it is unreadable."""
+    """The status of the results.json in `output_dir`; None when it is absent or unreadable."""
     try:
         return read_results(output_dir)["status"]
     except (FileNotFoundError, ResultsFileError):
         return None
 
 
-def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any], prefix: str = "") -> list[str]:
+def config_differences(
+    saved: Mapping[str, Any], current: Mapping[str, Any], prefix: str = ""
+) -> list[str]:
     """Dotted names of the fields that differ between two configs, with both values (nested
     dicts compared field by field). Compare configs as saved: see `as_saved`."""
     found = []
@@ -195,7 +213,9 @@ def previous_results(
         document = read_results(output_dir)
     except (FileNotFoundError, ResultsFileError):
         return None
-    differences = config_differences(_without(document.get("config", {}), ignore), _without(as_saved(config), ignore))
+    differences = config_differences(
+        _without(document.get("config", {}), ignore), _without(as_saved(config), ignore)
+    )
     if differences:
         shown = "; ".join(differences[:4]) + ("; ..." if len(differences) > 4 else "")
         raise OutputDirError(
@@ -241,7 +261,9 @@ def lock_output_dir(path: str | os.PathLike) -> Iterator[str]:
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
-        raise OutputDirError(f"cannot create the lock file {lock_path} ({error.strerror})") from None
+        raise OutputDirError(
+            f"cannot create the lock file {lock_path} ({error.strerror})"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -265,7 +287,13 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | Non
     if not rows:
         return "(no rows)"
     columns = list(columns or rows[0].keys())
-    cells = [[f"{row.get(c, ''):.3f}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in columns] for row in rows]
+    cells = [
+        [
+            f"{row.get(c, ''):.3f}" if isinstance(row.get(c), float) else str(row.get(c, ""))
+            for c in columns
+        ]
+        for row in rows
+    ]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]

@@ -59,7 +59,7 @@ def target_name(test_file: str) -> str:
 
 
 def timeout_size(test_file: str, root: str = ROOT) -> str:
-    """"large" (15 min timeout) for modules with `@pytest.mark.slow` tests, else "medium"."""
+    """ "large" (15 min timeout) for modules with `@pytest.mark.slow` tests, else "medium"."""
     with open(os.path.join(root, test_file), encoding="utf-8") as f:
         return "large" if _SLOW_MARK.search(f.read()) else "medium"
 
@@ -90,16 +90,18 @@ def render_build(root: str = ROOT) -> str:
         "py_library(\n"
         f'    name = "{LIBRARY}",\n'
         f"    srcs = {_string_list(library_sources(root), '    ')},\n"
-        f'    data = glob(["{LIBRARY}/**"], exclude = ["**/*.py", "**/*.pyc", "**/__pycache__/**"]),\n'
+        f'    data = glob(["{LIBRARY}/**"], exclude = ["**/*.py", "**/*.pyc", '
+        '"**/__pycache__/**"]),\n'
         '    imports = ["."],\n'
         '    srcs_version = "PY3",\n'
         ")\n"
     )
     config = (
-        "# pytest's configuration (markers, warning filters) and the root conftest (two logical CPUs).\n"
+        "# pytest's configuration (markers, warning filters) and the root conftest (two logical "
+        "CPUs).\n"
         "filegroup(\n"
         '    name = "pytest_config",\n'
-        f'    srcs = [{", ".join(f"{chr(34)}{p}{chr(34)}" for p in PYTEST_CONFIG)}],\n'
+        f"    srcs = [{', '.join(f'{chr(34)}{p}{chr(34)}' for p in PYTEST_CONFIG)}],\n"
         ")\n"
     )
     data = (
@@ -107,7 +109,7 @@ def render_build(root: str = ROOT) -> str:
         "# the shipped flagfiles and README.md (its example is a test).\n"
         "filegroup(\n"
         '    name = "test_data",\n'
-        '    srcs = glob(\n'
+        "    srcs = glob(\n"
         '        ["tests/**", "experiments/**", "README.md"],\n'
         '        exclude = ["tests/**/test_*.py", "**/__pycache__/**", "**/*.pyc"],\n'
         "    ),\n"
@@ -136,14 +138,19 @@ def read_build(path: str) -> dict:
         "__builtins__": {},
         "package": lambda **kwargs: None,
         "glob": lambda include, exclude=(): [f"<glob {include}>"],
-        **{kind: recorder(kind) for kind in ("py_library", "py_test", "py_binary", "filegroup", "test_suite")},
+        **{
+            kind: recorder(kind)
+            for kind in ("py_library", "py_test", "py_binary", "filegroup", "test_suite")
+        },
     }
     with open(path, encoding="utf-8") as f:
         source = f.read()
     try:
         exec(compile(source, path, "exec"), namespace)  # noqa: S102 - BUILD is our own file
     except NameError as error:
-        raise ValueError(f"{path} uses a Bazel function this check does not know: {error}") from None
+        raise ValueError(
+            f"{path} uses a Bazel function this check does not know: {error}"
+        ) from None
     return rules
 
 
@@ -153,7 +160,10 @@ def build_problems(build_path: str, root: str = ROOT) -> list[str]:
     problems = []
     library = rules.get("py_library", {}).get(LIBRARY)
     if library is None:
-        return [f'no py_library(name = "{LIBRARY}"); regenerate: python tests/test_build_file.py --print-build > BUILD']
+        return [
+            f'no py_library(name = "{LIBRARY}"); regenerate: python tests/test_build_file.py '
+            "--print-build > BUILD"
+        ]
     listed, present = set(library.get("srcs", [])), set(library_sources(root))
     for verb, paths in (("add to", present - listed), ("remove from", listed - present)):
         if paths:
@@ -170,7 +180,11 @@ def build_problems(build_path: str, root: str = ROOT) -> list[str]:
                 problems.append(f'remove py_test "{name}" or fix its srcs: {src} does not exist')
         modules = [src for src in rule.get("srcs", []) if src != PYTEST_MAIN]
         if rule.get("main") != PYTEST_MAIN or rule.get("args") != modules:
-            fix = py_test_rule(modules[0], root) if len(modules) == 1 else "(one test module per py_test)"
+            fix = (
+                py_test_rule(modules[0], root)
+                if len(modules) == 1
+                else "(one test module per py_test)"
+            )
             problems.append(f'py_test "{name}" must run pytest on its module:\n{fix}')
     return problems
 
@@ -228,14 +242,21 @@ def test_pytest_main_passes_bazel_test_protocol():
     args = pytest_args(["tests/x/test_a.py"], {"TEST_TMPDIR": "/t", "XML_OUTPUT_FILE": "/o.xml"})
     assert "tests/x/test_a.py" in args and "--junitxml=/o.xml" in args
     assert f"--basetemp={os.path.join('/t', 'pytest')}" in args
-    assert pytest_args(["tests/x/test_a.py"], {}) == ["-q", "-p", "no:cacheprovider", "tests/x/test_a.py"]
+    assert pytest_args(["tests/x/test_a.py"], {}) == [
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/x/test_a.py",
+    ]
     with pytest.raises(ValueError, match="test files"):
         pytest_args([], {})
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--print-build", action="store_true", help="print the complete BUILD for this tree")
+    parser.add_argument(
+        "--print-build", action="store_true", help="print the complete BUILD for this tree"
+    )
     if parser.parse_args().print_build:
         sys.stdout.write(render_build())
     else:

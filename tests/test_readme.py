@@ -1,4 +1,5 @@
 """README's Python example runs as written, so the documented API cannot drift."""
+
 import re
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """The shared results format: atomic writes, the recorded context, CSV = JSON rows; the
 output folder's lock, a completed result kept, unreadable results named."""
+
 import csv
 import json
 import os
@@ -78,15 +79,25 @@ def test_format_table_aligns_columns():
 def test_failed_or_interrupted_results_never_replace_a_completed_result(tmp_path):
     write_results(tmp_path, rows=[{"a": 1}], config={}, seed=0, wall_time_s=1.0)
     for status in ("failed", "interrupted", "running"):
-        assert write_results(tmp_path, rows=[], config={}, seed=0, wall_time_s=0, status=status) is None
-        assert read_results(tmp_path)["status"] == "completed" and read_results(tmp_path)["rows"] == [{"a": 1}]
+        assert (
+            write_results(tmp_path, rows=[], config={}, seed=0, wall_time_s=0, status=status)
+            is None
+        )
+        assert read_results(tmp_path)["status"] == "completed" and read_results(tmp_path)[
+            "rows"
+        ] == [{"a": 1}]
     assert (tmp_path / "results.csv").read_text().splitlines() == ["a", "1"]
     # A collection that lists every run's status (the sweep's table) may say "failed" later.
-    write_results(tmp_path, rows=[], config={}, seed=0, wall_time_s=0, status="failed", keep_completed=False)
+    write_results(
+        tmp_path, rows=[], config={}, seed=0, wall_time_s=0, status="failed", keep_completed=False
+    )
     assert read_results(tmp_path)["status"] == "failed"
 
 
-@pytest.mark.parametrize("content", [b'{"status": "completed", "rows": [', b"\x89PNG\x00\xff", b"[1, 2]", b'{"rows": []}'])
+@pytest.mark.parametrize(
+    "content",
+    [b'{"status": "completed", "rows": [', b"\x89PNG\x00\xff", b"[1, 2]", b'{"rows": []}'],
+)
 def test_unreadable_results_name_the_file(tmp_path, content):
     (tmp_path / "results.json").write_bytes(content)
     with pytest.raises(ResultsFileError, match=str(tmp_path / "results.json")):
@@ -110,7 +121,9 @@ def test_output_dir_lock_is_exclusive_names_the_holder_and_dies_with_it(tmp_path
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(OutputDirError, match=f"{folder} is in use by another run \\(pid {holder.pid}\\)"):
+        with pytest.raises(
+            OutputDirError, match=f"{folder} is in use by another run \\(pid {holder.pid}\\)"
+        ):
             with lock_output_dir(folder):
                 pass
     finally:

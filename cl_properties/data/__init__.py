@@ -1,7 +1,8 @@
 """Data: sources in the shared record format, SimCLR augmentations, tf.data pipelines.
 
-One import block per module; each module's public names are listed here.
+One import block per module; `__all__` lists the public names.
 """
+
 from cl_properties.data.augment import (
     AugmentConfig,
     EvalPreprocess,
@@ -14,18 +15,6 @@ from cl_properties.data.augment import (
     imagenet_eval_preprocess,
     randbit_augment,
 )
-from cl_properties.data.pipeline import (
-    ViewTransform,
-    distributed_dataset,
-    eval_dataset,
-    two_view_dataset,
-)
-from cl_properties.data.sources import (
-    SOURCE_NAMES,
-    DataNotFoundError,
-    load_source,
-    source_from_arrays,
-)
 from cl_properties.data.digit_on_images import (
     DigitOnImagesArrays,
     digit_on_images_map,
@@ -33,7 +22,65 @@ from cl_properties.data.digit_on_images import (
     make_digit_on_images,
     pool_indices,
 )
-from cl_properties.data.digits import DigitArrays, digit_pool, load_digits, load_mnist, resize_digits
+from cl_properties.data.digits import (
+    DigitArrays,
+    digit_pool,
+    load_digits,
+    load_mnist,
+    resize_digits,
+)
 from cl_properties.data.multidigits import MultiDigitsArrays, make_multidigits, make_two_digits
+from cl_properties.data.pipeline import (
+    ViewTransform,
+    distributed_dataset,
+    eval_dataset,
+    two_view_dataset,
+)
 from cl_properties.data.randbit import MAX_BITS, RandBit, image_code
 from cl_properties.data.shapes import SHAPE_NAMES, ShapesArrays, make_shapes
+from cl_properties.data.sources import (
+    SOURCE_NAMES,
+    DataNotFoundError,
+    load_source,
+    source_from_arrays,
+)
+
+__all__ = [
+    "AugmentConfig",
+    "DataNotFoundError",
+    "DigitArrays",
+    "DigitOnImagesArrays",
+    "EvalPreprocess",
+    "MAX_BITS",
+    "MultiDigitsArrays",
+    "RandBit",
+    "SHAPE_NAMES",
+    "SOURCE_NAMES",
+    "ShapesArrays",
+    "ViewTransform",
+    "augment_image",
+    "center_crop",
+    "cifar_augment",
+    "digit_on_images_map",
+    "digit_pool",
+    "distributed_dataset",
+    "eval_dataset",
+    "example_seed",
+    "gaussian_blur",
+    "grid_offsets",
+    "image_code",
+    "imagenet_augment",
+    "imagenet_eval_preprocess",
+    "load_digits",
+    "load_mnist",
+    "load_source",
+    "make_digit_on_images",
+    "make_multidigits",
+    "make_shapes",
+    "make_two_digits",
+    "pool_indices",
+    "randbit_augment",
+    "resize_digits",
+    "source_from_arrays",
+    "two_view_dataset",
+]

@@ -12,6 +12,7 @@ seed alone, works in graph mode and in parallel `map`, and resuming at any posit
 same views. Every built-in op draws from its own sub-seed, so switching one op off leaves the
 random draws of the others unchanged.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -137,7 +138,9 @@ class AugmentConfig:
         if not isinstance(self.extra_layers, tuple) or not all(
             callable(layer) for layer in self.extra_layers
         ):
-            raise ValueError(f"extra_layers must be a tuple of callables, got {self.extra_layers!r}")
+            raise ValueError(
+                f"extra_layers must be a tuple of callables, got {self.extra_layers!r}"
+            )
 
 
 def cifar_augment(**overrides) -> AugmentConfig:
@@ -251,9 +254,7 @@ def _color_jitter(image: tf.Tensor, strength: float, seeds: tf.Tensor) -> tf.Ten
     def saturation(x):
         if not rgb:
             return x
-        return tf.image.stateless_random_saturation(
-            x, lower, 1.0 + delta, seed=seeds[_SATURATION]
-        )
+        return tf.image.stateless_random_saturation(x, lower, 1.0 + delta, seed=seeds[_SATURATION])
 
     def hue(x):
         if not rgb:
@@ -326,11 +327,11 @@ def augment_image(image: tf.Tensor, config: AugmentConfig, seed: tf.Tensor) -> t
     if config.blur:
         radius = size[0] // 20  # SimCLR: kernel_size = height // 10, radius = kernel_size // 2
         if not isinstance(radius, int) or radius > 0:
-            sigma = tf.random.stateless_uniform(
-                [], seed=seeds[_BLUR_SIGMA], minval=0.1, maxval=2.0
-            )
+            sigma = tf.random.stateless_uniform([], seed=seeds[_BLUR_SIGMA], minval=0.1, maxval=2.0)
             image = _maybe_apply(
-                lambda x: gaussian_blur(x, sigma, radius), image, config.blur_prob,
+                lambda x: gaussian_blur(x, sigma, radius),
+                image,
+                config.blur_prob,
                 seeds[_BLUR_APPLY],
             )
     image = tf.clip_by_value(image, 0.0, 1.0)
@@ -406,9 +407,7 @@ class EvalPreprocess:
         image = tf.convert_to_tensor(image, tf.float32)
         if self.output_size is None and self.crop_proportion == 1.0:
             return image
-        return center_crop(
-            image, self.output_size, self.crop_proportion, method=self.resize_method
-        )
+        return center_crop(image, self.output_size, self.crop_proportion, method=self.resize_method)
 
 
 def imagenet_eval_preprocess(output_size: int | tuple[int, int] = 224) -> EvalPreprocess:

@@ -13,6 +13,7 @@ feature that competes with (and can suppress) the object feature.
 (TFDS backgrounds such as tf_flowers or imagenet2012); `make_digit_on_images` applies the same
 function to numpy arrays (e.g. `make_shapes`), so both paths give identical images.
 """
+
 from __future__ import annotations
 
 from typing import Callable, NamedTuple

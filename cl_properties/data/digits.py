@@ -5,6 +5,7 @@ scaled to [0, 1] and resized bilinearly, with a seeded stratified train/test spl
 MNIST through TFDS (`load_mnist`, via `cl_properties.data.sources.load_source`). Both return
 `DigitArrays`, so every builder accepts either.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -85,9 +86,7 @@ def load_mnist(split: str, *, data_dir: str | None = None) -> DigitArrays:
     )
 
 
-def digit_pool(
-    images: np.ndarray, labels: np.ndarray, pool_size: int, *, seed: int
-) -> DigitArrays:
+def digit_pool(images: np.ndarray, labels: np.ndarray, pool_size: int, *, seed: int) -> DigitArrays:
     """`pool_size` pairwise-distinct digit images chosen uniformly (seeded) from a source.
 
     Duplicated images in the source count once, so the pool holds exactly `pool_size`

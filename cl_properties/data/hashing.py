@@ -7,9 +7,11 @@ built with numpy or inside `tf.data.Dataset.map` (graph mode). Both needs are me
 its 8 output bytes in little-endian order on every platform. Everything fed to it here is
 first turned into explicit little-endian bytes, so results do not depend on the host.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
+
 
 def seed_bytes(seed: int) -> tf.Tensor:
     """The 8 little-endian bytes of `seed mod 2**64`, as a uint8 [8] tensor."""

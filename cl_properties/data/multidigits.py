@@ -6,6 +6,7 @@ and semantic masks, so k-means segmentations of local features can be scored.
 Two digits: one digit of fixed size and one of variable size at random non-overlapping
 positions; the probe accuracy of the fixed (small) digit drops as the other grows.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple

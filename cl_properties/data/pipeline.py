@@ -11,6 +11,7 @@ two builds give the same stream, and `start_step=k` continues exactly where glob
 of an uninterrupted run would read, with or without distribution. Batches run across epoch
 boundaries (the stream repeats before batching, as in SimCLR).
 """
+
 from __future__ import annotations
 
 from typing import Callable, Protocol
@@ -53,8 +54,7 @@ def _check_source(source: tf.data.Dataset) -> None:
     spec = source.element_spec
     if not isinstance(spec, dict) or not {"image", "labels", "index"} <= set(spec):
         raise ValueError(
-            "source records must be dicts with keys image, labels, index; got element_spec "
-            f"{spec}"
+            f"source records must be dicts with keys image, labels, index; got element_spec {spec}"
         )
 
 
@@ -62,9 +62,7 @@ def _check_fixed_size(source: tf.data.Dataset, output_size, what: str) -> None:
     """Batching needs one image size: varying-size sources need an output size."""
     shape = source.element_spec["image"].shape
     if output_size is None and (shape.rank != 3 or None in shape[:2]):
-        raise ValueError(
-            f"source images have varying size {shape}: set {what} to batch them"
-        )
+        raise ValueError(f"source images have varying size {shape}: set {what} to batch them")
 
 
 def _shard(
@@ -84,7 +82,9 @@ def _records_per_step(batch_size: int, input_context: tf.distribute.InputContext
         return batch_size
     pipelines, replicas = input_context.num_input_pipelines, input_context.num_replicas_in_sync
     if replicas % pipelines:
-        raise ValueError(f"{replicas} replicas cannot be split evenly over {pipelines} input pipelines")
+        raise ValueError(
+            f"{replicas} replicas cannot be split evenly over {pipelines} input pipelines"
+        )
     return input_context.get_per_replica_batch_size(batch_size) * (replicas // pipelines)
 
 
@@ -156,9 +156,7 @@ def two_view_dataset(
         )
         return shuffled.map(lambda record: (record, epoch))
 
-    epochs = (
-        tf.data.Dataset.counter(first_epoch) if repeat else tf.data.Dataset.range(1)
-    )
+    epochs = tf.data.Dataset.counter(first_epoch) if repeat else tf.data.Dataset.range(1)
     records = epochs.flat_map(epoch_records).skip(offset)
 
     def make_views(record: dict, epoch: tf.Tensor):

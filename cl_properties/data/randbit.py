@@ -7,6 +7,7 @@ and evaluation see the same code: an easy feature shared by the two views that c
 (and, with enough bits, suppresses) the digit features. The "per_view" mode is the control:
 the two views carry codes that are unrelated, so the bits cannot help the contrastive task.
 """
+
 from __future__ import annotations
 
 import dataclasses

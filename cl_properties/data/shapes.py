@@ -4,6 +4,7 @@ One filled shape per image, of random size and position, foreground and backgrou
 levels (or colours) random but contrasting. The class is the shape's kind. Generated with
 numpy from a seed, so it needs no download and is identical on every machine.
 """
+
 from __future__ import annotations
 
 from typing import Callable, NamedTuple, Sequence
@@ -83,9 +84,9 @@ def make_shapes(
                 dy = sub[None, :, None] - cy[part][sel, None, None]
                 dx = sub[None, None, :] - cx[part][sel, None, None]
                 coverage[sel] = _MASKS[name](dy, dx, radius[part][sel, None, None])
-        coverage = coverage.reshape(
-            -1, size, _SUPERSAMPLE, size, _SUPERSAMPLE
-        ).mean(axis=(2, 4))[..., None]
+        coverage = coverage.reshape(-1, size, _SUPERSAMPLE, size, _SUPERSAMPLE).mean(axis=(2, 4))[
+            ..., None
+        ]
         images[part] = (
             coverage * foreground[part, None, None, :]
             + (1.0 - coverage) * background[part, None, None, :]

@@ -5,6 +5,7 @@ A source is a `tf.data.Dataset` of records
 fixed order (no shuffling), `index` being the position in that order. Nothing here
 downloads: TFDS data must already be prepared under `data_dir`.
 """
+
 from __future__ import annotations
 
 import os
@@ -116,7 +117,9 @@ def load_source(
         image = _image_to_float(example["image"])
         if image_size is not None:
             image = center_crop(image, image_size, 1.0, method="bilinear", antialias=True)
-        labels = {key: tf.cast(example[feature], tf.int32) for key, feature in label_features.items()}
+        labels = {
+            key: tf.cast(example[feature], tf.int32) for key, feature in label_features.items()
+        }
         return {"image": image, "labels": labels, "index": index}
 
     return dataset.enumerate().map(
@@ -154,7 +157,8 @@ def source_from_arrays(images: np.ndarray, labels: dict[str, np.ndarray]) -> tf.
             raise ValueError(f"label names must be str, got {key!r}")
         if values.shape != (n,) or not np.issubdtype(values.dtype, np.integer):
             raise ValueError(
-                f"labels[{key!r}] must be integers of shape ({n},), got {values.dtype} {values.shape}"
+                f"labels[{key!r}] must be integers of shape ({n},), got {values.dtype} "
+                f"{values.shape}"
             )
         columns[key] = values.astype(np.int32)
     return tf.data.Dataset.from_tensor_slices(

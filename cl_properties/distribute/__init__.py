@@ -1,4 +1,5 @@
-"""Distribution helpers: strategy selection, XLA policy, cross-replica concat and replica queries."""
+"""Distribution helpers: strategy selection, XLA policy, cross-replica concat, replica queries."""
+
 from cl_properties.distribute.collectives import (
     cross_replica_concat,
     num_replicas_in_sync,

@@ -3,6 +3,7 @@
 All helpers also work outside any strategy and in cross-replica context, where they act as
 a single replica (identity gather, id 0).
 """
+
 from __future__ import annotations
 
 from typing import Any

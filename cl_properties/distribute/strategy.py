@@ -4,6 +4,7 @@ One explicit `StrategyConfig` says which strategy to build; `make_strategy` buil
 `describe` summarizes it for the logs and `results.json`, and `resolve_jit_compile` decides
 whether Keras XLA-compiles the train step under it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
+
 # Not in TF's public API; Keras reads it the same way for its own XLA rule.
 from tensorflow.python.framework.config import is_op_determinism_enabled
 
@@ -44,17 +46,29 @@ class StrategyConfig:
     connect_timeout_s: float = 300.0  # multi-worker: how long to wait for every worker to join
 
     def __post_init__(self):
-        if not (isinstance(self.connect_timeout_s, (int, float)) and 0 < self.connect_timeout_s < float("inf")):
-            raise ValueError(f"connect timeout must be a positive number of seconds, got {self.connect_timeout_s!r}")
+        if not (
+            isinstance(self.connect_timeout_s, (int, float))
+            and 0 < self.connect_timeout_s < float("inf")
+        ):
+            raise ValueError(
+                "connect timeout must be a positive number of seconds, got "
+                f"{self.connect_timeout_s!r}"
+            )
         if self.name not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.name!r}; expected one of {', '.join(STRATEGIES)}")
+            raise ValueError(
+                f"unknown strategy {self.name!r}; expected one of {', '.join(STRATEGIES)}"
+            )
         if self.name == "tpu" and not self.tpu:
             raise ValueError(
-                "strategy 'tpu' needs a TPU address: --tpu=local on a Cloud TPU VM, else the TPU name "
+                "strategy 'tpu' needs a TPU address: --tpu=local on a Cloud TPU VM, else the TPU "
+                "name "
                 "or grpc://host:port"
             )
         if self.tpu and self.name not in ("auto", "tpu"):
-            raise ValueError(f"a TPU address ({self.tpu!r}) is only used with strategy 'tpu' or 'auto', not {self.name!r}")
+            raise ValueError(
+                f"a TPU address ({self.tpu!r}) is only used with strategy 'tpu' or 'auto', not "
+                f"{self.name!r}"
+            )
         if self.devices and self.name != "mirrored":
             raise ValueError(f"devices are only used with strategy 'mirrored', not {self.name!r}")
 
@@ -75,13 +89,23 @@ def read_tf_config() -> dict[str, Any] | None:
         raise ValueError(f"TF_CONFIG is not valid JSON ({error})") from None
     cluster = config.get("cluster") if isinstance(config, dict) else None
     if not isinstance(cluster, dict) or not cluster:
-        raise ValueError('TF_CONFIG has no "cluster": expected {"cluster": {"worker": [...]}, "task": {...}}')
+        raise ValueError(
+            'TF_CONFIG has no "cluster": expected {"cluster": {"worker": [...]}, "task": {...}}'
+        )
     for kind, addresses in cluster.items():
-        if not isinstance(addresses, list) or not all(isinstance(a, str) and ":" in a for a in addresses):
-            raise ValueError(f'TF_CONFIG "cluster" "{kind}" must be a list of "host:port" strings, got {addresses!r}')
+        if not isinstance(addresses, list) or not all(
+            isinstance(a, str) and ":" in a for a in addresses
+        ):
+            raise ValueError(
+                f'TF_CONFIG "cluster" "{kind}" must be a list of "host:port" strings, got '
+                f"{addresses!r}"
+            )
     task = config.get("task", {})
     if not isinstance(task, dict):
-        raise ValueError(f'TF_CONFIG "task" must be an object like {{"type": "worker", "index": 0}}, got {task!r}')
+        raise ValueError(
+            f'TF_CONFIG "task" must be an object like {{"type": "worker", "index": 0}}, got '
+            f"{task!r}"
+        )
     task_type, index = task.get("type"), task.get("index", 0)
     if isinstance(index, bool) or not isinstance(index, int):
         raise ValueError(f'TF_CONFIG "task" "index" must be an integer, got {index!r}')
@@ -117,7 +141,8 @@ def stop(message):
     os.kill(parent, signal.SIGKILL)
     sys.exit(0)
 def on_signal(number, frame):
-    stop(f"stopped by {signal.Signals(number).name} while waiting for worker(s) {', '.join(peers)} to join")
+    name = signal.Signals(number).name
+    stop(f"stopped by {name} while waiting for worker(s) {', '.join(peers)} to join")
 signal.signal(signal.SIGTERM, on_signal)
 signal.signal(signal.SIGINT, on_signal)
 print("ready", flush=True)
@@ -148,7 +173,9 @@ def _deadline(peers: list[str], timeout_s: float) -> Iterator[None]:
     previous = signal.getsignal(signal.SIGTERM)
     watchdog = subprocess.Popen(
         [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout_s), *peers],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     watchdog.stdout.readline()  # its handlers are in place: a signal from now on reaches them
     try:
@@ -162,10 +189,14 @@ def _deadline(peers: list[str], timeout_s: float) -> Iterator[None]:
 def _cluster_size(tf_config: dict[str, Any] | None) -> int:
     if tf_config is None:
         return 0
-    return sum(len(tasks) for kind, tasks in tf_config["cluster"].items() if kind in ("chief", "worker"))
+    return sum(
+        len(tasks) for kind, tasks in tf_config["cluster"].items() if kind in ("chief", "worker")
+    )
 
 
-def choose_strategy(config: StrategyConfig, *, tf_config: dict[str, Any] | None, num_gpus: int) -> str:
+def choose_strategy(
+    config: StrategyConfig, *, tf_config: dict[str, Any] | None, num_gpus: int
+) -> str:
     """The concrete strategy name ("tpu", "multi_worker", "mirrored" or "default") that
     `config` selects on a machine with `num_gpus` GPUs and this parsed TF_CONFIG."""
     if config.name != "auto":
@@ -190,14 +221,18 @@ def make_strategy(config: StrategyConfig) -> tf.distribute.Strategy:
     while it waits, and acts once the strategy exists).
     """
     tf_config = read_tf_config()
-    name = choose_strategy(config, tf_config=tf_config, num_gpus=len(tf.config.list_physical_devices("GPU")))
+    name = choose_strategy(
+        config, tf_config=tf_config, num_gpus=len(tf.config.list_physical_devices("GPU"))
+    )
     if name == "tpu":
         # Connects to the TPU workers (nothing to connect for "local") and initializes them.
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver.connect(tpu=config.tpu)
         except Exception as error:  # TF raises several types for a TPU it cannot find or reach
             message = " ".join(str(error).split())[:300]
-            raise ValueError(f"--tpu={config.tpu}: no TPU found or reachable ({type(error).__name__}: {message})") from None
+            raise ValueError(
+                f"--tpu={config.tpu}: no TPU found or reachable ({type(error).__name__}: {message})"
+            ) from None
         return tf.distribute.TPUStrategy(resolver)
     if name == "multi_worker":
         if tf_config is None:
@@ -223,7 +258,7 @@ def _device_key(name: str) -> tuple[str, int]:
 
 
 def strategy_kind(strategy: tf.distribute.Strategy) -> str:
-    """"tpu", "multi_worker", "mirrored", "one_device" or "default" (the class family)."""
+    """ "tpu", "multi_worker", "mirrored", "one_device" or "default" (the class family)."""
     if isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy)):
         return "tpu"
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -305,32 +340,43 @@ def format_description(description: dict[str, Any]) -> str:
     line = (
         f"strategy {description['strategy']} ({description['strategy_class']}): "
         f"{description['replicas']} replica(s) on {description['workers']} worker(s), "
-        f"global batch {description['global_batch']} = {description['per_replica_batch']} per replica"
+        f"global batch {description['global_batch']} = {description['per_replica_batch']} per "
+        "replica"
     )
     if "jit_compile" in description:
         line += f", jit_compile {description['jit_compile']}"
     return line
 
 
-def jit_policy(kind: str, devices: frozenset[str] | set[str], requested: bool | None, *, deterministic: bool = False) -> bool:
+def jit_policy(
+    kind: str,
+    devices: frozenset[str] | set[str],
+    requested: bool | None,
+    *,
+    deterministic: bool = False,
+) -> bool:
     """Whether Keras should XLA-compile the train step (`compile(jit_compile=...)`).
 
     requested=None (auto): on for one GPU and for replicated strategies whose devices are
     all GPUs (only there does TF replace the merge_call of the gradient all-reduce, which
     XLA cannot compile, by in-graph collectives); off on CPUs (slow to compile, and a
     replicated step over CPU devices cannot be compiled) and when op determinism is on
-    (Keras's own rule); off on TPUs, which compile every step with XLA themselves. True/False force it, but forcing it on for a replicated strategy with CPU
-    devices, or off on a TPU, raises ValueError.
+    (Keras's own rule); off on TPUs, which compile every step with XLA themselves.
+    True/False force it, but forcing it on for a replicated strategy with CPU devices, or off
+    on a TPU, raises ValueError.
     """
     if kind == "tpu":
         if requested is False:
-            raise ValueError("jit_compile off is impossible on a TPU: TPUs run every step compiled by XLA")
+            raise ValueError(
+                "jit_compile off is impossible on a TPU: TPUs run every step compiled by XLA"
+            )
         return bool(requested)
     replicated = kind in ("mirrored", "multi_worker")
     if requested is True and replicated and "CPU" in devices:
         raise ValueError(
             f"jit_compile on is not supported with strategy {kind!r} over CPU devices (TensorFlow "
-            "XLA-compiles a replicated step only when all replicas are GPUs): use --jit_compile=auto or off"
+            "XLA-compiles a replicated step only when all replicas are GPUs): use "
+            "--jit_compile=auto or off"
         )
     if requested is not None:
         return requested
@@ -340,5 +386,8 @@ def jit_policy(kind: str, devices: frozenset[str] | set[str], requested: bool | 
 def resolve_jit_compile(strategy: tf.distribute.Strategy, requested: bool | None) -> bool:
     """`jit_policy` for `strategy` on this machine (op determinism read from TensorFlow)."""
     return jit_policy(
-        strategy_kind(strategy), device_types(strategy), requested, deterministic=is_op_determinism_enabled()
+        strategy_kind(strategy),
+        device_types(strategy),
+        requested,
+        deterministic=is_op_determinism_enabled(),
     )

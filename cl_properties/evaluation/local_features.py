@@ -105,7 +105,10 @@ def tap_feature_maps(
     taps = feature_taps(encoder, names)
     images = match_channels(images, encoder.input_shape[-1])
     chunks = [
-        {name: np.asarray(value) for name, value in taps(images[i : i + batch_size], training=False).items()}
+        {
+            name: np.asarray(value)
+            for name, value in taps(images[i : i + batch_size], training=False).items()
+        }
         for i in range(0, len(images), batch_size)
     ]
     order = tap_names(encoder) if names is None else list(names)
@@ -276,7 +279,14 @@ def local_feature_scores(
             )
             h, w, channels = train[tap].shape[1:]
             rows.append(
-                {"model": model, "tap": tap, "depth": depth, "grid": f"{h}x{w}", "channels": channels, **scores}
+                {
+                    "model": model,
+                    "tap": tap,
+                    "depth": depth,
+                    "grid": f"{h}x{w}",
+                    "channels": channels,
+                    **scores,
+                }
             )
     return rows
 
@@ -347,7 +357,9 @@ def load_encoder(
             raise ValueError(f"{path!r} holds weights only: an encoder builder is needed")
         encoder = build_encoder()
         if not h5py.is_hdf5(path):
-            raise ValueError(f"checkpoint {path!r} is not an HDF5 weights file (corrupt or of another format)")
+            raise ValueError(
+                f"checkpoint {path!r} is not an HDF5 weights file (corrupt or of another format)"
+            )
         try:
             encoder.load_weights(path)
         except ValueError as error:
@@ -357,7 +369,9 @@ def load_encoder(
             ) from error
     elif path.endswith(".keras"):
         if not zipfile.is_zipfile(path):  # Keras would report it as "File not found"
-            raise ValueError(f"checkpoint {path!r} is not a .keras archive (corrupt or of another format)")
+            raise ValueError(
+                f"checkpoint {path!r} is not a .keras archive (corrupt or of another format)"
+            )
         model = keras.saving.load_model(path)
         encoder = model.encoder if isinstance(model, ContrastiveModel) else model
     else:

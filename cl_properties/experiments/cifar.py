@@ -1,6 +1,7 @@
-"""Contrastive pretraining on CIFAR-scale images (paper Figure 1, CIFAR-10 column).
+r"""Contrastive pretraining on CIFAR-scale images (paper Figure 1, CIFAR-10 column).
 
-    python -m cl_properties.experiments.cifar --flagfile=experiments/figure1/cifar10_nt_xent_head2.flags
+    python -m cl_properties.experiments.cifar \
+        --flagfile=experiments/figure1/cifar10_nt_xent_head2.flags
     python -m cl_properties.experiments.cifar --flagfile=experiments/smoke/cifar_smoke.flags
 
 Defaults: CIFAR-10 from TFDS (--data_dir; never downloaded), ResNet-18 with the CIFAR stem,

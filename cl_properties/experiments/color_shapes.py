@@ -12,6 +12,7 @@ across views, and the shape is learned. Paper section 4 / SimCLR's colour-distor
 Writes to --output_dir (default runs/color_shapes): results.json / results.csv (one row per
 strength x model x temperature) and color_shapes.png (shape probe vs jitter strength).
 """
+
 from __future__ import annotations
 
 import functools
@@ -66,20 +67,46 @@ EXPERIMENT = suppression.Experiment(
 
 def define_flags() -> None:
     suppression.define_flags(temperatures=(0.1,), models=("contrastive",))
-    flags.DEFINE_list("jitter_strengths", ["0", "0.25", "0.5", "1.0"], "Colour-jitter strengths s >= 0.")
-    flags.DEFINE_float("jitter_prob", 0.8, "Probability of jittering a view (SimCLR: 0.8).", lower_bound=0.0, upper_bound=1.0)
-    flags.DEFINE_float("grayscale_prob", 0.0, "Probability of a grayscale view (SimCLR: 0.2); 0 keeps the knob pure jitter.", lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_list(
+        "jitter_strengths", ["0", "0.25", "0.5", "1.0"], "Colour-jitter strengths s >= 0."
+    )
+    flags.DEFINE_float(
+        "jitter_prob",
+        0.8,
+        "Probability of jittering a view (SimCLR: 0.8).",
+        lower_bound=0.0,
+        upper_bound=1.0,
+    )
+    flags.DEFINE_float(
+        "grayscale_prob",
+        0.0,
+        "Probability of a grayscale view (SimCLR: 0.2); 0 keeps the knob pure jitter.",
+        lower_bound=0.0,
+        upper_bound=1.0,
+    )
     flags.DEFINE_integer("image_size", 32, "Side of the images in pixels.", lower_bound=8)
     flags.DEFINE_integer("num_train", 2048, "Training images.", lower_bound=1)
     flags.DEFINE_integer("num_test", 512, "Test images.", lower_bound=1)
     flags.DEFINE_float("crop_area_min", 0.3, "Smallest random-crop area fraction.")
-    flags.register_validator("crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]")
+    flags.register_validator(
+        "crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]"
+    )
 
 
 def main(argv: list[str]) -> None:
     del argv
     strengths = common.list_flag("jitter_strengths", float, minimum=0)
-    data = {name: FLAGS[name].value for name in ("jitter_prob", "grayscale_prob", "image_size", "num_train", "num_test", "crop_area_min")}
+    data = {
+        name: FLAGS[name].value
+        for name in (
+            "jitter_prob",
+            "grayscale_prob",
+            "image_size",
+            "num_train",
+            "num_test",
+            "crop_area_min",
+        )
+    }
     suppression.main(EXPERIMENT, [{"jitter_strength": s} for s in strengths], data, __name__)
 
 

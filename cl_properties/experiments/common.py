@@ -44,39 +44,128 @@ def define_pretrain_flags() -> None:
     """
     if "train_steps" in FLAGS and FLAGS.find_module_defining_flag("train_steps") == __name__:
         return
-    flags.DEFINE_integer("seed", 0, "Seed of every random choice: weights, data order, augmentation, SWD projections.", lower_bound=0)
-    flags.DEFINE_string("output_dir", None, "Where results, logs and checkpoints go (default: runs/<experiment>/...).")
+    flags.DEFINE_integer(
+        "seed",
+        0,
+        "Seed of every random choice: weights, data order, augmentation, SWD projections.",
+        lower_bound=0,
+    )
+    flags.DEFINE_string(
+        "output_dir",
+        None,
+        "Where results, logs and checkpoints go (default: runs/<experiment>/...).",
+    )
     flags.DEFINE_alias("model_dir", "output_dir")
     flags.DEFINE_enum("encoder", "resnet18", list(ENCODER_NAMES), "Encoder architecture.")
     flags.DEFINE_float("width_multiplier", 1.0, "Encoder width multiplier.")
-    flags.DEFINE_integer("head_depth", 2, "Projection head layers: 0 identity, 1 linear, N MLP.", lower_bound=0)
-    flags.DEFINE_integer("head_hidden_dim", None, "Hidden width of the head (default: representation width).", lower_bound=1)
+    flags.DEFINE_integer(
+        "head_depth", 2, "Projection head layers: 0 identity, 1 linear, N MLP.", lower_bound=0
+    )
+    flags.DEFINE_integer(
+        "head_hidden_dim",
+        None,
+        "Hidden width of the head (default: representation width).",
+        lower_bound=1,
+    )
     flags.DEFINE_integer("head_output_dim", 128, "Projection output dimension.", lower_bound=1)
-    flags.DEFINE_enum("loss", "nt_xent", list(LOSSES), "Loss, by its name in cl_properties.losses.LOSSES: " + "; ".join(f"{name}: {entry.summary}" for name, entry in LOSSES.items()) + ".")
-    flags.DEFINE_float("temperature", None, "Temperature tau (NT-Xent and the LogSumExp distribution term; default: the loss's preset).")
-    flags.DEFINE_float("lambda_weight", None, "Weight lambda of the distribution term (generalized losses; default: the loss's preset).", lower_bound=0.0)
-    flags.DEFINE_float("loss_scale", 1.0, "Multiplies the loss and its terms; 2 with --loss=nt_xent reproduces the scale of SimCLR's add_contrastive_loss (the sum of the two views' mean cross-entropies).")
+    flags.DEFINE_enum(
+        "loss",
+        "nt_xent",
+        list(LOSSES),
+        "Loss, by its name in cl_properties.losses.LOSSES: "
+        + "; ".join(f"{name}: {entry.summary}" for name, entry in LOSSES.items())
+        + ".",
+    )
+    flags.DEFINE_float(
+        "temperature",
+        None,
+        "Temperature tau (NT-Xent and the LogSumExp distribution term; default: the loss's "
+        "preset).",
+    )
+    flags.DEFINE_float(
+        "lambda_weight",
+        None,
+        "Weight lambda of the distribution term (generalized losses; default: the loss's preset).",
+        lower_bound=0.0,
+    )
+    flags.DEFINE_float(
+        "loss_scale",
+        1.0,
+        "Multiplies the loss and its terms; 2 with --loss=nt_xent reproduces the scale of "
+        "SimCLR's add_contrastive_loss (the sum of the two views' mean cross-entropies).",
+    )
     flags.DEFINE_enum("optimizer", "lars", ["lars", "adam", "sgd"], "Optimizer.")
-    flags.DEFINE_float("learning_rate", 0.3, "Base learning rate, before batch-size scaling.", lower_bound=0.0)
-    flags.DEFINE_enum("lr_scaling", "linear", ["linear", "sqrt", "none"], "lr*B/256 (linear), lr*sqrt(B) or as given.")
-    flags.DEFINE_enum("lr_schedule", "cosine", ["cosine", "constant", "polynomial"], "Decay after warmup.")
-    flags.DEFINE_float("warmup_fraction", 0.0, "Fraction of the training steps spent in linear warmup.", lower_bound=0.0, upper_bound=1.0)
-    flags.DEFINE_float("warmup_epochs", 0.0, "Linear warmup in passes over the training set (needs its size; 0: --warmup_fraction).", lower_bound=0.0)
-    flags.DEFINE_float("weight_decay", 1e-6, "Weight decay (BN and bias variables excluded).", lower_bound=0.0)
-    flags.DEFINE_integer("batch_size", 256, "Global batch size, split across replicas.", lower_bound=2)
-    flags.DEFINE_integer("train_steps", 300, "Training steps (ignored when --epochs > 0).", lower_bound=1)
-    flags.DEFINE_float("epochs", 0.0, "Training length in passes over the training set: steps = epochs * size / batch, rounded up to a multiple of --steps_per_loop (0: --train_steps).", lower_bound=0.0)
-    flags.DEFINE_integer("steps_per_loop", 100, "Steps between logs and checkpoints.", lower_bound=1)
-    flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Compute precision; losses and probes stay float32.")
-    flags.register_validator("temperature", lambda t: t is None or t > 0, message="--temperature must be > 0")
-    flags.register_validator("loss_scale", lambda s: math.isfinite(s) and s > 0, message="--loss_scale must be finite and > 0")
-    flags.register_validator("width_multiplier", lambda w: w > 0, message="--width_multiplier must be > 0")
+    flags.DEFINE_float(
+        "learning_rate", 0.3, "Base learning rate, before batch-size scaling.", lower_bound=0.0
+    )
+    flags.DEFINE_enum(
+        "lr_scaling",
+        "linear",
+        ["linear", "sqrt", "none"],
+        "lr*B/256 (linear), lr*sqrt(B) or as given.",
+    )
+    flags.DEFINE_enum(
+        "lr_schedule", "cosine", ["cosine", "constant", "polynomial"], "Decay after warmup."
+    )
+    flags.DEFINE_float(
+        "warmup_fraction",
+        0.0,
+        "Fraction of the training steps spent in linear warmup.",
+        lower_bound=0.0,
+        upper_bound=1.0,
+    )
+    flags.DEFINE_float(
+        "warmup_epochs",
+        0.0,
+        "Linear warmup in passes over the training set (needs its size; 0: --warmup_fraction).",
+        lower_bound=0.0,
+    )
+    flags.DEFINE_float(
+        "weight_decay", 1e-6, "Weight decay (BN and bias variables excluded).", lower_bound=0.0
+    )
+    flags.DEFINE_integer(
+        "batch_size", 256, "Global batch size, split across replicas.", lower_bound=2
+    )
+    flags.DEFINE_integer(
+        "train_steps", 300, "Training steps (ignored when --epochs > 0).", lower_bound=1
+    )
+    flags.DEFINE_float(
+        "epochs",
+        0.0,
+        "Training length in passes over the training set: steps = epochs * size / batch, rounded "
+        "up to a multiple of --steps_per_loop (0: --train_steps).",
+        lower_bound=0.0,
+    )
+    flags.DEFINE_integer(
+        "steps_per_loop", 100, "Steps between logs and checkpoints.", lower_bound=1
+    )
+    flags.DEFINE_enum(
+        "precision",
+        "float32",
+        list(PRECISIONS),
+        "Compute precision; losses and probes stay float32.",
+    )
+    flags.register_validator(
+        "temperature", lambda t: t is None or t > 0, message="--temperature must be > 0"
+    )
+    flags.register_validator(
+        "loss_scale",
+        lambda s: math.isfinite(s) and s > 0,
+        message="--loss_scale must be finite and > 0",
+    )
+    flags.register_validator(
+        "width_multiplier", lambda w: w > 0, message="--width_multiplier must be > 0"
+    )
 
 
 def loss_config_from_flags() -> LossConfig:
     """--loss with the arguments its flags give (--temperature and --lambda_weight replace
     the preset only when set; --loss_scale)."""
-    given = {name: FLAGS[name].value for name in ("temperature", "lambda_weight") if FLAGS[name].value is not None}
+    given = {
+        name: FLAGS[name].value
+        for name in ("temperature", "lambda_weight")
+        if FLAGS[name].value is not None
+    }
     return LossConfig(FLAGS.loss, {**given, "scale": FLAGS.loss_scale})
 
 
@@ -84,7 +173,9 @@ def _steps(epochs: float, num_examples: int, batch_size: int) -> int:
     return max(1, round(epochs * num_examples / batch_size))
 
 
-def pretrain_config_from_flags(*, num_train_examples: int | None = None, **overrides) -> PretrainConfig:
+def pretrain_config_from_flags(
+    *, num_train_examples: int | None = None, **overrides
+) -> PretrainConfig:
     """The PretrainConfig the flags describe; `overrides` replace fields (e.g. per sweep point).
 
     Run length: `--train_steps`, or with `--epochs` > 0, round(epochs * num_train_examples /
@@ -98,7 +189,8 @@ def pretrain_config_from_flags(*, num_train_examples: int | None = None, **overr
     by_epochs = [name for name in ("epochs", "warmup_epochs") if getattr(FLAGS, name) > 0]
     if by_epochs and not num_train_examples:
         raise ValueError(
-            f"{', '.join(f'--{n}' for n in by_epochs)} needs the training-set size, which this experiment "
+            f"{', '.join(f'--{n}' for n in by_epochs)} needs the training-set size, which this "
+            "experiment "
             "does not know: give --train_steps and --warmup_fraction instead"
         )
     if FLAGS.warmup_epochs > 0 and FLAGS.warmup_fraction > 0:
@@ -114,12 +206,17 @@ def pretrain_config_from_flags(*, num_train_examples: int | None = None, **overr
         warmup = {"warmup_steps": _steps(FLAGS.warmup_epochs, num_train_examples, batch_size)}
         if warmup["warmup_steps"] > train_steps:
             raise ValueError(
-                f"--warmup_epochs={FLAGS.warmup_epochs:g} is {warmup['warmup_steps']} steps, longer than the "
+                f"--warmup_epochs={FLAGS.warmup_epochs:g} is {warmup['warmup_steps']} steps, "
+                "longer than the "
                 f"run's {train_steps} steps"
             )
     fields = dict(
         encoder=EncoderConfig(name=FLAGS.encoder, width_multiplier=FLAGS.width_multiplier),
-        head=HeadConfig(depth=FLAGS.head_depth, hidden_dim=FLAGS.head_hidden_dim, output_dim=FLAGS.head_output_dim),
+        head=HeadConfig(
+            depth=FLAGS.head_depth,
+            hidden_dim=FLAGS.head_hidden_dim,
+            output_dim=FLAGS.head_output_dim,
+        ),
         loss=loss_config_from_flags(),
         optimizer=OptimizerConfig(
             name=FLAGS.optimizer,
@@ -139,7 +236,13 @@ def pretrain_config_from_flags(*, num_train_examples: int | None = None, **overr
     return PretrainConfig(**fields)
 
 
-def list_flag(name: str, cast: Callable[[str], Any] = int, *, minimum: float | None = None, positive: bool = False) -> list:
+def list_flag(
+    name: str,
+    cast: Callable[[str], Any] = int,
+    *,
+    minimum: float | None = None,
+    positive: bool = False,
+) -> list:
     """The values of the list flag --name, cast (finite for floats), distinct, non-empty, at
     least `minimum` (and > 0 when `positive`); ValueError naming the flag otherwise."""
     raw = list(FLAGS[name].value or [])
@@ -163,7 +266,9 @@ def check_fits_training_set(size: int, *, knn_k: int | None) -> None:
     is larger than the training set of `size` images: a batch would hold an image twice
     (its own negative), a kNN vote more neighbours than there are."""
     if FLAGS.batch_size > size:
-        raise ValueError(f"--batch_size={FLAGS.batch_size} is larger than the training set ({size} images)")
+        raise ValueError(
+            f"--batch_size={FLAGS.batch_size} is larger than the training set ({size} images)"
+        )
     if knn_k is not None and knn_k > size:
         raise ValueError(f"--knn_k={knn_k} is larger than the training set ({size} images)")
 
@@ -183,8 +288,10 @@ def _usage_error(message: str) -> NoReturn:
 
 
 def _program_flag_modules() -> list[str]:
-    """The modules (names, or the file path of the __main__ module) defining this program's flags."""
-    return sorted(m for m in FLAGS.flags_by_module_dict() if "cl_properties" in m or m == sys.argv[0])
+    """The modules (names, or the __main__ module's file path) defining this program's flags."""
+    return sorted(
+        m for m in FLAGS.flags_by_module_dict() if "cl_properties" in m or m == sys.argv[0]
+    )
 
 
 def _help_text() -> str:
@@ -197,7 +304,7 @@ def _help_text() -> str:
 
 
 def _unreadable_flagfile(argv: Sequence[str]) -> str:
-    """The first --flagfile of argv that is not UTF-8 text (or the first given, if a nested one is)."""
+    """The first --flagfile of argv that is not UTF-8 text (the first given if a nested one is)."""
     named = [a.split("=", 1)[1] for a in argv if a.startswith(("--flagfile=", "-flagfile="))]
     for path in named:
         try:
@@ -213,7 +320,11 @@ def _non_finite_floats() -> list[str]:
     found = []
     for module in _program_flag_modules():
         for flag in FLAGS.get_flags_for_module(module):
-            if isinstance(flag.parser, flags.FloatParser) and flag.value is not None and not math.isfinite(flag.value):
+            if (
+                isinstance(flag.parser, flags.FloatParser)
+                and flag.value is not None
+                and not math.isfinite(flag.value)
+            ):
                 found.append(f"--{flag.name}={flag.value}")
     return found
 
@@ -239,7 +350,8 @@ def _parse_flags(argv: Sequence[str]) -> list[str]:
 
 def _raise_interrupted(signal_number: int, frame) -> None:
     raise Interrupted(
-        f"interrupted by {signal.Signals(signal_number).name}; rerun the same command to resume", signal_number
+        f"interrupted by {signal.Signals(signal_number).name}; rerun the same command to resume",
+        signal_number,
     )
 
 
@@ -273,7 +385,10 @@ def run(main: Callable[[list[str]], None], argv: Sequence[str] | None = None) ->
         except (ValueError, DataNotFoundError, NonFiniteLossError) as error:
             if os.environ.get("CL_PROPERTIES_TRACEBACK"):
                 raise
-            print(f"error: {_one_line(error)}  (set CL_PROPERTIES_TRACEBACK=1 for the traceback)", file=sys.stderr)
+            print(
+                f"error: {_one_line(error)}  (set CL_PROPERTIES_TRACEBACK=1 for the traceback)",
+                file=sys.stderr,
+            )
             sys.exit(1 if isinstance(error, NonFiniteLossError) else USAGE_EXIT)
 
     app.run(guarded, argv=None if argv is None else list(argv), flags_parser=_parse_flags)

@@ -1,4 +1,4 @@
-"""DigitOnImages (paper section 4): a pasted digit competes with the object for the features.
+r"""DigitOnImages (paper section 4): a pasted digit competes with the object for the features.
 
 Every background image (offline: grey procedural shapes, `make_shapes`; the paper: ImageNet)
 carries one digit image, fixed per image, drawn from a pool of K unique digits and pasted at
@@ -7,18 +7,27 @@ the digit tells images apart and competes with the object feature. The sweep tra
 contrastive model for each K and temperature and probes both the object (shape) class and
 the digit class linearly.
 
-    python -m cl_properties.experiments.digit_on_images [--pool_sizes=1,10,100,1000] [--temperatures=0.1]
+    python -m cl_properties.experiments.digit_on_images \
+        [--pool_sizes=1,10,100,1000] [--temperatures=0.1]
 
 Writes to --output_dir (default runs/digit_on_images): results.json / results.csv (one row
 per K x model x temperature) and digit_on_images.png (object and digit probes vs K).
 """
+
 from __future__ import annotations
 
 import functools
 
 from absl import flags
 
-from cl_properties.data import AugmentConfig, load_digits, load_mnist, make_digit_on_images, make_shapes, source_from_arrays
+from cl_properties.data import (
+    AugmentConfig,
+    load_digits,
+    load_mnist,
+    make_digit_on_images,
+    make_shapes,
+    source_from_arrays,
+)
 from cl_properties.data.shapes import DEFAULT_CLASSES
 from cl_properties.experiments import common, suppression
 from cl_properties.training import DataSpec
@@ -27,12 +36,30 @@ FLAGS = flags.FLAGS
 
 
 @functools.lru_cache(maxsize=8)
-def _split(n: int, image_size: int, digit_size: int, pool_size: int, seed: int, background_seed: int, digits: str, data_dir: str | None):
+def _split(
+    n: int,
+    image_size: int,
+    digit_size: int,
+    pool_size: int,
+    seed: int,
+    background_seed: int,
+    digits: str,
+    data_dir: str | None,
+):
     shapes = make_shapes(n, size=image_size, seed=background_seed)
     # Pool digits from the train split (scikit-learn's: 1,437 images, so K <= 1437; MNIST: 60,000).
-    source = load_mnist("train", data_dir=data_dir) if digits == "mnist" else load_digits("train", size=8)
+    source = (
+        load_mnist("train", data_dir=data_dir)
+        if digits == "mnist"
+        else load_digits("train", size=8)
+    )
     return make_digit_on_images(
-        shapes.images, shapes.labels, source.images, source.labels, pool_size=pool_size, seed=seed,
+        shapes.images,
+        shapes.labels,
+        source.images,
+        source.labels,
+        pool_size=pool_size,
+        seed=seed,
         digit_size=digit_size,
     )
 
@@ -50,7 +77,11 @@ def build_data(job: suppression.Job) -> DataSpec:
         test=source_from_arrays(test.images, test.labels),
         input_shape=train.images.shape[1:],
         probes={"object": len(DEFAULT_CLASSES), "digit": 10},
-        augment=AugmentConfig(crop_area=(o["crop_area_min"], 1.0), jitter_strength=o["jitter_strength"], resize_method="bilinear"),
+        augment=AugmentConfig(
+            crop_area=(o["crop_area_min"], 1.0),
+            jitter_strength=o["jitter_strength"],
+            resize_method="bilinear",
+        ),
     )
 
 
@@ -69,15 +100,33 @@ EXPERIMENT = suppression.Experiment(
 
 def define_flags() -> None:
     suppression.define_flags(temperatures=(0.1, 0.2), models=("contrastive",))
-    flags.DEFINE_list("pool_sizes", ["1", "10", "100", "1000"], "Numbers K of unique digit images (scikit-learn digits: 1..1437).")
-    flags.DEFINE_enum("digits", "sklearn", ["sklearn", "mnist"], "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.")
+    flags.DEFINE_list(
+        "pool_sizes",
+        ["1", "10", "100", "1000"],
+        "Numbers K of unique digit images (scikit-learn digits: 1..1437).",
+    )
+    flags.DEFINE_enum(
+        "digits",
+        "sklearn",
+        ["sklearn", "mnist"],
+        "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.",
+    )
     flags.DEFINE_integer("image_size", 32, "Side of the shape images in pixels.", lower_bound=8)
-    flags.DEFINE_integer("digit_size", 8, "Side of the pasted digits (3 per side must fit).", lower_bound=1)
+    flags.DEFINE_integer(
+        "digit_size", 8, "Side of the pasted digits (3 per side must fit).", lower_bound=1
+    )
     flags.DEFINE_integer("num_train", 2048, "Training images.", lower_bound=1)
     flags.DEFINE_integer("num_test", 512, "Test images.", lower_bound=1)
     flags.DEFINE_float("crop_area_min", 0.3, "Smallest random-crop area fraction.")
-    flags.DEFINE_float("jitter_strength", 0.5, "Colour-jitter strength (brightness and contrast on grey images).", lower_bound=0.0)
-    flags.register_validator("crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]")
+    flags.DEFINE_float(
+        "jitter_strength",
+        0.5,
+        "Colour-jitter strength (brightness and contrast on grey images).",
+        lower_bound=0.0,
+    )
+    flags.register_validator(
+        "crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]"
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -85,7 +134,16 @@ def main(argv: list[str]) -> None:
     pool_sizes = common.list_flag("pool_sizes", minimum=1)
     data = {
         name: FLAGS[name].value
-        for name in ("image_size", "digit_size", "digits", "data_dir", "num_train", "num_test", "crop_area_min", "jitter_strength")
+        for name in (
+            "image_size",
+            "digit_size",
+            "digits",
+            "data_dir",
+            "num_train",
+            "num_test",
+            "crop_area_min",
+            "jitter_strength",
+        )
     }
     suppression.main(EXPERIMENT, [{"pool_size": k} for k in pool_sizes], data, __name__)
 

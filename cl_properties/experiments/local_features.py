@@ -57,21 +57,56 @@ flags.DEFINE_integer("canvas", 56, "MultiDigits canvas side in pixels.", lower_b
 flags.DEFINE_integer("num_digits", 3, "Digits per canvas.", lower_bound=1)
 flags.DEFINE_integer("digit_size", 16, "Digit side in pixels.", lower_bound=1)
 flags.DEFINE_enum("layout", "random", ["random", "grid"], "Digit placement on the canvas.")
-flags.DEFINE_enum("digits", "sklearn", ["sklearn", "mnist"], "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.")
+flags.DEFINE_enum(
+    "digits",
+    "sklearn",
+    ["sklearn", "mnist"],
+    "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.",
+)
 flags.DEFINE_string("data_dir", None, "TFDS data_dir for --digits=mnist (never downloads).")
-flags.DEFINE_integer("num_train", 4096, "Pretraining images (digits of the train split).", lower_bound=1)
-flags.DEFINE_integer("num_probe_train", 512, "Images whose foreground locations train the dense probe (the first pretraining images).", lower_bound=1)
-flags.DEFINE_integer("num_probe_test", 256, "Held-out images (digits of the test split): dense-probe test and ARI.", lower_bound=1)
+flags.DEFINE_integer(
+    "num_train", 4096, "Pretraining images (digits of the train split).", lower_bound=1
+)
+flags.DEFINE_integer(
+    "num_probe_train",
+    512,
+    "Images whose foreground locations train the dense probe (the first pretraining images).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "num_probe_test",
+    256,
+    "Held-out images (digits of the test split): dense-probe test and ARI.",
+    lower_bound=1,
+)
 flags.DEFINE_float("crop_area_min", 0.2, "Smallest random-crop area fraction of the augmentation.")
-flags.register_validator("crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]")
+flags.register_validator(
+    "crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]"
+)
 flags.DEFINE_list("ks", ["2", "4", "6", "8"], "k values of the overlay picture.")
 flags.DEFINE_integer("ari_k", 4, "k of the k-means used for the ARI scores.", lower_bound=2)
 flags.DEFINE_integer("probe_epochs", 30, "Epochs of the dense linear probe.", lower_bound=1)
-flags.DEFINE_integer("probe_grid", None, "Side of the common probe grid (default: the finest block group's).", lower_bound=1)
-flags.DEFINE_integer("raw_window", None, "Raw-patch side in pixels (default: the block group's cell).", lower_bound=1)
-flags.DEFINE_integer("linear_epochs", 30, "Epochs of the global linear evaluation after pretraining.", lower_bound=1)
-flags.DEFINE_integer("overlay_images", 6, "Held-out images drawn in the overlay PNGs.", lower_bound=1)
-flags.DEFINE_string("checkpoint", None, "Score this saved model instead of training: a .keras ContrastiveModel or encoder, or an encoder .weights.h5 (built from --encoder/--width_multiplier).")
+flags.DEFINE_integer(
+    "probe_grid",
+    None,
+    "Side of the common probe grid (default: the finest block group's).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "raw_window", None, "Raw-patch side in pixels (default: the block group's cell).", lower_bound=1
+)
+flags.DEFINE_integer(
+    "linear_epochs", 30, "Epochs of the global linear evaluation after pretraining.", lower_bound=1
+)
+flags.DEFINE_integer(
+    "overlay_images", 6, "Held-out images drawn in the overlay PNGs.", lower_bound=1
+)
+flags.DEFINE_string(
+    "checkpoint",
+    None,
+    "Score this saved model instead of training: a .keras ContrastiveModel or encoder, or an "
+    "encoder .weights.h5 (built from --encoder/--width_multiplier).",
+)
 
 
 def _multidigits(n: int, seed: int, split: str):
@@ -119,14 +154,30 @@ def main(argv: list[str]) -> None:
         finished = runtime.completed_run(output_dir, run_flags)
         if finished:
             rows = finished["rows"]
-            print(f"{output_dir} holds this run, completed (results.json); pass --fresh to run it again", file=sys.stderr)
+            print(
+                f"{output_dir} holds this run, completed (results.json); pass --fresh to run it "
+                "again",
+                file=sys.stderr,
+            )
         else:
-            rows = _train_and_score(output_dir, input_shape, encoder, run_config, strategy, scoring, ks, run_flags, started)
+            rows = _train_and_score(
+                output_dir,
+                input_shape,
+                encoder,
+                run_config,
+                strategy,
+                scoring,
+                ks,
+                run_flags,
+                started,
+            )
             print(f"wrote {output_dir}/results.json, results.csv, overlays.png", file=sys.stderr)
     print(format_table(rows, ["model", "tap", "grid", "dense_probe", "ari_all", "ari_foreground"]))
 
 
-def _train_and_score(output_dir, input_shape, encoder, run_config, strategy, scoring, ks, run_flags, started) -> list[dict]:
+def _train_and_score(
+    output_dir, input_shape, encoder, run_config, strategy, scoring, ks, run_flags, started
+) -> list[dict]:
     """Trains (unless `encoder`, from --checkpoint, is given), scores the encoder and its
     random initialization, draws the overlays and writes the results; returns the rows."""
     train = _multidigits(FLAGS.num_train, FLAGS.seed, "train")
@@ -141,7 +192,9 @@ def _train_and_score(output_dir, input_shape, encoder, run_config, strategy, sco
             probes={name: NUM_CLASSES for name in train.labels},
             augment=randbit_augment(crop_area=(FLAGS.crop_area_min, 1.0)),
         )
-        config = run_config.configure(common.pretrain_config_from_flags(num_train_examples=FLAGS.num_train))
+        config = run_config.configure(
+            common.pretrain_config_from_flags(num_train_examples=FLAGS.num_train)
+        )
         result, pretrain_metrics = train_and_evaluate(
             config,
             data,

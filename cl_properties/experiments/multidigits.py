@@ -10,13 +10,20 @@ digit grows, the fixed-size digit's probe accuracy falls.
 Writes to --output_dir (default runs/multidigits): results.json / results.csv (one row per
 size x model x temperature) and multidigits.png (both probes vs the variable digit's size).
 """
+
 from __future__ import annotations
 
 import functools
 
 from absl import flags
 
-from cl_properties.data import load_digits, load_mnist, make_two_digits, randbit_augment, source_from_arrays
+from cl_properties.data import (
+    load_digits,
+    load_mnist,
+    make_two_digits,
+    randbit_augment,
+    source_from_arrays,
+)
 from cl_properties.experiments import common, suppression
 from cl_properties.training import DataSpec
 
@@ -24,9 +31,22 @@ FLAGS = flags.FLAGS
 
 
 @functools.lru_cache(maxsize=8)
-def _split(n: int, canvas: int, fixed: int, variable: int, seed: int, split: str, digits: str, data_dir: str | None):
-    source = load_mnist(split, data_dir=data_dir) if digits == "mnist" else load_digits(split, size=8)
-    return make_two_digits(n, canvas=canvas, fixed_size=fixed, variable_size=variable, seed=seed, digits=source)
+def _split(
+    n: int,
+    canvas: int,
+    fixed: int,
+    variable: int,
+    seed: int,
+    split: str,
+    digits: str,
+    data_dir: str | None,
+):
+    source = (
+        load_mnist(split, data_dir=data_dir) if digits == "mnist" else load_digits(split, size=8)
+    )
+    return make_two_digits(
+        n, canvas=canvas, fixed_size=fixed, variable_size=variable, seed=seed, digits=source
+    )
 
 
 def build_data(job: suppression.Job) -> DataSpec:
@@ -51,7 +71,10 @@ EXPERIMENT = suppression.Experiment(
     x="variable_size",
     points_flag="variable_sizes",
     x_label="size of the other digit (px)",
-    probe_titles={"fixed": "fixed-size digit probe", "variable": "other (variable-size) digit probe"},
+    probe_titles={
+        "fixed": "fixed-size digit probe",
+        "variable": "other (variable-size) digit probe",
+    },
     chance={"fixed": 0.1, "variable": 0.1},
     title="MultiDigits: a growing digit suppresses the fixed-size one",
 )
@@ -61,14 +84,23 @@ def define_flags() -> None:
     suppression.define_flags(temperatures=(0.1,), models=("contrastive",))
     flags.DEFINE_list("variable_sizes", ["8", "12", "16"], "Sizes (px) of the variable digit.")
     flags.DEFINE_integer("fixed_size", 16, "Size (px) of the fixed-size digit.", lower_bound=1)
-    flags.DEFINE_integer("canvas", 32, "Canvas side (px); fixed_size + the largest size must fit.", lower_bound=8)
-    flags.DEFINE_enum("digits", "sklearn", ["sklearn", "mnist"], "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.")
+    flags.DEFINE_integer(
+        "canvas", 32, "Canvas side (px); fixed_size + the largest size must fit.", lower_bound=8
+    )
+    flags.DEFINE_enum(
+        "digits",
+        "sklearn",
+        ["sklearn", "mnist"],
+        "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.",
+    )
     flags.DEFINE_integer("num_train", 2048, "Training canvases.", lower_bound=1)
     flags.DEFINE_integer("num_test", 512, "Test canvases.", lower_bound=1)
     # Smaller crops often cut a digit out of one view; at 0.5 (canvas 48, digits 12 + 8 px) neither
     # digit was learned in 300 steps (probes 0.12 / 0.10, chance 0.10).
     flags.DEFINE_float("crop_area_min", 0.8, "Smallest random-crop area fraction.")
-    flags.register_validator("crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]")
+    flags.register_validator(
+        "crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]"
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -81,7 +113,15 @@ def main(argv: list[str]) -> None:
         )
     data = {
         name: FLAGS[name].value
-        for name in ("canvas", "fixed_size", "digits", "num_train", "num_test", "crop_area_min", "data_dir")
+        for name in (
+            "canvas",
+            "fixed_size",
+            "digits",
+            "num_train",
+            "num_test",
+            "crop_area_min",
+            "data_dir",
+        )
     }
     suppression.main(EXPERIMENT, [{"variable_size": s} for s in sizes], data, __name__)
 

@@ -53,7 +53,10 @@ EXPERIMENTS = ("cifar", "imagenet")
 OFFLINE_DATASETS = ("shapes", "digits")
 DATASETS = (*SOURCE_NAMES, *OFFLINE_DATASETS)
 # (train, test) TFDS splits where they are not ("train", "test"); tf_flowers has only "train".
-DEFAULT_SPLITS = {"imagenet2012": ("train", "validation"), "tf_flowers": ("train[:90%]", "train[90%:]")}
+DEFAULT_SPLITS = {
+    "imagenet2012": ("train", "validation"),
+    "tf_flowers": ("train[:90%]", "train[90%:]"),
+}
 # Offline datasets: fixed generation seeds, so that --seed varies the run, not the data.
 SHAPES_SEEDS = {"train": 0, "test": 1}
 SHAPES_DEFAULT_SIZE = 32
@@ -68,34 +71,107 @@ def define_flags() -> None:
         return
     common.define_pretrain_flags()
     runtime.define_runtime_flags()
-    flags.DEFINE_enum("experiment", None, EXPERIMENTS, "Entry point these flags are for (set by the entry point and by flagfiles; a mismatch is an error).")
+    flags.DEFINE_enum(
+        "experiment",
+        None,
+        EXPERIMENTS,
+        "Entry point these flags are for (set by the entry point and by flagfiles; a mismatch is "
+        "an error).",
+    )
     # Data.
-    flags.DEFINE_enum("dataset", "cifar10", DATASETS, "A TFDS dataset prepared under --data_dir, or offline: shapes (procedural coloured shapes) or digits (scikit-learn 8x8 digits, 1 channel).")
-    flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: TFDS_DATA_DIR or ~/tensorflow_datasets); nothing is downloaded.")
+    flags.DEFINE_enum(
+        "dataset",
+        "cifar10",
+        DATASETS,
+        "A TFDS dataset prepared under --data_dir, or offline: shapes (procedural coloured "
+        "shapes) or digits (scikit-learn 8x8 digits, 1 channel).",
+    )
+    flags.DEFINE_string(
+        "data_dir",
+        None,
+        "TFDS data_dir (default: TFDS_DATA_DIR or ~/tensorflow_datasets); nothing is downloaded.",
+    )
     flags.DEFINE_string("train_split", None, "TFDS split to pretrain on (default: train).")
-    flags.DEFINE_string("test_split", None, "TFDS split to evaluate on (default: test; validation for imagenet2012; train[90%:] for tf_flowers).")
-    flags.DEFINE_integer("image_size", None, "Side of the encoder's square input: views and evaluation images are resized to it (default: the dataset's own size; needed for datasets of varying size).", lower_bound=8)
-    flags.DEFINE_integer("num_train", 5000, "Training images of --dataset=shapes (other datasets: their split's size).", lower_bound=1)
+    flags.DEFINE_string(
+        "test_split",
+        None,
+        "TFDS split to evaluate on (default: test; validation for imagenet2012; train[90%:] for "
+        "tf_flowers).",
+    )
+    flags.DEFINE_integer(
+        "image_size",
+        None,
+        "Side of the encoder's square input: views and evaluation images are resized to it "
+        "(default: the dataset's own size; needed for datasets of varying size).",
+        lower_bound=8,
+    )
+    flags.DEFINE_integer(
+        "num_train",
+        5000,
+        "Training images of --dataset=shapes (other datasets: their split's size).",
+        lower_bound=1,
+    )
     flags.DEFINE_integer("num_test", 1000, "Test images of --dataset=shapes.", lower_bound=1)
     # Augmentation (SimCLR's; paper-notes section 2).
     flags.DEFINE_boolean("crop", True, "Random resized crop.")
-    flags.DEFINE_float("crop_area_min", 0.08, "Smallest crop area fraction.", lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_float(
+        "crop_area_min", 0.08, "Smallest crop area fraction.", lower_bound=0.0, upper_bound=1.0
+    )
     flags.DEFINE_boolean("flip", True, "Random horizontal flip.")
     flags.DEFINE_boolean("color_jitter", True, "Colour jitter (p 0.8) and grayscale (p 0.2).")
-    flags.DEFINE_float("jitter_strength", 0.5, "Colour jitter strength s (0.5 CIFAR, 1.0 ImageNet).", lower_bound=0.0)
+    flags.DEFINE_float(
+        "jitter_strength",
+        0.5,
+        "Colour jitter strength s (0.5 CIFAR, 1.0 ImageNet).",
+        lower_bound=0.0,
+    )
     flags.DEFINE_boolean("blur", False, "Gaussian blur with probability 0.5 (ImageNet).")
-    flags.DEFINE_float("eval_crop_proportion", 1.0, "Central crop kept at evaluation (0.875 ImageNet, 1 CIFAR).", lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_float(
+        "eval_crop_proportion",
+        1.0,
+        "Central crop kept at evaluation (0.875 ImageNet, 1 CIFAR).",
+        lower_bound=0.0,
+        upper_bound=1.0,
+    )
     # Evaluation.
-    flags.DEFINE_boolean("offline_eval", True, "Linear evaluation and kNN on frozen features after pretraining (else online probes only).")
-    flags.DEFINE_integer("linear_epochs", 100, "Epochs of the linear classifier on frozen features.", lower_bound=1)
-    flags.DEFINE_float("linear_learning_rate", 0.1, "Learning rate of the linear classifier (momentum SGD).", lower_bound=0.0)
+    flags.DEFINE_boolean(
+        "offline_eval",
+        True,
+        "Linear evaluation and kNN on frozen features after pretraining (else online probes only).",
+    )
+    flags.DEFINE_integer(
+        "linear_epochs", 100, "Epochs of the linear classifier on frozen features.", lower_bound=1
+    )
+    flags.DEFINE_float(
+        "linear_learning_rate",
+        0.1,
+        "Learning rate of the linear classifier (momentum SGD).",
+        lower_bound=0.0,
+    )
     flags.DEFINE_integer("knn_k", 200, "Neighbours of the weighted kNN.", lower_bound=1)
     flags.DEFINE_float("knn_temperature", 0.1, "Temperature of the kNN vote weights exp(s / T).")
-    flags.DEFINE_integer("eval_batch_size", 256, "Batch size of feature extraction and linear evaluation.", lower_bound=1)
-    flags.DEFINE_integer("verbose", 1, "Keras output: 0 silent, 1 progress bar, 2 one line per loop.", lower_bound=0, upper_bound=2)
-    flags.register_validator("crop_area_min", lambda a: a > 0, message="--crop_area_min must be in (0, 1]")
-    flags.register_validator("eval_crop_proportion", lambda p: p > 0, message="--eval_crop_proportion must be in (0, 1]")
-    flags.register_validator("knn_temperature", lambda t: t > 0, message="--knn_temperature must be > 0")
+    flags.DEFINE_integer(
+        "eval_batch_size",
+        256,
+        "Batch size of feature extraction and linear evaluation.",
+        lower_bound=1,
+    )
+    flags.DEFINE_integer(
+        "verbose",
+        1,
+        "Keras output: 0 silent, 1 progress bar, 2 one line per loop.",
+        lower_bound=0,
+        upper_bound=2,
+    )
+    flags.register_validator(
+        "crop_area_min", lambda a: a > 0, message="--crop_area_min must be in (0, 1]"
+    )
+    flags.register_validator(
+        "eval_crop_proportion", lambda p: p > 0, message="--eval_crop_proportion must be in (0, 1]"
+    )
+    flags.register_validator(
+        "knn_temperature", lambda t: t > 0, message="--knn_temperature must be > 0"
+    )
 
 
 @dataclass(frozen=True)
@@ -184,7 +260,10 @@ def load_data(
         train, test = (source_from_arrays(a.images, {"label": a.labels}) for a in arrays.values())
         probes = {"label": len(DEFAULT_CLASSES)}
     elif dataset == "digits":
-        arrays = {split: load_digits(split, size=image_size or DIGITS_DEFAULT_SIZE) for split in ("train", "test")}
+        arrays = {
+            split: load_digits(split, size=image_size or DIGITS_DEFAULT_SIZE)
+            for split in ("train", "test")
+        }
         train, test = (source_from_arrays(a.images, {"label": a.labels}) for a in arrays.values())
         probes = {"label": 10}
     else:
@@ -291,7 +370,9 @@ def main(experiment: Experiment, argv: Sequence[str]) -> None:
         common.pretrain_config_from_flags(num_train_examples=train_size if train_size > 0 else None)
     )
     if train_size > 0:
-        common.check_fits_training_set(train_size, knn_k=FLAGS.knn_k if FLAGS.offline_eval else None)
+        common.check_fits_training_set(
+            train_size, knn_k=FLAGS.knn_k if FLAGS.offline_eval else None
+        )
     evaluation = EvalConfig(
         linear_epochs=FLAGS.linear_epochs,
         linear_learning_rate=FLAGS.linear_learning_rate,
@@ -300,17 +381,24 @@ def main(experiment: Experiment, argv: Sequence[str]) -> None:
         batch_size=FLAGS.eval_batch_size,
         offline=FLAGS.offline_eval,
     )
-    output_dir = FLAGS.output_dir or default_output_dir(experiment.name, FLAGS.dataset, config, FLAGS.loss)
+    output_dir = FLAGS.output_dir or default_output_dir(
+        experiment.name, FLAGS.dataset, config, FLAGS.loss
+    )
     run_config = _run_config(config, data, evaluation)
     chief = is_chief(strategy)
     with runtime.output_run(
-        output_dir, config=run_config, seed=config.seed, fresh=run_time.checkpoints.fresh, chief=chief
+        output_dir,
+        config=run_config,
+        seed=config.seed,
+        fresh=run_time.checkpoints.fresh,
+        chief=chief,
     ):
         finished = runtime.completed_run(output_dir, run_config)
         if finished:
             _print_table(finished["rows"][0], data.probes)
             print(
-                f"{output_dir} holds this run, completed ({RESULTS_JSON}); pass --fresh to run it again",
+                f"{output_dir} holds this run, completed ({RESULTS_JSON}); pass --fresh to run it "
+                "again",
                 file=sys.stderr,
             )
             return

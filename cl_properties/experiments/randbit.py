@@ -1,4 +1,4 @@
-"""RandBit (paper section 4, Figure 5a): easy shared bits suppress the digit features.
+r"""RandBit (paper section 4, Figure 5a): easy shared bits suppress the digit features.
 
 Each image gets b extra constant channels holding a b-bit code fixed per image
 (`cl_properties.data.RandBit`, shared by both views). The sweep trains the contrastive model
@@ -9,20 +9,29 @@ view, which cannot help the task: the control), `vae` (a convolutional VAE with 
 encoder, trained on the same inputs, probed on its posterior mean) and `supervised`.
 
     python -m cl_properties.experiments.randbit                  # offline digits, ~minutes
-    python -m cl_properties.experiments.randbit --flagfile=experiments/suppression/randbit_mnist.flags
+    python -m cl_properties.experiments.randbit \
+        --flagfile=experiments/suppression/randbit_mnist.flags
 
 Writes to --output_dir (default runs/randbit): results.json / results.csv (one row per bits x
 model x temperature) and randbit.png (accuracy vs bits, one line per model and temperature).
 """
+
 from __future__ import annotations
 
 import functools
-import sys
 
 import tensorflow as tf
 from absl import flags
 
-from cl_properties.data import RandBit, cifar_augment, load_digits, load_mnist, load_source, randbit_augment, source_from_arrays
+from cl_properties.data import (
+    RandBit,
+    cifar_augment,
+    load_digits,
+    load_mnist,
+    load_source,
+    randbit_augment,
+    source_from_arrays,
+)
 from cl_properties.experiments import common, suppression
 from cl_properties.training import DataSpec
 
@@ -69,7 +78,9 @@ def build_data(job: suppression.Job) -> DataSpec:
     the class ("label") and, with bits, the first bit ("bit0": does the representation
     encode the bits?)."""
     options = job.data
-    train, test, (height, width, channels) = _sources(options["dataset"], options.get("data_dir"), options.get("num_train"))
+    train, test, (height, width, channels) = _sources(
+        options["dataset"], options.get("data_dir"), options.get("num_train")
+    )
     bits = job.point["bits"]
     mode = "per_view" if job.model == "per_view" else "shared"
     transform = RandBit(bits, mode=mode, seed=job.pretrain.seed)
@@ -103,7 +114,12 @@ EXPERIMENT = suppression.Experiment(
 def define_flags() -> None:
     suppression.define_flags(temperatures=(0.05, 0.1, 0.2), models=("contrastive", "vae"))
     flags.DEFINE_list("bits", ["0", "5", "10", "15", "20"], "Numbers of random bits (0..30).")
-    flags.DEFINE_enum("dataset", "digits", list(DATASETS), "digits: scikit-learn's (offline); mnist, cifar10: TFDS (prepared under --data_dir).")
+    flags.DEFINE_enum(
+        "dataset",
+        "digits",
+        list(DATASETS),
+        "digits: scikit-learn's (offline); mnist, cifar10: TFDS (prepared under --data_dir).",
+    )
     flags.DEFINE_integer("num_train", None, "Use only the first N training images.", lower_bound=1)
 
 

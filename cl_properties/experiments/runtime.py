@@ -12,6 +12,7 @@ Every entry point calls `define_runtime_flags()` next to `define_pretrain_flags(
                                              model_dir=output_dir, checkpoints=runtime.checkpoints)
         write_results(output_dir, ..., extra={"distribution": result.distribution})
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +34,12 @@ from cl_properties.results import (
     remove_results,
     write_results,
 )
-from cl_properties.training import CheckpointConfig, CheckpointError, NonFiniteLossError, PretrainConfig
+from cl_properties.training import (
+    CheckpointConfig,
+    CheckpointError,
+    NonFiniteLossError,
+    PretrainConfig,
+)
 
 JIT_MODES = {"auto": None, "on": True, "off": False}
 
@@ -45,44 +51,66 @@ def define_runtime_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "strategy",
         "auto",
         list(STRATEGIES),
-        "Distribution: auto (TPU if --tpu, multi_worker if TF_CONFIG names a cluster, Mirrored over all GPUs, "
+        "Distribution: auto (TPU if --tpu, multi_worker if TF_CONFIG names a cluster, Mirrored "
+        "over all GPUs, "
         "else the default), tpu, mirrored, multi_worker (cluster from TF_CONFIG) or default.",
         flag_values=flag_values,
     )
     flags.DEFINE_string(
-        "tpu", None, "TPU for --strategy=tpu|auto: 'local' on a Cloud TPU VM, a TPU name or grpc://host:port.",
+        "tpu",
+        None,
+        "TPU for --strategy=tpu|auto: 'local' on a Cloud TPU VM, a TPU name or grpc://host:port.",
         flag_values=flag_values,
     )
     flags.DEFINE_boolean(
-        "global_bn", False, "Synchronize BatchNorm statistics over all replicas (SimCLR's global BN).",
+        "global_bn",
+        False,
+        "Synchronize BatchNorm statistics over all replicas (SimCLR's global BN).",
         flag_values=flag_values,
     )
     flags.DEFINE_enum(
-        "jit_compile", "auto", list(JIT_MODES),
-        "XLA-compile the train step: auto (on for GPUs, off on CPUs; TPUs always compile), on or off.",
+        "jit_compile",
+        "auto",
+        list(JIT_MODES),
+        "XLA-compile the train step: auto (on for GPUs, off on CPUs; TPUs always compile), on or "
+        "off.",
         flag_values=flag_values,
     )
     flags.DEFINE_integer(
-        "checkpoint_every", 0, "Steps between checkpoints, a multiple of --steps_per_loop (0: every loop).",
-        lower_bound=0, flag_values=flag_values,
+        "checkpoint_every",
+        0,
+        "Steps between checkpoints, a multiple of --steps_per_loop (0: every loop).",
+        lower_bound=0,
+        flag_values=flag_values,
     )
     flags.DEFINE_integer(
-        "keep_checkpoints", 3, "Number of most recent checkpoints kept.", lower_bound=1, flag_values=flag_values
+        "keep_checkpoints",
+        3,
+        "Number of most recent checkpoints kept.",
+        lower_bound=1,
+        flag_values=flag_values,
     )
     flags.DEFINE_float(
-        "multi_worker_timeout", 300.0,
-        "Seconds a multi-worker run waits for every worker of TF_CONFIG's cluster to join before it stops, "
+        "multi_worker_timeout",
+        300.0,
+        "Seconds a multi-worker run waits for every worker of TF_CONFIG's cluster to join before "
+        "it stops, "
         "naming the workers that never answered.",
-        lower_bound=1.0, flag_values=flag_values,
-    )
-    flags.DEFINE_boolean(
-        "fresh", False,
-        "Delete the checkpoints, history and logs in the output directory and start over (default: resume).",
+        lower_bound=1.0,
         flag_values=flag_values,
     )
     flags.DEFINE_boolean(
-        "deterministic", False,
-        "Enable TensorFlow op determinism (bitwise-reproducible reruns and resumes; slower on GPUs).",
+        "fresh",
+        False,
+        "Delete the checkpoints, history and logs in the output directory and start over "
+        "(default: resume).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_boolean(
+        "deterministic",
+        False,
+        "Enable TensorFlow op determinism (bitwise-reproducible reruns and resumes; slower on "
+        "GPUs).",
         flag_values=flag_values,
     )
 
@@ -115,7 +143,9 @@ def runtime_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> Runtime:
     """The Runtime the flags describe; ValueError (one line) for inconsistent values."""
     fv = flag_values
     return Runtime(
-        strategy=StrategyConfig(name=fv.strategy, tpu=fv.tpu or None, connect_timeout_s=fv.multi_worker_timeout),
+        strategy=StrategyConfig(
+            name=fv.strategy, tpu=fv.tpu or None, connect_timeout_s=fv.multi_worker_timeout
+        ),
         checkpoints=CheckpointConfig(
             every_steps=fv.checkpoint_every or None, keep=fv.keep_checkpoints, fresh=fv.fresh
         ),
@@ -128,8 +158,16 @@ def runtime_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> Runtime:
 # Flags that do not change what a run measures: a completed run rerun with other values of
 # these is the same run (see `completed_run`).
 RUN_CONTROL_FLAGS = (
-    "output_dir", "fresh", "verbose", "keep_checkpoints", "checkpoint_every", "workers", "dry_run",
-    "multi_worker_timeout", "jit_compile", "tpu",
+    "output_dir",
+    "fresh",
+    "verbose",
+    "keep_checkpoints",
+    "checkpoint_every",
+    "workers",
+    "dry_run",
+    "multi_worker_timeout",
+    "jit_compile",
+    "tpu",
 )
 
 

@@ -24,6 +24,7 @@ report their online probes (`online_<key>`).
 Flags are defined only when an experiment runs as a program (`define_flags` under
 `__main__`), so importing an experiment module (tests, workers, benchmarks) defines none.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -48,13 +49,28 @@ from cl_properties.models import build_encoder
 from cl_properties.models.vae import build_conv_vae
 from cl_properties.optimization import build_optimizer
 from cl_properties.plotting.curves import CurvePanel, save_curve_panels, series_from_rows
-from cl_properties.results import format_table, lock_output_dir, previous_results, remove_results, write_results
-from cl_properties.training import DataSpec, EvalConfig, Interrupted, PretrainConfig, train_and_evaluate
+from cl_properties.results import (
+    format_table,
+    lock_output_dir,
+    previous_results,
+    remove_results,
+    write_results,
+)
+from cl_properties.training import (
+    DataSpec,
+    EvalConfig,
+    Interrupted,
+    PretrainConfig,
+    train_and_evaluate,
+)
 
 FLAGS = flags.FLAGS
 
 MODELS = ("contrastive", "per_view", "vae", "supervised")
-CONTRASTIVE_MODELS = ("contrastive", "per_view")  # trained by train_and_evaluate, one per temperature
+CONTRASTIVE_MODELS = (
+    "contrastive",
+    "per_view",
+)  # trained by train_and_evaluate, one per temperature
 
 
 BIT_WEIGHTINGS = ("group", "bit", "pixel")
@@ -84,7 +100,9 @@ class VaeConfig:
         if self.kl_weight < 0:
             raise ValueError(f"vae kl_weight must be >= 0, got {self.kl_weight}")
         if self.bit_weighting not in BIT_WEIGHTINGS:
-            raise ValueError(f"vae bit_weighting must be one of {BIT_WEIGHTINGS}, got {self.bit_weighting!r}")
+            raise ValueError(
+                f"vae bit_weighting must be one of {BIT_WEIGHTINGS}, got {self.bit_weighting!r}"
+            )
         if self.train_steps is not None and self.train_steps < 1:
             raise ValueError(f"vae train_steps must be >= 1, got {self.train_steps}")
 
@@ -92,7 +110,9 @@ class VaeConfig:
         """Per-channel reconstruction weights for `input_shape` (H, W, C + added)."""
         height, width, channels = input_shape
         image = channels - added
-        w = {"group": image / max(added, 1), "bit": 1.0 / (height * width), "pixel": 1.0}[self.bit_weighting]
+        w = {"group": image / max(added, 1), "bit": 1.0 / (height * width), "pixel": 1.0}[
+            self.bit_weighting
+        ]
         return [1.0] * image + [w] * added
 
 
@@ -114,7 +134,11 @@ class Job:
 
     @property
     def temperature(self) -> float | None:
-        return self.pretrain.loss.resolved().get("temperature") if self.model in CONTRASTIVE_MODELS else None
+        return (
+            self.pretrain.loss.resolved().get("temperature")
+            if self.model in CONTRASTIVE_MODELS
+            else None
+        )
 
     @property
     def steps(self) -> int:
@@ -170,7 +194,10 @@ def probe_representation(
 
     def batches(source):
         return eval_dataset(
-            source, batch_size=evaluation.batch_size, preprocess=data.eval_preprocess, view_transform=data.view_transform
+            source,
+            batch_size=evaluation.batch_size,
+            preprocess=data.eval_preprocess,
+            view_transform=data.view_transform,
         )
 
     train_x, train_y = extract_features(represent, batches(data.train))
@@ -178,15 +205,26 @@ def probe_representation(
     metrics = {}
     for key, classes in data.probes.items():
         linear = linear_eval(
-            train_x, train_y[key], test_x, test_y[key], epochs=evaluation.linear_epochs,
-            batch_size=evaluation.batch_size, learning_rate=evaluation.linear_learning_rate,
-            seed=seed, num_classes=classes,
+            train_x,
+            train_y[key],
+            test_x,
+            test_y[key],
+            epochs=evaluation.linear_epochs,
+            batch_size=evaluation.batch_size,
+            learning_rate=evaluation.linear_learning_rate,
+            seed=seed,
+            num_classes=classes,
         )
         metrics[f"linear_{key}"] = float(linear.test_accuracy)
         metrics[f"knn_{key}"] = float(
             knn_accuracy(
-                train_x, train_y[key], test_x, test_y[key], k=evaluation.knn_k,
-                temperature=evaluation.knn_temperature, num_classes=classes,
+                train_x,
+                train_y[key],
+                test_x,
+                test_y[key],
+                k=evaluation.knn_k,
+                temperature=evaluation.knn_temperature,
+                num_classes=classes,
             )
         )
     return metrics
@@ -196,8 +234,12 @@ def _single_views(job: Job, data: DataSpec, with_label: str | None = None) -> tf
     """View 1 of the contrastive pipeline (same augmentation, view transform and order):
     images, or (images, labels[with_label])."""
     pairs = two_view_dataset(
-        data.train, data.augment, batch_size=job.pretrain.batch_size, seed=job.pretrain.seed,
-        shuffle_buffer=data.shuffle_buffer, view_transform=data.view_transform,
+        data.train,
+        data.augment,
+        batch_size=job.pretrain.batch_size,
+        seed=job.pretrain.seed,
+        shuffle_buffer=data.shuffle_buffer,
+        view_transform=data.view_transform,
     )
     if with_label is None:
         return pairs.map(lambda views, labels: views[0])
@@ -207,24 +249,37 @@ def _single_views(job: Job, data: DataSpec, with_label: str | None = None) -> tf
 def _fit(model: keras.Model, dataset: tf.data.Dataset, steps: int, callbacks) -> dict[str, float]:
     loop = math.gcd(steps, 100)  # Keras "epochs" of `loop` steps; any step count works
     history = model.fit(
-        dataset, epochs=steps // loop, steps_per_epoch=loop, callbacks=callbacks, verbose=0, shuffle=False
+        dataset,
+        epochs=steps // loop,
+        steps_per_epoch=loop,
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=False,
     )
     return {f"train_{k}": float(v[-1]) for k, v in history.history.items()}
 
 
-def train_vae(job: Job, data: DataSpec, callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, float]:
+def train_vae(
+    job: Job, data: DataSpec, callbacks: Sequence[keras.callbacks.Callback] = ()
+) -> dict[str, float]:
     """Trains the VAE baseline of `job` on `data` and probes its posterior mean."""
     pretrain, steps = job.pretrain, job.steps
     added = data.view_transform.channels_added() if data.view_transform is not None else 0
     weights = job.vae.channel_weights(data.input_shape, added)
     keras.utils.set_random_seed(pretrain.seed)
     model = build_conv_vae(
-        data.input_shape, latent_dim=job.vae.latent_dim, encoder=pretrain.encoder.name,
-        width_multiplier=pretrain.encoder.width_multiplier, kl_weight=job.vae.kl_weight,
-        channel_weights=weights, seed=pretrain.seed,
+        data.input_shape,
+        latent_dim=job.vae.latent_dim,
+        encoder=pretrain.encoder.name,
+        width_multiplier=pretrain.encoder.width_multiplier,
+        kl_weight=job.vae.kl_weight,
+        channel_weights=weights,
+        seed=pretrain.seed,
     )
     model.compile(
-        optimizer=build_optimizer(pretrain.optimizer, batch_size=pretrain.batch_size, total_steps=steps, model=model)
+        optimizer=build_optimizer(
+            pretrain.optimizer, batch_size=pretrain.batch_size, total_steps=steps, model=model
+        )
     )
     metrics = _fit(model, _single_views(job, data), steps, callbacks)
     metrics.update(probe_representation(model, data, job.evaluation, pretrain.seed))
@@ -240,13 +295,18 @@ def train_supervised(
     key, classes = next(iter(data.probes.items()))
     keras.utils.set_random_seed(pretrain.seed)
     encoder = build_encoder(
-        pretrain.encoder.name, input_shape=data.input_shape, width_multiplier=pretrain.encoder.width_multiplier
+        pretrain.encoder.name,
+        input_shape=data.input_shape,
+        width_multiplier=pretrain.encoder.width_multiplier,
     )
     model = keras.Sequential([encoder, keras.layers.Dense(classes, name=f"classifier_{key}")])
     model.build((None, *data.input_shape))
     model.compile(
         optimizer=build_optimizer(
-            pretrain.optimizer, batch_size=pretrain.batch_size, total_steps=pretrain.train_steps, model=model
+            pretrain.optimizer,
+            batch_size=pretrain.batch_size,
+            total_steps=pretrain.train_steps,
+            model=model,
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
@@ -257,7 +317,9 @@ def train_supervised(
 
 
 def run_job(
-    job: Job, build_data: Callable[[Job], DataSpec], callbacks: Sequence[keras.callbacks.Callback] = ()
+    job: Job,
+    build_data: Callable[[Job], DataSpec],
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> dict[str, Any]:
     """Trains and probes one job; returns its row (knobs, model, temperature, seed, steps,
     batch size, probe accuracies, training metrics, seconds)."""
@@ -326,7 +388,11 @@ def job_key(job: Job) -> tuple:
 
 
 def _row_key(row: Mapping[str, Any], point_names: Sequence[str]) -> tuple:
-    return (*sorted((name, row.get(name)) for name in point_names), row.get("model"), row.get("temperature"))
+    return (
+        *sorted((name, row.get(name)) for name in point_names),
+        row.get("model"),
+        row.get("temperature"),
+    )
 
 
 def run_sweep(
@@ -381,42 +447,68 @@ def run_sweep(
         probes = " ".join(f"{k}={row[f'linear_{k}']:.3f}" for k in keys if f"linear_{k}" in row)
         eta = f", about {_duration(left)} left" if finished < len(jobs) else ""
         stream.write(
-            f"\r[{finished}/{len(jobs)}] {jobs[index].describe()}: {probes} ({row['seconds']:.0f} s{eta})\n"
+            f"\r[{finished}/{len(jobs)}] {jobs[index].describe()}: {probes} ({row['seconds']:.0f} "
+            f"s{eta})\n"
         )
         stream.flush()
         _write(experiment, done(), output_dir, config, seed, started, "running")
 
-    reused = f", {len(jobs) - len(todo)} measured before (kept; --fresh measures them again)" if len(todo) < len(jobs) else ""
+    reused = (
+        f", {len(jobs) - len(todo)} measured before (kept; --fresh measures them again)"
+        if len(todo) < len(jobs)
+        else ""
+    )
     how = "in order" if workers == 1 else f"{workers} workers"
     stream.write(f"{experiment.name}: {len(jobs)} runs{reused} ({how}), output in {output_dir}\n")
     try:
         if workers == 1:
             for i in todo:
                 job = jobs[i]
-                progress = _StepProgress(f"[{finished + 1}/{len(jobs)}] {job.describe()}:", job.steps, stream)
-                record(i, run_job(job, experiment.build_data, [progress] if stream.isatty() else []))
+                progress = _StepProgress(
+                    f"[{finished + 1}/{len(jobs)}] {job.describe()}:", job.steps, stream
+                )
+                record(
+                    i, run_job(job, experiment.build_data, [progress] if stream.isatty() else [])
+                )
         elif todo:
             _run_in_workers(experiment, jobs, todo, workers, record)
     except KeyboardInterrupt as interrupt:
-        _write(experiment, done(), output_dir, config, seed, started, "interrupted", {"error": "interrupted"})
+        _write(
+            experiment,
+            done(),
+            output_dir,
+            config,
+            seed,
+            started,
+            "interrupted",
+            {"error": "interrupted"},
+        )
         raise Interrupted(
-            f"interrupted after {finished} of {len(jobs)} runs; their rows are in {output_dir}/results.json; "
+            f"interrupted after {finished} of {len(jobs)} runs; their rows are in "
+            f"{output_dir}/results.json; "
             "rerun the same command to measure the rest",
             getattr(interrupt, "signal_number", signal.SIGINT),
         ) from None
     except BaseException as error:
-        _write(experiment, done(), output_dir, config, seed, started, "failed", {"error": repr(error)})
+        _write(
+            experiment, done(), output_dir, config, seed, started, "failed", {"error": repr(error)}
+        )
         raise
     _write(experiment, done(), output_dir, config, seed, started, "completed")
     return done()
 
 
-def _run_in_workers(experiment: Experiment, jobs: Sequence[Job], todo: Sequence[int], workers: int, record) -> None:
+def _run_in_workers(
+    experiment: Experiment, jobs: Sequence[Job], todo: Sequence[int], workers: int, record
+) -> None:
     """Runs jobs[i] for i in `todo` in `workers` spawned processes, recording each as it ends;
     on any exception (Ctrl-C included) the workers are stopped at once, not waited for."""
     threads = max(1, (os.cpu_count() or 1) // workers)
     pool = concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init, initargs=(threads,)
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(threads,),
     )
     try:
         futures = {pool.submit(run_job, jobs[i], experiment.build_data): i for i in todo}
@@ -455,8 +547,13 @@ def plot_rows(experiment: Experiment, rows: Sequence[Mapping[str, Any]], path: s
 
 def _write(experiment, rows, output_dir, config, seed, started, status, extra=None) -> None:
     write_results(
-        output_dir, rows=rows, config=config, seed=seed, wall_time_s=time.perf_counter() - started,
-        status=status, extra={"experiment": experiment.name, **(extra or {})},
+        output_dir,
+        rows=rows,
+        config=config,
+        seed=seed,
+        wall_time_s=time.perf_counter() - started,
+        status=status,
+        extra={"experiment": experiment.name, **(extra or {})},
     )
     if rows:
         plot_rows(experiment, rows, os.path.join(output_dir, f"{experiment.name}.png"))
@@ -465,7 +562,9 @@ def _write(experiment, rows, output_dir, config, seed, started, status, extra=No
 def table(experiment: Experiment, rows: Sequence[Mapping[str, Any]]) -> str:
     """The printed table: knob, model, temperature, seed, linear probes, seconds."""
     columns = [experiment.x, "model", "temperature", "seed"]
-    columns += [f"linear_{k}" for k in experiment.probe_titles if any(f"linear_{k}" in r for r in rows)]
+    columns += [
+        f"linear_{k}" for k in experiment.probe_titles if any(f"linear_{k}" in r for r in rows)
+    ]
     return format_table(rows, columns + ["seconds"])
 
 
@@ -497,18 +596,48 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
     flags.DEFINE_alias("steps", "train_steps")
     for name, value in {**_PRETRAIN_DEFAULTS, **defaults}.items():
         FLAGS.set_default(name, value)
-    flags.DEFINE_list("temperatures", [f"{t:g}" for t in temperatures], "Temperatures of the contrastive models (one line each); replaces --temperature.")
-    flags.DEFINE_list("models", list(models), f"Models, among {', '.join(MODELS)} (per_view: RandBit only).")
-    flags.DEFINE_integer("workers", 0, "Runs at once, each in its own process with cores/workers threads (0: half the cores, at most the number of runs; 1: in this process, in order).", lower_bound=0)
-    flags.DEFINE_integer("linear_epochs", 90, "Epochs of the offline linear probe on frozen features.", lower_bound=1)
-    flags.DEFINE_integer("knn_k", 200, "Neighbours of the kNN probe (at most the training images).", lower_bound=1)
+    flags.DEFINE_list(
+        "temperatures",
+        [f"{t:g}" for t in temperatures],
+        "Temperatures of the contrastive models (one line each); replaces --temperature.",
+    )
+    flags.DEFINE_list(
+        "models", list(models), f"Models, among {', '.join(MODELS)} (per_view: RandBit only)."
+    )
+    flags.DEFINE_integer(
+        "workers",
+        0,
+        "Runs at once, each in its own process with cores/workers threads (0: half the cores, at "
+        "most the number of runs; 1: in this process, in order).",
+        lower_bound=0,
+    )
+    flags.DEFINE_integer(
+        "linear_epochs", 90, "Epochs of the offline linear probe on frozen features.", lower_bound=1
+    )
+    flags.DEFINE_integer(
+        "knn_k", 200, "Neighbours of the kNN probe (at most the training images).", lower_bound=1
+    )
     flags.DEFINE_integer("vae_latent_dim", 64, "VAE latent size.", lower_bound=1)
     flags.DEFINE_float("vae_kl_weight", 1.0, "VAE KL weight beta (1: the ELBO).", lower_bound=0.0)
-    flags.DEFINE_enum("vae_bit_weighting", "group", list(BIT_WEIGHTINGS), "VAE reconstruction weight of the appended bit planes: group = all planes together as much as the image; bit = each bit once; pixel = plain summed BCE (the planes dominate).")
+    flags.DEFINE_enum(
+        "vae_bit_weighting",
+        "group",
+        list(BIT_WEIGHTINGS),
+        "VAE reconstruction weight of the appended bit planes: group = all planes together as "
+        "much as the image; bit = each bit once; pixel = plain summed BCE (the planes dominate).",
+    )
     flags.DEFINE_integer("vae_steps", None, "VAE training steps (default: --steps).", lower_bound=1)
     flags.DEFINE_string("data_dir", None, "TFDS data_dir for TFDS datasets (never downloads).")
-    flags.DEFINE_bool("dry_run", False, "Print the runs the flags describe and exit without training.")
-    flags.DEFINE_bool("fresh", False, "Delete the output folder's earlier results and measure every run again (default: keep the runs already in results.json, measured with the same settings, and measure the rest).")
+    flags.DEFINE_bool(
+        "dry_run", False, "Print the runs the flags describe and exit without training."
+    )
+    flags.DEFINE_bool(
+        "fresh",
+        False,
+        "Delete the output folder's earlier results and measure every run again (default: keep "
+        "the runs already in results.json, measured with the same settings, and measure the "
+        "rest).",
+    )
 
 
 def jobs_from_flags(
@@ -517,23 +646,32 @@ def jobs_from_flags(
     """The sweep the flags describe: for each point, each model of --models; contrastive
     models once per temperature of --temperatures, the others once."""
     if FLAGS["temperature"].present:
-        raise ValueError("this experiment sweeps --temperatures (a list); --temperature is not used")
+        raise ValueError(
+            "this experiment sweeps --temperatures (a list); --temperature is not used"
+        )
     models = list(FLAGS.models)
     unknown = [m for m in models if m not in experiment.models]
     if unknown or not models:
-        raise ValueError(f"--models must be among {', '.join(experiment.models)} for {experiment.name}, got {models}")
+        raise ValueError(
+            f"--models must be among {', '.join(experiment.models)} for {experiment.name}, got "
+            f"{models}"
+        )
     if any(models.count(m) > 1 for m in models):
         raise ValueError(f"--models must not repeat values, got {models}")
     temperatures = common.list_flag("temperatures", float, positive=True)
     steps = FLAGS.train_steps
     loop = math.gcd(steps, FLAGS.steps_per_loop)
     evaluation = EvalConfig(linear_epochs=FLAGS.linear_epochs, knn_k=FLAGS.knn_k)
-    vae = VaeConfig(FLAGS.vae_latent_dim, FLAGS.vae_kl_weight, FLAGS.vae_bit_weighting, FLAGS.vae_steps)
+    vae = VaeConfig(
+        FLAGS.vae_latent_dim, FLAGS.vae_kl_weight, FLAGS.vae_bit_weighting, FLAGS.vae_steps
+    )
 
     def pretrain(temperature: float | None) -> PretrainConfig:
         loss = common.loss_config_from_flags()
         if temperature is not None:
-            loss = dataclasses.replace(loss, arguments={**loss.arguments, "temperature": temperature})
+            loss = dataclasses.replace(
+                loss, arguments={**loss.arguments, "temperature": temperature}
+            )
         return common.pretrain_config_from_flags(loss=loss, steps_per_loop=loop)
 
     jobs = []
@@ -549,7 +687,12 @@ def jobs_from_flags(
 _JOB_LIST_FLAGS = ("temperatures", "models")
 
 
-def main(experiment: Experiment, points: Sequence[Mapping[str, Any]], data: Mapping[str, Any], module: str) -> None:
+def main(
+    experiment: Experiment,
+    points: Sequence[Mapping[str, Any]],
+    data: Mapping[str, Any],
+    module: str,
+) -> None:
     """The body of every experiment's `main`: jobs from flags, the sweep, the table, where
     the outputs went. `module` is the experiment module's name (for its flags' values).
 
@@ -566,14 +709,21 @@ def main(experiment: Experiment, points: Sequence[Mapping[str, Any]], data: Mapp
     workers = FLAGS.workers or max(1, min(len(jobs), (os.cpu_count() or 1) // 2))
     config = common.flag_values(common.__name__, __name__, module)
     # Every point of a sweep has the same training-set size: the first job's data tells it.
-    common.check_fits_training_set(int(experiment.build_data(jobs[0]).train.cardinality()), knn_k=FLAGS.knn_k)
+    common.check_fits_training_set(
+        int(experiment.build_data(jobs[0]).train.cardinality()), knn_k=FLAGS.knn_k
+    )
     with lock_output_dir(output_dir):  # run_sweep records how the sweep ends, with its rows
         if FLAGS.fresh:
             remove_results(output_dir)
         ignore = (*runtime.RUN_CONTROL_FLAGS, *_JOB_LIST_FLAGS, experiment.points_flag)
         earlier = previous_results(output_dir, config, ignore=ignore)
         rows = run_sweep(
-            experiment, jobs, output_dir=output_dir, config=config, seed=FLAGS.seed, workers=workers,
+            experiment,
+            jobs,
+            output_dir=output_dir,
+            config=config,
+            seed=FLAGS.seed,
+            workers=workers,
             measured=earlier["rows"] if earlier else (),
         )
     print(table(experiment, rows))

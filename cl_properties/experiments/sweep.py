@@ -30,20 +30,45 @@ from concurrent.futures import ThreadPoolExecutor
 from absl import flags
 
 from cl_properties.experiments import common
-from cl_properties.results import RESULTS_JSON, ResultsFileError, format_table, lock_output_dir, read_results, write_results
+from cl_properties.results import (
+    RESULTS_JSON,
+    ResultsFileError,
+    format_table,
+    lock_output_dir,
+    read_results,
+    write_results,
+)
 
 FLAGS = flags.FLAGS
 LOG = "log.txt"
 TABLE_COLUMNS = (
-    "run", "status", "dataset", "loss", "head_depth", "linear_label", "knn_label", "online_label", "wall_time_s", "error",
+    "run",
+    "status",
+    "dataset",
+    "loss",
+    "head_depth",
+    "linear_label",
+    "knn_label",
+    "online_label",
+    "wall_time_s",
+    "error",
 )
 
 
 def define_flags() -> None:
     """Defines the sweep's flags (when it runs as a program, so that importing it defines none)."""
-    flags.DEFINE_string("output_root", "runs/sweep", "Folder of the runs' output directories and of the collected table.")
+    flags.DEFINE_string(
+        "output_root",
+        "runs/sweep",
+        "Folder of the runs' output directories and of the collected table.",
+    )
     flags.DEFINE_integer("parallel", 1, "Runs at a time.", lower_bound=1)
-    flags.DEFINE_boolean("rerun", False, "Start the flagfiles whose results.json says completed too (such a run only reports its results again unless --fresh is passed through after --).")
+    flags.DEFINE_boolean(
+        "rerun",
+        False,
+        "Start the flagfiles whose results.json says completed too (such a run only reports its "
+        "results again unless --fresh is passed through after --).",
+    )
     flags.DEFINE_boolean("dry_run", False, "Print the commands and run nothing.")
 
 
@@ -56,7 +81,9 @@ def entry_point(flagfile: str) -> str:
         raise ValueError(f"cannot read {flagfile}: {' '.join(str(error).split())}") from None
     values = [line.split("=", 1)[1] for line in lines if line.startswith("--experiment=")]
     if not values:
-        raise ValueError(f"{flagfile} sets no --experiment=cifar|imagenet, so its entry point is unknown")
+        raise ValueError(
+            f"{flagfile} sets no --experiment=cifar|imagenet, so its entry point is unknown"
+        )
     return values[-1]
 
 
@@ -68,7 +95,14 @@ def run_name(flagfile: str) -> str:
 def command(flagfile: str, output_dir: str, extra_flags: Sequence[str]) -> list[str]:
     """The command line of one run (the current interpreter)."""
     module = f"cl_properties.experiments.{entry_point(flagfile)}"
-    return [sys.executable, "-m", module, f"--flagfile={flagfile}", f"--output_dir={output_dir}", *extra_flags]
+    return [
+        sys.executable,
+        "-m",
+        module,
+        f"--flagfile={flagfile}",
+        f"--output_dir={output_dir}",
+        *extra_flags,
+    ]
 
 
 def _results(output_dir: str) -> dict | str | None:
@@ -95,7 +129,9 @@ def _last_line(path: str) -> str:
     return lines[-1] if lines else ""
 
 
-def run_one(argv: Sequence[str], output_dir: str, running: set[subprocess.Popen] | None = None) -> int:
+def run_one(
+    argv: Sequence[str], output_dir: str, running: set[subprocess.Popen] | None = None
+) -> int:
     """Runs one command with its output in `<output_dir>/log.txt`; returns its exit status.
     While it runs, its process is in `running` (so that a stopped sweep can stop it)."""
     os.makedirs(output_dir, exist_ok=True)
@@ -122,7 +158,9 @@ def collect(runs: Sequence[tuple[str, str]]) -> list[dict]:
             row.update(status="failed", error=document)
         elif document is not None:
             row.update(status=document["status"], wall_time_s=document.get("wall_time_s"))
-            row.update(document["rows"][0] if document["rows"] else {"error": document.get("error", "")})
+            row.update(
+                document["rows"][0] if document["rows"] else {"error": document.get("error", "")}
+            )
         else:
             log = os.path.join(output_dir, LOG)
             row.update(status="failed" if os.path.exists(log) else "missing")
@@ -141,14 +179,20 @@ def main(argv: Sequence[str]) -> None:
         raise ValueError(f"no such flagfile(s): {', '.join(missing)}")
     names = [run_name(f) for f in flagfiles]
     if len(set(names)) != len(names):
-        raise ValueError("two flagfiles have the same name; their runs would share an output directory")
+        raise ValueError(
+            "two flagfiles have the same name; their runs would share an output directory"
+        )
     started = time.perf_counter()
     runs = [(f, os.path.join(FLAGS.output_root, run_name(f))) for f in flagfiles]
     commands = {f: command(f, d, extra_flags) for f, d in runs}  # reads every flagfile first
     holding = contextlib.nullcontext() if FLAGS.dry_run else lock_output_dir(FLAGS.output_root)
     with holding:  # each run locks its own folder below it
         todo = [(f, d) for f, d in runs if FLAGS.rerun or not _completed(d)]
-        print(f"{len(runs)} runs, {len(runs) - len(todo)} already completed, {FLAGS.parallel} at a time", flush=True)
+        print(
+            f"{len(runs)} runs, {len(runs) - len(todo)} already completed, {FLAGS.parallel} at a "
+            "time",
+            flush=True,
+        )
         if FLAGS.dry_run:
             for f, _ in todo:
                 print(" ".join(commands[f]))
@@ -180,7 +224,9 @@ def _launch_all(todo: Sequence[tuple[str, str]], commands: dict[str, list[str]])
         flagfile, output_dir = item
         t0 = time.perf_counter()
         status = run_one(commands[flagfile], output_dir, running)
-        outcome = "ok" if status == 0 else f"exit {status}: {_last_line(os.path.join(output_dir, LOG))}"
+        outcome = (
+            "ok" if status == 0 else f"exit {status}: {_last_line(os.path.join(output_dir, LOG))}"
+        )
         print(f"{run_name(flagfile)}: {outcome} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     pool = ThreadPoolExecutor(max_workers=FLAGS.parallel)

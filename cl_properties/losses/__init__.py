@@ -2,6 +2,7 @@
 loss L = L_alignment + lambda * L_distribution (LogSumExp or sliced Wasserstein), priors, the
 serializable `ContrastiveLoss` wrapper and the registry of losses by name (`LOSSES`,
 `build_loss`)."""
+
 from cl_properties.losses.common import LossTerms
 from cl_properties.losses.generalized import (
     DISTRIBUTIONS,

@@ -1,4 +1,5 @@
 """What every loss of the family shares: the result type, input checks, seeds, normalization."""
+
 from __future__ import annotations
 
 import math

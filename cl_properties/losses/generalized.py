@@ -1,4 +1,5 @@
 """The generalized contrastive loss L = L_alignment + lambda * L_distribution (paper Sec. 2)."""
+
 from __future__ import annotations
 
 import tensorflow as tf

@@ -1,4 +1,5 @@
 """`ContrastiveLoss`: one serializable configuration object for every loss of the family."""
+
 from __future__ import annotations
 
 import keras

@@ -1,4 +1,5 @@
 """SimCLR's NT-Xent loss, its alignment/distribution decomposition and contrastive accuracy."""
+
 from __future__ import annotations
 
 import keras

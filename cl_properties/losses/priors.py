@@ -1,4 +1,5 @@
 """Priors that the sliced-Wasserstein distribution term matches (paper-notes section 1)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -9,6 +9,7 @@ and the arguments that make it the paper's member of the family. The training co
 flags (`--loss`) and the benchmarks all read this table: adding a loss is one class, one
 `register_loss` line and one test.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,13 +56,27 @@ def build_loss(name: str, **arguments: Any):
     return _entry(name).loss_class(**loss_arguments(name, **arguments))
 
 
-register_loss("nt_xent", ContrastiveLoss, "SimCLR's NT-Xent (tau 0.1; 0.2 is CIFAR-10's)", method="nt_xent", temperature=0.1)
 register_loss(
-    "decoupled", ContrastiveLoss, "alignment + lambda * LogSumExp (decoupled NT-Xent)",
-    method="decoupled", temperature=1.0, lambda_weight=0.1,
+    "nt_xent",
+    ContrastiveLoss,
+    "SimCLR's NT-Xent (tau 0.1; 0.2 is CIFAR-10's)",
+    method="nt_xent",
+    temperature=0.1,
+)
+register_loss(
+    "decoupled",
+    ContrastiveLoss,
+    "alignment + lambda * LogSumExp (decoupled NT-Xent)",
+    method="decoupled",
+    temperature=1.0,
+    lambda_weight=0.1,
 )
 for _prior in ("hypersphere", "hypercube", "normal"):
     register_loss(
-        f"swd_{_prior}", ContrastiveLoss, f"alignment + lambda * sliced Wasserstein to the {_prior} prior",
-        method="swd", prior=_prior, lambda_weight=5.0,
+        f"swd_{_prior}",
+        ContrastiveLoss,
+        f"alignment + lambda * sliced Wasserstein to the {_prior} prior",
+        method="swd",
+        prior=_prior,
+        lambda_weight=5.0,
     )

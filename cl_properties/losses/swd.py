@@ -1,4 +1,5 @@
 """Sliced Wasserstein distance (SWD) between a batch and prior samples, and random projections."""
+
 from __future__ import annotations
 
 import tensorflow as tf

@@ -1,4 +1,5 @@
 """Encoders (ResNet, ConvN), the projection head and access to intermediate features."""
+
 from cl_properties.models.convn import convn
 from cl_properties.models.heads import ProjectionHead
 from cl_properties.models.registry import ENCODER_NAMES, build_encoder

@@ -7,6 +7,7 @@ an unseeded Keras initializer draws its seed once, at construction, so one insta
 two layers of the same shape would give them identical weights. Runs are made deterministic
 with `keras.utils.set_random_seed(seed)` before building.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -85,7 +86,6 @@ def check_image_shape(
     height, width, _ = shape
     if height < min_size or width < min_size:
         raise ValueError(
-            f"input_shape {shape} is too small for {what}: height and width must be "
-            f">= {min_size}"
+            f"input_shape {shape} is too small for {what}: height and width must be >= {min_size}"
         )
     return shape

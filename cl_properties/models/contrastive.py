@@ -76,7 +76,13 @@ class ContrastiveModel(keras.Model):
         self._extra_terms = tuple(getattr(loss, "extra_terms", ()))
         self._trackers = {
             name: keras.metrics.Mean(name=name)
-            for name in ("loss", "alignment", "distribution", *self._extra_terms, "contrastive_accuracy")
+            for name in (
+                "loss",
+                "alignment",
+                "distribution",
+                *self._extra_terms,
+                "contrastive_accuracy",
+            )
         }
         self._trackers.update(
             {f"probe_{key}_loss": keras.metrics.Mean(name=f"probe_{key}_loss") for key in probes}
@@ -109,7 +115,9 @@ class ContrastiveModel(keras.Model):
         losses = []
         for key, probe in self.probes.items():
             if key not in labels:
-                raise ValueError(f"batch has no label {key!r} for its probe; it has {sorted(labels)}")
+                raise ValueError(
+                    f"batch has no label {key!r} for its probe; it has {sorted(labels)}"
+                )
             target = labels[key]
             logits = probe(features)
             losses.append(
@@ -127,7 +135,9 @@ class ContrastiveModel(keras.Model):
         z = tf.cast(self.head(features, training=training), tf.float32)
         z1, z2 = z[:batch], z[batch:]
         terms = self.contrastive_loss(z1, z2, step=self.optimizer.iterations if training else None)
-        both_views_labels = {key: tf.concat([value, value], axis=0) for key, value in labels.items()}
+        both_views_labels = {
+            key: tf.concat([value, value], axis=0) for key, value in labels.items()
+        }
         probe_losses = self._probe_losses(features, both_views_labels)
         for name in ("loss", "alignment", "distribution"):
             self._trackers[name].update_state(getattr(terms, name))

@@ -9,6 +9,7 @@ Kernel initializers and BN momentum/epsilon default to the colab's (Keras defaul
 glorot_uniform, momentum 0.99, epsilon 1e-3). The colab adds an L2 penalty of 1e-4 on the
 kernels; here weight decay is the optimizer's business.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

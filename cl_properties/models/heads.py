@@ -1,4 +1,5 @@
 """Projection head g(h) placed between the representation h and the contrastive loss."""
+
 from __future__ import annotations
 
 import keras

@@ -1,12 +1,13 @@
 """One factory for every encoder, by name."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import keras
 
-from cl_properties.models.convn import CONVN_BN_EPSILON, CONVN_BN_MOMENTUM, convn
 from cl_properties.models.common import SIMCLR_BN_EPSILON, SIMCLR_BN_MOMENTUM
+from cl_properties.models.convn import CONVN_BN_EPSILON, CONVN_BN_MOMENTUM, convn
 from cl_properties.models.resnet import RESNET_SPECS, resnet
 
 ENCODER_NAMES: tuple[str, ...] = (*RESNET_SPECS, "convn")

@@ -15,6 +15,7 @@
 Each block group ends in a `FeatureTap` layer named "block_group1".. (see `taps.py` for
 shapes). Convolutions have no bias and use SimCLR's VarianceScaling() initializer.
 """
+
 from __future__ import annotations
 
 import dataclasses

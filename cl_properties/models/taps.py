@@ -20,6 +20,7 @@ Tap names and shapes (batch dimension omitted, w = width_multiplier, H x W input
 
 Halvings round up (ceil), as with 'same' padding.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

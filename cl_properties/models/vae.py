@@ -15,6 +15,7 @@ with z = mu + sigma * eps (eps ~ N(0, I)) fed to the decoder. The channel weight
 1 (the plain summed BCE). They exist because RandBit's b constant bit planes then count H*W
 terms each, b times the weight of a grey image: see the experiments' `--vae_bit_weighting`.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,12 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-from cl_properties.models.common import SIMCLR_BN_EPSILON, SIMCLR_BN_MOMENTUM, check_width_multiplier, scaled_width
+from cl_properties.models.common import (
+    SIMCLR_BN_EPSILON,
+    SIMCLR_BN_MOMENTUM,
+    check_width_multiplier,
+    scaled_width,
+)
 from cl_properties.models.registry import build_encoder
 
 DECODER_FILTERS = (64, 64, 32)  # ConvN's (32, 64, 64), reversed
@@ -31,7 +37,11 @@ DECODER_UNITS = 128
 
 
 def conv_decoder(
-    latent_dim: int, output_shape: Sequence[int], *, width_multiplier: float = 1.0, name: str = "decoder"
+    latent_dim: int,
+    output_shape: Sequence[int],
+    *,
+    width_multiplier: float = 1.0,
+    name: str = "decoder",
 ) -> keras.Model:
     """ConvN mirrored: z (latent_dim,) -> logits (H, W, C).
 
@@ -47,16 +57,22 @@ def conv_decoder(
     check_width_multiplier(width_multiplier)
     shape = tuple(output_shape)
     if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
-        raise ValueError(f"output_shape must be (height, width, channels) > 0, got {output_shape!r}")
+        raise ValueError(
+            f"output_shape must be (height, width, channels) > 0, got {output_shape!r}"
+        )
     height, width, channels = shape
     scale = 2 ** len(DECODER_FILTERS)
     h0, w0 = math.ceil(height / scale), math.ceil(width / scale)
 
     def bn(n: str):
-        return keras.layers.BatchNormalization(momentum=SIMCLR_BN_MOMENTUM, epsilon=SIMCLR_BN_EPSILON, name=n)
+        return keras.layers.BatchNormalization(
+            momentum=SIMCLR_BN_MOMENTUM, epsilon=SIMCLR_BN_EPSILON, name=n
+        )
 
     z = keras.Input(shape=(latent_dim,), name="z")
-    x = keras.layers.Dense(scaled_width(DECODER_UNITS, width_multiplier), use_bias=False, name="dense1")(z)
+    x = keras.layers.Dense(
+        scaled_width(DECODER_UNITS, width_multiplier), use_bias=False, name="dense1"
+    )(z)
     x = keras.layers.ReLU()(bn("dense1_bn")(x))
     first = scaled_width(DECODER_FILTERS[0], width_multiplier)
     x = keras.layers.Dense(h0 * w0 * first, use_bias=False, name="dense2")(x)
@@ -64,7 +80,12 @@ def conv_decoder(
     x = keras.layers.Reshape((h0, w0, first))(x)
     for s, base in enumerate(DECODER_FILTERS[1:], start=1):
         x = keras.layers.Conv2DTranspose(
-            scaled_width(base, width_multiplier), 3, strides=2, padding="same", use_bias=False, name=f"up{s}"
+            scaled_width(base, width_multiplier),
+            3,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            name=f"up{s}",
         )(x)
         x = keras.layers.ReLU()(bn(f"up{s}_bn")(x))
     x = keras.layers.Conv2DTranspose(channels, 3, strides=2, padding="same", name="logits")(x)
@@ -118,13 +139,22 @@ class ConvVAE(keras.Model):
             raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
         image_shape = tuple(encoder.input_shape[1:])
         if tuple(decoder.input_shape[1:]) != (latent_dim,):
-            raise ValueError(f"decoder input {decoder.input_shape[1:]} is not (latent_dim,) = ({latent_dim},)")
+            raise ValueError(
+                f"decoder input {decoder.input_shape[1:]} is not (latent_dim,) = ({latent_dim},)"
+            )
         if tuple(decoder.output_shape[1:]) != image_shape:
-            raise ValueError(f"decoder output {decoder.output_shape[1:]} differs from the encoder input {image_shape}")
+            raise ValueError(
+                f"decoder output {decoder.output_shape[1:]} differs from the encoder input "
+                f"{image_shape}"
+            )
         channels = image_shape[-1]
-        weights = [1.0] * channels if channel_weights is None else [float(w) for w in channel_weights]
+        weights = (
+            [1.0] * channels if channel_weights is None else [float(w) for w in channel_weights]
+        )
         if len(weights) != channels or min(weights) < 0:
-            raise ValueError(f"channel_weights must be {channels} values >= 0, got {channel_weights!r}")
+            raise ValueError(
+                f"channel_weights must be {channels} values >= 0, got {channel_weights!r}"
+            )
         self.encoder = encoder
         self.decoder = decoder
         self.latent_dim = latent_dim
@@ -134,12 +164,16 @@ class ConvVAE(keras.Model):
         features = encoder.output_shape[-1]
         self.mean_layer = keras.layers.Dense(latent_dim, name="z_mean")
         self.log_var_layer = keras.layers.Dense(
-            latent_dim, kernel_initializer="zeros", name="z_log_var"  # start at sigma = 1
+            latent_dim,
+            kernel_initializer="zeros",
+            name="z_log_var",  # start at sigma = 1
         )
         self.mean_layer.build((None, features))
         self.log_var_layer.build((None, features))
         self._noise = keras.random.SeedGenerator(seed)
-        self._trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "reconstruction", "kl")}
+        self._trackers = {
+            name: keras.metrics.Mean(name=name) for name in ("loss", "reconstruction", "kl")
+        }
         self.built = True  # every variable exists now: saving needs no call on data first
 
     @property
@@ -156,7 +190,9 @@ class ConvVAE(keras.Model):
 
     def reconstruct(self, images, training: bool = False):
         """sigmoid(decoder(mu)): the reconstruction at the posterior mean, in [0, 1]."""
-        return keras.ops.sigmoid(self.decoder(self.encode(images, training=training)[0], training=training))
+        return keras.ops.sigmoid(
+            self.decoder(self.encode(images, training=training)[0], training=training)
+        )
 
     def loss_terms(self, images, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         """(reconstruction, kl): batch means of the weighted summed BCE and of the KL."""
@@ -226,4 +262,6 @@ def build_conv_vae(
     and `conv_decoder(latent_dim, input_shape)`, both of width `width_multiplier`."""
     enc = build_encoder(encoder, input_shape=tuple(input_shape), width_multiplier=width_multiplier)
     dec = conv_decoder(latent_dim, input_shape, width_multiplier=width_multiplier)
-    return ConvVAE(enc, dec, latent_dim, kl_weight=kl_weight, channel_weights=channel_weights, seed=seed)
+    return ConvVAE(
+        enc, dec, latent_dim, kl_weight=kl_weight, channel_weights=channel_weights, seed=seed
+    )

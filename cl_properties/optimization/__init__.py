@@ -1,4 +1,5 @@
 """Optimization: LARS, warmup/decay schedules, weight-decay exemptions and a config factory."""
+
 from cl_properties.optimization.exemptions import (
     DeclaresUnadaptedVariables,
     adaptation_exempt_variables,

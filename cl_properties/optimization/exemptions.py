@@ -1,5 +1,6 @@
 """Which variables are exempt from weight decay and from LARS adaptation: found by layer type,
 or declared by the layers that own them; never by name."""
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable

@@ -1,4 +1,5 @@
 """Builds an optimizer (LARS, Adam or momentum SGD) with its schedule from a frozen config."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """LARS with the semantics of SimCLR's `tf2/lars_optimizer.py` (classic momentum)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -72,9 +73,7 @@ class LARS(keras.optimizers.Optimizer):
         if self.built:
             return
         super().build(var_list)
-        self.momentums = [
-            self.add_variable_from_reference(v, name="momentum") for v in var_list
-        ]
+        self.momentums = [self.add_variable_from_reference(v, name="momentum") for v in var_list]
 
     def _apply_weight_decay(self, variables) -> None:
         # The base class would apply decoupled decay here; LARS couples it in update_step.

@@ -1,4 +1,5 @@
 """Learning-rate scaling with batch size and warmup-then-decay schedules (SimCLR conventions)."""
+
 from __future__ import annotations
 
 import math

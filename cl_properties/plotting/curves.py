@@ -6,6 +6,7 @@ rows of a `results.json` into series; `save_curves` draws one panel, `save_curve
 several side by side. Rendering uses matplotlib's Agg canvas directly (no pyplot, no display,
 no global backend change), so it is safe in tests, benchmarks and on headless machines.
 """
+
 from __future__ import annotations
 
 import io
@@ -139,13 +140,26 @@ def _draw(ax, panel: CurvePanel) -> None:
         ys = np.asarray(s.y, np.float64)[order]
         err = None if s.y_err is None else np.asarray(s.y_err, np.float64)[order]
         ax.errorbar(
-            xs, ys, yerr=err, label=s.label, linestyle=s.linestyle, color=s.color,
-            marker="o", markersize=4, capsize=3 if err is not None else 0,
+            xs,
+            ys,
+            yerr=err,
+            label=s.label,
+            linestyle=s.linestyle,
+            color=s.color,
+            marker="o",
+            markersize=4,
+            capsize=3 if err is not None else 0,
         )
     for name, value in panel.reference_lines.items():
         ax.axhline(value, color="grey", linestyle=":", linewidth=1)
-        ax.annotate(name, (0.01, value), xycoords=("axes fraction", "data"), fontsize=7,
-                    color="grey", va="bottom")
+        ax.annotate(
+            name,
+            (0.01, value),
+            xycoords=("axes fraction", "data"),
+            fontsize=7,
+            color="grey",
+            va="bottom",
+        )
     if panel.x_scale == "symlog":
         ax.set_xscale("symlog", linthresh=1.0)
     else:
@@ -165,7 +179,11 @@ def _draw(ax, panel: CurvePanel) -> None:
 
 
 def save_curve_panels(
-    path: str | os.PathLike, panels: Sequence[CurvePanel], *, title: str = "", columns: int | None = None
+    path: str | os.PathLike,
+    panels: Sequence[CurvePanel],
+    *,
+    title: str = "",
+    columns: int | None = None,
 ) -> None:
     """Writes `panels` side by side (`columns` per row, default all in one row) as a PNG at
     `path`, atomically (folders created). Raises ValueError for no panels or columns < 1."""

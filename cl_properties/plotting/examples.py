@@ -6,19 +6,20 @@ change), so it is safe in tests and on headless machines.
 Inputs with more channels than an image (RandBit) are shown as the image with the bit
 pattern below it as a strip of cells (white = 1, black = 0, on a grey frame).
 """
+
 from __future__ import annotations
 
+import io
 import math
 import os
-import io
 from typing import Mapping, Sequence
 
 import matplotlib.image
 import numpy as np
-
-from cl_properties.results import atomic_write_bytes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from cl_properties.results import atomic_write_bytes
 
 PAD_PX = 4  # around and between tiles
 LABEL_PX = 14  # label band above each tile, when labels are given

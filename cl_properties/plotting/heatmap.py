@@ -3,6 +3,7 @@
 Rendering uses matplotlib's Agg canvas directly (no pyplot, no display, no global backend
 change), so it is safe in tests, benchmarks and on headless machines.
 """
+
 from __future__ import annotations
 
 import io
@@ -57,7 +58,9 @@ def save_heatmap(
     """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or 0 in values.shape:
-        raise ValueError(f"values must be a non-empty 2-D grid [rows, columns], got shape {values.shape}")
+        raise ValueError(
+            f"values must be a non-empty 2-D grid [rows, columns], got shape {values.shape}"
+        )
     rows, columns = values.shape
     if len(row_labels) != rows or len(column_labels) != columns:
         raise ValueError(
@@ -69,12 +72,17 @@ def save_heatmap(
         raise ValueError("values has no finite entry to plot")
     best = best_per_row(values) if mark_best_per_row else ()
 
-    size = (max(5.0, 2.0 + 0.9 * columns), max(3.0, 1.4 + 0.6 * rows))  # inches; room for title and colorbar
+    size = (
+        max(5.0, 2.0 + 0.9 * columns),
+        max(3.0, 1.4 + 0.6 * rows),
+    )  # inches; room for title and colorbar
     figure = Figure(figsize=size, dpi=_DPI, layout="constrained")
     canvas = FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     low, high = values[finite].min(), values[finite].max()
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=low, vmax=high, aspect="auto")
+    image = ax.imshow(
+        np.ma.masked_invalid(values), cmap="viridis", vmin=low, vmax=high, aspect="auto"
+    )
     colorbar = figure.colorbar(image, ax=ax)
     if value_label:
         colorbar.set_label(value_label)
@@ -90,10 +98,17 @@ def save_heatmap(
             if finite[r, c]:
                 # Dark text on the bright end of viridis, light text on the dark end.
                 color = "black" if values[r, c] > middle else "white"
-                ax.text(c, r, value_format.format(values[r, c]), ha="center", va="center", color=color, fontsize=8)
+                ax.text(
+                    c,
+                    r,
+                    value_format.format(values[r, c]),
+                    ha="center",
+                    va="center",
+                    color=color,
+                    fontsize=8,
+                )
     for r, c in enumerate(best):
         ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
     png = io.BytesIO()
     canvas.print_png(png)
     atomic_write_bytes(path, png.getvalue())
-

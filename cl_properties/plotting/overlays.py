@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import io
+import os
 from collections.abc import Hashable, Mapping
 
 import matplotlib
 import numpy as np
-
-from cl_properties.results import atomic_write_bytes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from cl_properties.results import atomic_write_bytes
 
 
 def _palette(num_colors: int) -> np.ndarray:

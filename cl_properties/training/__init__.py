@@ -1,9 +1,21 @@
 """Contrastive pretraining: explicit configuration, the Keras `fit` driver, checkpoints."""
+
 from cl_properties.training.callbacks import Interrupted, NonFiniteLossError
 from cl_properties.training.checkpoints import CheckpointError, CheckpointManager
-from cl_properties.training.config import CheckpointConfig, EncoderConfig, HeadConfig, LossConfig, PretrainConfig
+from cl_properties.training.config import (
+    CheckpointConfig,
+    EncoderConfig,
+    HeadConfig,
+    LossConfig,
+    PretrainConfig,
+)
 from cl_properties.training.evaluate import DataSpec, EvalConfig, train_and_evaluate
-from cl_properties.training.pretrain import DatasetFn, PretrainResult, build_contrastive_model, pretrain
+from cl_properties.training.pretrain import (
+    DatasetFn,
+    PretrainResult,
+    build_contrastive_model,
+    pretrain,
+)
 
 __all__ = [
     "CheckpointConfig",

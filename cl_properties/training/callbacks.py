@@ -3,6 +3,7 @@
 In `pretrain` one Keras "epoch" is one loop of `steps_per_loop` steps, so loop `e` ends
 after step `(e + 1) * steps_per_loop`.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,9 @@ class LoopHistory(keras.callbacks.Callback):
 
     def __init__(self, history: Mapping[str, Sequence[float]] | None = None):
         super().__init__()
-        self.history: dict[str, list[float]] = {k: [float(x) for x in v] for k, v in (history or {}).items()}
+        self.history: dict[str, list[float]] = {
+            k: [float(x) for x in v] for k, v in (history or {}).items()
+        }
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
@@ -70,7 +73,8 @@ class StopOnNonFinite(keras.callbacks.Callback):
             first, last = epoch * self.steps_per_loop + 1, (epoch + 1) * self.steps_per_loop
             values = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
             raise NonFiniteLossError(
-                f"training stopped: non-finite {values} in steps {first}-{last}; {self.last_checkpoint()}"
+                f"training stopped: non-finite {values} in steps {first}-{last}; "
+                f"{self.last_checkpoint()}"
             )
 
 
@@ -111,7 +115,9 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
                 f"training stopped: the weights are not finite after step {step}; "
                 f"{describe_last_checkpoint(self.manager)}"
             )
-        self.manager.save(self.model, step=step, config=self.config, history=self.loop_history.history)
+        self.manager.save(
+            self.model, step=step, config=self.config, history=self.loop_history.history
+        )
         if self.manager.chief:
             atomic_write_text(
                 os.path.join(self.model_dir, HISTORY_JSON),
@@ -127,4 +133,3 @@ def describe_last_checkpoint(manager: CheckpointManager | None) -> str:
     if step is None:
         return f"no checkpoint was written yet in {manager.directory}"
     return f"the last good checkpoint, step {step}, is kept in {manager.directory}"
-

@@ -15,6 +15,7 @@ same way after it, so a process killed at any moment leaves either a complete ch
 files that no JSON names, which are ignored and cleaned up. Restoring verifies everything
 and raises `CheckpointError` instead of silently starting over or loading half a model.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -151,7 +152,9 @@ class CheckpointManager:
             return None
         os.makedirs(self.directory, exist_ok=True)
         weights_path, json_path = self._paths(step)
-        partial = os.path.join(self.directory, f".ckpt-{step:08d}.{uuid.uuid4().hex}.tmp.weights.h5")
+        partial = os.path.join(
+            self.directory, f".ckpt-{step:08d}.{uuid.uuid4().hex}.tmp.weights.h5"
+        )
         try:
             model.save_weights(partial)
             _fsync(partial)
@@ -185,7 +188,9 @@ class CheckpointManager:
 
     def _prune(self) -> None:
         for step, json_path in self.committed()[: -self.keep]:
-            os.remove(json_path)  # uncommit first: a kill in between leaves an orphan, not a broken checkpoint
+            os.remove(
+                json_path
+            )  # uncommit first: a kill in between leaves an orphan, not a broken checkpoint
             weights_path, _ = self._paths(step)
             if os.path.exists(weights_path):
                 os.remove(weights_path)
@@ -218,14 +223,18 @@ class CheckpointManager:
             raise fail(f"checkpoint format {found!r}, this code reads format {FORMAT_VERSION}")
         if metadata.get("step") != step:
             raise fail(f"it records step {metadata.get('step')!r}, its name says {step}")
-        saved_config = {k: v for k, v in metadata.get("config", {}).items() if k not in RESUMABLE_FIELDS}
+        saved_config = {
+            k: v for k, v in metadata.get("config", {}).items() if k not in RESUMABLE_FIELDS
+        }
         current_config = {k: v for k, v in as_saved(config).items() if k not in RESUMABLE_FIELDS}
         differences = config_differences(saved_config, current_config)
         if differences:
             shown = "; ".join(differences[:5]) + ("; ..." if len(differences) > 5 else "")
             raise fail(f"it was written by a different configuration ({shown})")
         if metadata.get("variables") != variable_manifest(model):
-            raise fail("its variables do not match this model and optimizer (shapes or dtypes differ)")
+            raise fail(
+                "its variables do not match this model and optimizer (shapes or dtypes differ)"
+            )
         weights_path = os.path.join(self.directory, str(metadata.get("weights")))
         if not os.path.isfile(weights_path):
             raise fail(f"its weights file {weights_path} is missing")
@@ -236,8 +245,12 @@ class CheckpointManager:
             try:
                 model.load_weights(weights_path)
             except Exception as error:  # h5py, Keras and TF raise many types for a bad file
-                raise fail(f"Keras cannot load {weights_path} ({type(error).__name__}: {error})") from None
-        problems = [str(w.message) for w in caught if any(s in str(w.message) for s in _LOADING_WARNINGS)]
+                raise fail(
+                    f"Keras cannot load {weights_path} ({type(error).__name__}: {error})"
+                ) from None
+        problems = [
+            str(w.message) for w in caught if any(s in str(w.message) for s in _LOADING_WARNINGS)
+        ]
         if problems:
             raise fail(f"Keras loaded {weights_path} only partly ({problems[0]})")
         states = metadata.get("rng", {}).get("seed_generator_states", [])
@@ -248,5 +261,8 @@ class CheckpointManager:
             variable.assign(np.asarray(state, dtype=variable.dtype))
         iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         if iterations != metadata.get("optimizer_iterations"):
-            raise fail(f"the optimizer state did not load (iterations {iterations}, saved {metadata.get('optimizer_iterations')})")
+            raise fail(
+                f"the optimizer state did not load (iterations {iterations}, saved "
+                f"{metadata.get('optimizer_iterations')})"
+            )
         return metadata

@@ -78,7 +78,9 @@ class PretrainConfig:
 
     def __post_init__(self):
         if self.batch_size < 2:
-            raise ValueError(f"batch_size must be >= 2 (positives and negatives), got {self.batch_size}")
+            raise ValueError(
+                f"batch_size must be >= 2 (positives and negatives), got {self.batch_size}"
+            )
         if self.train_steps < 1:
             raise ValueError(f"train_steps must be >= 1, got {self.train_steps}")
         if self.steps_per_loop < 1:
@@ -105,7 +107,11 @@ class CheckpointConfig:
     fresh: bool = False
 
     def __post_init__(self):
-        if self.every_steps is not None and (isinstance(self.every_steps, bool) or self.every_steps < 1):
-            raise ValueError(f"checkpoint every_steps must be >= 1 (or None), got {self.every_steps!r}")
+        if self.every_steps is not None and (
+            isinstance(self.every_steps, bool) or self.every_steps < 1
+        ):
+            raise ValueError(
+                f"checkpoint every_steps must be >= 1 (or None), got {self.every_steps!r}"
+            )
         if isinstance(self.keep, bool) or not isinstance(self.keep, int) or self.keep < 1:
             raise ValueError(f"keep must be an int >= 1 checkpoints, got {self.keep!r}")

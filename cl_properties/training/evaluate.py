@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 import keras
 import tensorflow as tf
 
-from cl_properties.data import AugmentConfig, EvalPreprocess, ViewTransform, eval_dataset, two_view_dataset
+from cl_properties.data import (
+    AugmentConfig,
+    EvalPreprocess,
+    ViewTransform,
+    eval_dataset,
+    two_view_dataset,
+)
 from cl_properties.evaluation import extract_features, knn_accuracy, linear_eval
 from cl_properties.training.config import CheckpointConfig, PretrainConfig
 from cl_properties.training.pretrain import PretrainResult, pretrain
@@ -71,7 +77,9 @@ def train_and_evaluate(
     """
     started = time.perf_counter()
 
-    def train_data(input_context: tf.distribute.InputContext | None, start_step: int) -> tf.data.Dataset:
+    def train_data(
+        input_context: tf.distribute.InputContext | None, start_step: int
+    ) -> tf.data.Dataset:
         # Global batch: with an input context, two_view_dataset yields per-replica batches.
         return two_view_dataset(
             data.train,
@@ -100,7 +108,10 @@ def train_and_evaluate(
 
     def batches(source):
         return eval_dataset(
-            source, batch_size=evaluation.batch_size, preprocess=data.eval_preprocess, view_transform=data.view_transform
+            source,
+            batch_size=evaluation.batch_size,
+            preprocess=data.eval_preprocess,
+            view_transform=data.view_transform,
         )
 
     online = result.model.evaluate(batches(data.test), return_dict=True, verbose=0)

@@ -13,7 +13,13 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from cl_properties.distribute import describe, format_description, is_chief, resolve_jit_compile, strategy_kind
+from cl_properties.distribute import (
+    describe,
+    format_description,
+    is_chief,
+    resolve_jit_compile,
+    strategy_kind,
+)
 from cl_properties.models import ProjectionHead, build_encoder
 from cl_properties.models.contrastive import ContrastiveModel
 from cl_properties.optimization import build_optimizer
@@ -146,18 +152,24 @@ def pretrain(
     steps_per_loop = min(config.steps_per_loop, config.train_steps)
     if config.train_steps % steps_per_loop:
         raise ValueError(
-            f"train_steps ({config.train_steps}) must be a multiple of steps_per_loop ({steps_per_loop})"
+            f"train_steps ({config.train_steps}) must be a multiple of steps_per_loop "
+            f"({steps_per_loop})"
         )
     every_steps = checkpoints.every_steps or steps_per_loop
     if every_steps % steps_per_loop:
-        raise ValueError(f"checkpoint interval {every_steps} must be a multiple of steps_per_loop ({steps_per_loop})")
+        raise ValueError(
+            f"checkpoint interval {every_steps} must be a multiple of steps_per_loop "
+            f"({steps_per_loop})"
+        )
     distribution = describe(strategy, config.batch_size)
     jit_compile = resolve_jit_compile(strategy, config.jit_compile)
     distribution.update(jit_compile=jit_compile, precision=config.precision)
     if verbose != 0:
         print(format_description(distribution), flush=True)
     chief = is_chief(strategy)
-    manager = CheckpointManager(model_dir, keep=checkpoints.keep, chief=chief) if model_dir else None
+    manager = (
+        CheckpointManager(model_dir, keep=checkpoints.keep, chief=chief) if model_dir else None
+    )
     if manager is not None and chief:
         if checkpoints.fresh:
             _clear_run(model_dir, manager)
@@ -171,7 +183,10 @@ def pretrain(
             model = build_contrastive_model(config, input_shape=input_shape, probes=probes)
             model.build((None, *input_shape))  # save_weights needs a built model
             optimizer = build_optimizer(
-                config.optimizer, batch_size=config.batch_size, total_steps=config.train_steps, model=model
+                config.optimizer,
+                batch_size=config.batch_size,
+                total_steps=config.train_steps,
+                model=model,
             )
             if config.precision == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -192,7 +207,10 @@ def pretrain(
             dataset = train_data(None, start)
         history = LoopHistory(resumed["history"] if resumed else None)
         run_callbacks: list[keras.callbacks.Callback] = [
-            StopOnNonFinite(steps_per_loop=steps_per_loop, last_checkpoint=lambda: describe_last_checkpoint(manager)),
+            StopOnNonFinite(
+                steps_per_loop=steps_per_loop,
+                last_checkpoint=lambda: describe_last_checkpoint(manager),
+            ),
             history,
         ]
         if manager is not None:
@@ -209,7 +227,9 @@ def pretrain(
             )
         run_callbacks += list(callbacks)
         if model_dir and chief:
-            run_callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(model_dir, LOGS_SUBDIR)))
+            run_callbacks.append(
+                keras.callbacks.TensorBoard(log_dir=os.path.join(model_dir, LOGS_SUBDIR))
+            )
         try:
             model.fit(
                 dataset,
@@ -223,7 +243,8 @@ def pretrain(
         except KeyboardInterrupt as interrupt:
             step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
             raise Interrupted(
-                f"interrupted at step {step} of {config.train_steps}; {describe_last_checkpoint(manager)}; "
+                f"interrupted at step {step} of {config.train_steps}; "
+                f"{describe_last_checkpoint(manager)}; "
                 "rerun the same command to resume",
                 getattr(interrupt, "signal_number", signal.SIGINT),
             ) from None

@@ -1,4 +1,5 @@
 """SimCLR augmentations: shapes, ranges, stateless determinism, switches, graph mode."""
+
 import dataclasses
 
 import keras
@@ -64,7 +65,10 @@ def test_seed_determines_the_view(config):
 def test_example_seed_depends_on_every_component():
     seeds = {
         tuple(example_seed(s, i, e, v).numpy())
-        for s in (0, 1) for i in (0, 1) for e in (0, 1) for v in (1, 2)
+        for s in (0, 1)
+        for i in (0, 1)
+        for e in (0, 1)
+        for v in (1, 2)
     }
     assert len(seeds) == 16
 

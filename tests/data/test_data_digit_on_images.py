@@ -91,8 +91,12 @@ def test_merges(digits):
     bg = np.full((6, SIZE, SIZE, 3), 0.7, np.float32)
     labels = np.zeros(6, np.int32)
     pool = digit_pool(digits.images, digits.labels, 5, seed=0)
-    added = make_digit_on_images(bg, labels, digits.images, digits.labels, pool_size=5, seed=0, merge="add")
-    maxed = make_digit_on_images(bg, labels, digits.images, digits.labels, pool_size=5, seed=0, merge="max")
+    added = make_digit_on_images(
+        bg, labels, digits.images, digits.labels, pool_size=5, seed=0, merge="add"
+    )
+    maxed = make_digit_on_images(
+        bg, labels, digits.images, digits.labels, pool_size=5, seed=0, merge="max"
+    )
     assert added.images.shape == (6, SIZE, SIZE, 3)
     for i in range(6):
         layer = _grid_layer(pool.images[added.pool_index[i]])  # grey digit on every channel
@@ -130,7 +134,11 @@ def test_dynamic_image_sizes_in_graph_mode(digits):
 
     def gen():
         for i, (h, w) in enumerate(sizes):
-            yield {"image": np.zeros((h, w, 3), np.float32), "labels": {"label": np.int32(i)}, "index": np.int64(i)}
+            yield {
+                "image": np.zeros((h, w, 3), np.float32),
+                "labels": {"label": np.int32(i)},
+                "index": np.int64(i),
+            }
 
     spec = {
         "image": tf.TensorSpec([None, None, 3], tf.float32),
@@ -147,7 +155,9 @@ def test_dynamic_image_sizes_in_graph_mode(digits):
         digit = pool.images[pool_indices(r["index"], 3, 0).numpy()]
         for top in tops:
             for left in lefts:
-                np.testing.assert_array_equal(image[top : top + D, left : left + D], np.repeat(digit, 3, -1))
+                np.testing.assert_array_equal(
+                    image[top : top + D, left : left + D], np.repeat(digit, 3, -1)
+                )
     sizes[:] = [(20, 30)]  # too small for a 3x3 grid of 8 px digits: caught at run time
     with pytest.raises(tf.errors.InvalidArgumentError, match="does not fit"):
         list(ds)
@@ -168,7 +178,11 @@ def test_bad_arguments_raise(digits):
         make_digit_on_images(*args, pool_size=3, seed=0, positions="corner")
     pool = digit_pool(digits.images, digits.labels, 2, seed=0)
     fn = digit_on_images_map(pool.images, pool.labels, 0)
-    record = {"image": tf.zeros([64, 64, 1]), "labels": {"a": 0, "b": 1}, "index": tf.constant(0, tf.int64)}
+    record = {
+        "image": tf.zeros([64, 64, 1]),
+        "labels": {"a": 0, "b": 1},
+        "index": tf.constant(0, tf.int64),
+    }
     with pytest.raises(ValueError, match="object_key"):
         fn(record)
     named = digit_on_images_map(pool.images, pool.labels, 0, object_key="b")(record)

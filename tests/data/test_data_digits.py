@@ -3,7 +3,13 @@ import pytest
 import tensorflow as tf
 
 from cl_properties.data import sources
-from cl_properties.data.digits import DigitArrays, digit_pool, load_digits, load_mnist, resize_digits
+from cl_properties.data.digits import (
+    DigitArrays,
+    digit_pool,
+    load_digits,
+    load_mnist,
+    resize_digits,
+)
 
 
 def _rows(images):

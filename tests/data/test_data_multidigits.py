@@ -91,7 +91,9 @@ def test_two_digits_sizes_labels_and_masks():
     assert np.all((variable >= 20) & (variable <= 80)) and np.all(data.boxes[:, 1, 3] == variable)
     assert variable.max() - variable.min() > 30  # sizes really vary
     _check_masks(data)
-    squares = make_two_digits(5, canvas=64, fixed_size=10, variable_size=40, seed=1, digits=_squares(3))
+    squares = make_two_digits(
+        5, canvas=64, fixed_size=10, variable_size=40, seed=1, digits=_squares(3)
+    )
     assert np.all(squares.boxes[:, 1, 2] == 40)
     np.testing.assert_array_equal((squares.instance_masks == 1).sum(axis=(1, 2)), [100] * 5)
     np.testing.assert_array_equal((squares.instance_masks == 2).sum(axis=(1, 2)), [1600] * 5)

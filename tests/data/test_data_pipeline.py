@@ -1,4 +1,5 @@
 """tf.data pipelines: structure, determinism, epochs, resume, sharding, view transforms."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -177,7 +178,7 @@ def test_view_transform_is_applied_after_augmentation():
     plain = next(iter(two_view_dataset(_source(), config, batch_size=4, seed=0)))
     np.testing.assert_array_equal(view1[..., :3], plain[0][0])
 
-    (image, _), = eval_dataset(_source(), batch_size=N, view_transform=AppendConstant()).take(1)
+    ((image, _),) = eval_dataset(_source(), batch_size=N, view_transform=AppendConstant()).take(1)
     assert image.shape == (N, 8, 8, 4)
     np.testing.assert_array_equal(image[..., 3], 0.25)
 
@@ -206,7 +207,10 @@ def test_distributed_dataset_gives_per_replica_batches(two_cpu_strategy):
     (view1, _), labels = next(iter(dataset))
     local = two_cpu_strategy.experimental_local_results(view1)
     assert len(local) == 2 and all(v.shape == (2, 8, 8, 3) for v in local)
-    assert all(l.shape == (2,) for l in two_cpu_strategy.experimental_local_results(labels["label"]))
+    assert all(
+        local.shape == (2,)
+        for local in two_cpu_strategy.experimental_local_results(labels["label"])
+    )
 
 
 @pytest.mark.parametrize(

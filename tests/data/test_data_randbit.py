@@ -14,7 +14,11 @@ def _images(n=40, size=28, channels=1, seed=0):
 
 
 def _record(image, index=0):
-    return {"image": tf.constant(image), "labels": {"label": tf.constant(0)}, "index": tf.constant(index, tf.int64)}
+    return {
+        "image": tf.constant(image),
+        "labels": {"label": tf.constant(0)},
+        "index": tf.constant(index, tf.int64),
+    }
 
 
 def _bits(x, channels=1):
@@ -48,7 +52,9 @@ def test_code_ignores_float_noise_and_index_but_depends_on_seed():
     noisy = image + np.float32(1e-4)
     np.testing.assert_array_equal(image_code(image, 30).numpy(), image_code(noisy, 30).numpy())
     rb = RandBit(30)
-    np.testing.assert_array_equal(_bits(rb.single(_record(image, 0), image)), _bits(rb.single(_record(image, 9), image)))
+    np.testing.assert_array_equal(
+        _bits(rb.single(_record(image, 0), image)), _bits(rb.single(_record(image, 9), image))
+    )
     codes = np.stack([image_code(x, 30, seed=s).numpy() for x in _images(20) for s in (0, 1)])
     assert (codes[0::2] != codes[1::2]).any(axis=1).all()
 
@@ -75,7 +81,9 @@ def test_per_view_bits_differ_between_views_and_change_with_the_view():
     image = images[0]
     rec = _record(image, 0)
     flipped = tf.image.flip_left_right(image)  # a new epoch's augmentation
-    assert not np.array_equal(_bits(rb.views(rec, image, image)[0]), _bits(rb.views(rec, flipped, image)[0]))
+    assert not np.array_equal(
+        _bits(rb.views(rec, image, image)[0]), _bits(rb.views(rec, flipped, image)[0])
+    )
     assert not np.array_equal(_bits(rb.single(rec, image)), _bits(rb.views(rec, image, image)[0]))
 
 
@@ -117,12 +125,21 @@ def test_works_inside_dataset_map_in_graph_mode(mode):
     images = _images(6)
     rb = RandBit(12, mode=mode, seed=5)
     ds = tf.data.Dataset.from_tensor_slices(
-        {"image": images, "labels": {"label": np.zeros(6, np.int32)}, "index": np.arange(6, dtype=np.int64)}
+        {
+            "image": images,
+            "labels": {"label": np.zeros(6, np.int32)},
+            "index": np.arange(6, dtype=np.int64),
+        }
     )
-    two = ds.map(lambda r: rb.views(r, r["image"], tf.image.flip_left_right(r["image"])), num_parallel_calls=2)
+    two = ds.map(
+        lambda r: rb.views(r, r["image"], tf.image.flip_left_right(r["image"])),
+        num_parallel_calls=2,
+    )
     assert two.element_spec[0].shape == (28, 28, 13)
     for i, (v1, v2) in enumerate(two):
-        eager1, eager2 = rb.views(_record(images[i], i), images[i], tf.image.flip_left_right(images[i]))
+        eager1, eager2 = rb.views(
+            _record(images[i], i), images[i], tf.image.flip_left_right(images[i])
+        )
         np.testing.assert_array_equal(v1.numpy(), eager1.numpy())
         np.testing.assert_array_equal(v2.numpy(), eager2.numpy())
     # Unknown spatial size (e.g. TFDS images before resizing).
@@ -146,7 +163,7 @@ def test_inside_the_two_view_pipeline(mode):
     batches = two_view_dataset(
         source, randbit_augment(), batch_size=8, seed=0, view_transform=rb, repeat=True
     ).take(2)  # two epochs of one batch each
-    (eval_images, eval_labels), = eval_dataset(source, batch_size=8, view_transform=rb)
+    ((eval_images, eval_labels),) = eval_dataset(source, batch_size=8, view_transform=rb)
     assert eval_images.shape == (8, 12, 12, 17)
     per_epoch = []
     for (v1, v2), labels in batches:

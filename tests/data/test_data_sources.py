@@ -1,4 +1,5 @@
 """Sources: TFDS records under tfds.testing.mock_data, the missing-data error, numpy sources."""
+
 import socket
 import time
 

@@ -1,4 +1,5 @@
 """`cross_replica_concat` and replica queries, with and without a strategy."""
+
 import numpy as np
 import tensorflow as tf
 

@@ -1,5 +1,6 @@
 """Under MirroredStrategy (two logical CPUs) every loss gives the single-device global-batch
 loss and, after dividing by the replica count and summing replica gradients, its gradient."""
+
 import keras
 import numpy as np
 import pytest

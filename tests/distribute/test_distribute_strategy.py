@@ -1,4 +1,5 @@
 """Strategy selection, its summary, the XLA policy, and the runtime flags' validation."""
+
 import json
 
 import pytest
@@ -21,7 +22,10 @@ from cl_properties.distribute import (
 from cl_properties.experiments.runtime import Runtime, define_runtime_flags, runtime_from_flags
 from cl_properties.training import PretrainConfig
 
-TWO_WORKERS = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}}
+TWO_WORKERS = {
+    "cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+    "task": {"type": "worker", "index": 1},
+}
 
 
 def one_line_error(excinfo) -> str:
@@ -36,7 +40,10 @@ def one_line_error(excinfo) -> str:
         (dict(name="nccl"), "unknown strategy 'nccl'"),
         (dict(name="tpu"), "--tpu=local"),
         (dict(name="mirrored", tpu="local"), "only used with strategy 'tpu' or 'auto'"),
-        (dict(name="default", devices=("/cpu:0",)), "devices are only used with strategy 'mirrored'"),
+        (
+            dict(name="default", devices=("/cpu:0",)),
+            "devices are only used with strategy 'mirrored'",
+        ),
     ],
 )
 def test_bad_strategy_configs_are_one_line_errors(kwargs, expected):
@@ -54,7 +61,12 @@ def test_bad_strategy_configs_are_one_line_errors(kwargs, expected):
         (StrategyConfig(tpu="local"), None, 0, "tpu"),
         (StrategyConfig(tpu="local"), TWO_WORKERS, 8, "tpu"),
         (StrategyConfig(), TWO_WORKERS, 8, "multi_worker"),
-        (StrategyConfig(), {"cluster": {"chief": ["h:1"]}, "task": {"type": "chief"}}, 0, "default"),
+        (
+            StrategyConfig(),
+            {"cluster": {"chief": ["h:1"]}, "task": {"type": "chief"}},
+            0,
+            "default",
+        ),
         (StrategyConfig(name="default"), TWO_WORKERS, 8, "default"),
         (StrategyConfig(name="mirrored"), None, 0, "mirrored"),
     ],
@@ -81,10 +93,22 @@ def test_make_strategy_on_this_host(monkeypatch):
     [
         ("{not json", "not valid JSON"),
         (json.dumps({"task": {"type": "worker"}}), 'no "cluster"'),
-        (json.dumps({"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 3}}), "not one of"),
-        (json.dumps({"cluster": {"worker": ["h:1"]}, "task": ["worker", 0]}), 'TF_CONFIG "task" must be an object'),
-        (json.dumps({"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": "0"}}), '"index" must be an integer'),
-        (json.dumps({"cluster": {"worker": "h:1"}, "task": {"type": "worker", "index": 0}}), '"worker" must be a list of "host:port"'),
+        (
+            json.dumps({"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 3}}),
+            "not one of",
+        ),
+        (
+            json.dumps({"cluster": {"worker": ["h:1"]}, "task": ["worker", 0]}),
+            'TF_CONFIG "task" must be an object',
+        ),
+        (
+            json.dumps({"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": "0"}}),
+            '"index" must be an integer',
+        ),
+        (
+            json.dumps({"cluster": {"worker": "h:1"}, "task": {"type": "worker", "index": 0}}),
+            '"worker" must be a list of "host:port"',
+        ),
     ],
 )
 def test_bad_tf_config_is_a_one_line_error(monkeypatch, value, expected):
@@ -106,13 +130,22 @@ def test_read_tf_config(monkeypatch):
 def test_describe(two_cpu_strategy):
     summary = describe(two_cpu_strategy, 8)
     assert summary["strategy"] == "mirrored" and summary["strategy_class"] == "MirroredStrategy"
-    assert (summary["replicas"], summary["workers"], summary["global_batch"], summary["per_replica_batch"]) == (2, 1, 8, 4)
+    assert (
+        summary["replicas"],
+        summary["workers"],
+        summary["global_batch"],
+        summary["per_replica_batch"],
+    ) == (2, 1, 8, 4)
     assert [d.split("/")[-1] for d in summary["devices"]] == ["device:CPU:0", "device:CPU:1"]
     assert json.loads(json.dumps(summary)) == summary  # goes into results.json as is
     line = format_description({**summary, "jit_compile": False})
     assert "\n" not in line and "2 replica(s)" in line and "global batch 8 = 4 per replica" in line
     default = describe(tf.distribute.get_strategy(), 6)
-    assert (default["strategy"], default["replicas"], default["per_replica_batch"]) == ("default", 1, 6)
+    assert (default["strategy"], default["replicas"], default["per_replica_batch"]) == (
+        "default",
+        1,
+        6,
+    )
     assert is_chief(two_cpu_strategy) and is_chief(tf.distribute.get_strategy())
 
 
@@ -177,11 +210,23 @@ def test_runtime_flags_defaults_and_translation():
     runtime = runtime_from_flags(parse())
     assert runtime == Runtime()
     runtime = runtime_from_flags(
-        parse("--strategy=tpu", "--tpu=local", "--global_bn", "--jit_compile=off", "--checkpoint_every=200",
-              "--keep_checkpoints=5", "--fresh", "--deterministic")
+        parse(
+            "--strategy=tpu",
+            "--tpu=local",
+            "--global_bn",
+            "--jit_compile=off",
+            "--checkpoint_every=200",
+            "--keep_checkpoints=5",
+            "--fresh",
+            "--deterministic",
+        )
     )
     assert runtime.strategy == StrategyConfig(name="tpu", tpu="local")
-    assert (runtime.checkpoints.every_steps, runtime.checkpoints.keep, runtime.checkpoints.fresh) == (200, 5, True)
+    assert (
+        runtime.checkpoints.every_steps,
+        runtime.checkpoints.keep,
+        runtime.checkpoints.fresh,
+    ) == (200, 5, True)
     assert (runtime.global_bn, runtime.jit_compile, runtime.deterministic) == (True, False, True)
     configured = runtime.configure(PretrainConfig())
     assert configured.encoder.sync_bn is True and configured.jit_compile is False
@@ -202,7 +247,9 @@ def test_inconsistent_runtime_flags_are_one_line_errors(argv, expected):
     assert expected in one_line_error(excinfo)
 
 
-@pytest.mark.parametrize("arg", ["--keep_checkpoints=0", "--checkpoint_every=-5", "--multi_worker_timeout=0"])
+@pytest.mark.parametrize(
+    "arg", ["--keep_checkpoints=0", "--checkpoint_every=-5", "--multi_worker_timeout=0"]
+)
 def test_out_of_range_runtime_flags_fail_at_parsing_naming_the_flag(arg):
     with pytest.raises(flags.IllegalFlagValueError) as excinfo:
         parse(arg)

@@ -1,4 +1,5 @@
 """Local-feature scoring pipeline: taps, raw patches, probe grid, scores and checkpoints."""
+
 import keras
 import numpy as np
 import pytest
@@ -52,7 +53,9 @@ def _digit_masks(n: int, size: int, seed: int) -> np.ndarray:
     ],
 )
 def test_tap_feature_maps_have_the_documented_shapes(name, cifar_stem, expected):
-    encoder = build_encoder(name, input_shape=(32, 32, 3), width_multiplier=0.25, cifar_stem=cifar_stem)
+    encoder = build_encoder(
+        name, input_shape=(32, 32, 3), width_multiplier=0.25, cifar_stem=cifar_stem
+    )
     maps = tap_feature_maps(encoder, _images(3, 32, 3), batch_size=2)
     assert [value.shape for value in maps.values()] == [(3, s, s, c) for s, c in expected]
 
@@ -64,7 +67,9 @@ def test_tap_feature_maps_batches_equal_one_call_and_grey_is_repeated():
     whole = feature_taps(encoder)(np.repeat(grey, 3, axis=-1), training=False)
     assert list(batched) == ["block_group1", "block_group2", "block_group3"]
     for name, value in batched.items():
-        np.testing.assert_allclose(value, keras.ops.convert_to_numpy(whole[name]), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            value, keras.ops.convert_to_numpy(whole[name]), rtol=1e-4, atol=1e-5
+        )
     assert list(tap_feature_maps(encoder, grey, names=["block_group2"])) == ["block_group2"]
 
 
@@ -123,11 +128,18 @@ def test_scores_are_perfect_on_features_encoding_the_class_map():
     ]
     config = LocalFeatureConfig(ari_k=3, probe_epochs=10)
     scores = score_feature_maps(
-        features[:30], masks[:30], features[30:], masks[30:],
-        num_classes=NUM_CLASSES, probe_grid=(8, 8), config=config,
+        features[:30],
+        masks[:30],
+        features[30:],
+        masks[30:],
+        num_classes=NUM_CLASSES,
+        probe_grid=(8, 8),
+        config=config,
     )
     assert scores["dense_probe"] >= 0.98 and scores["dense_probe_train"] >= 0.98
-    assert scores["ari_all"] == pytest.approx(1.0) and scores["ari_foreground"] == pytest.approx(1.0)
+    assert scores["ari_all"] == pytest.approx(1.0) and scores["ari_foreground"] == pytest.approx(
+        1.0
+    )
     assert scores["probe_locations"] == 10 * (4 + 8)  # 2 x 2 and 2 x 4 cells of the 8 x 8 grid
 
 
@@ -140,13 +152,19 @@ def test_local_feature_scores_rows_and_determinism():
 
     def rows(encoders, raw_patches=True):
         return local_feature_scores(
-            encoders, images[:8], masks[:8], images[8:], masks[8:],
-            num_classes=NUM_CLASSES, config=config, raw_patches=raw_patches,
+            encoders,
+            images[:8],
+            masks[:8],
+            images[8:],
+            masks[8:],
+            num_classes=NUM_CLASSES,
+            config=config,
+            raw_patches=raw_patches,
         )
 
     first = rows({"a": encoder, "b": other})
     assert [(r["model"], r["tap"], r["depth"], r["grid"]) for r in first] == [
-        (model, f"stage{d}", d, f"{16 // 2 ** d}x{16 // 2 ** d}")
+        (model, f"stage{d}", d, f"{16 // 2**d}x{16 // 2**d}")
         for model in ("a", "b", RAW_PATCHES)
         for d in (1, 2, 3)
     ]

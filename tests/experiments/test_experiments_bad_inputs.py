@@ -6,6 +6,7 @@ subprocess, as a user does. The output folder of every case that does not name i
 already holds a completed result of another configuration; after the case its results files
 are unchanged and nothing else (checkpoints, logs) was written there.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,21 +24,86 @@ SMOKE = str(ROOT / "experiments" / "smoke" / "cifar_smoke.flags")
 # TensorFlow's start-up notes, which no flag silences.
 NOISE = ("WARNING: All log messages before absl::InitializeLog()", "I0000", "W0000", "E0000")
 TINY = {
-    "cifar": ["--dataset=shapes", "--num_train=32", "--num_test=16", "--batch_size=8", "--epochs=0",
-              "--warmup_epochs=0", "--train_steps=2", "--steps_per_loop=2", "--encoder=convn",
-              "--linear_epochs=1", "--knn_k=5", "--eval_batch_size=16", "--verbose=0"],
-    "imagenet": ["--dataset=shapes", "--num_train=32", "--num_test=16", "--batch_size=8", "--epochs=0",
-                 "--warmup_epochs=0", "--train_steps=2", "--steps_per_loop=2", "--encoder=convn"],
-    "randbit": ["--bits=0", "--steps=2", "--batch_size=8", "--num_train=64", "--models=contrastive",
-                "--temperatures=0.1", "--linear_epochs=1", "--knn_k=5"],
-    "digit_on_images": ["--pool_sizes=1", "--steps=2", "--batch_size=8", "--num_train=32", "--num_test=16",
-                        "--image_size=24", "--temperatures=0.1", "--linear_epochs=1", "--knn_k=5"],
-    "multidigits": ["--variable_sizes=8", "--steps=2", "--batch_size=8", "--num_train=32", "--num_test=16",
-                    "--canvas=24", "--fixed_size=8", "--temperatures=0.1", "--linear_epochs=1", "--knn_k=5"],
-    "color_shapes": ["--jitter_strengths=0", "--steps=2", "--batch_size=8", "--num_train=32", "--num_test=16",
-                     "--image_size=16", "--temperatures=0.1", "--linear_epochs=1", "--knn_k=5"],
-    "local_features": ["--steps=2", "--batch_size=8", "--num_train=16", "--num_probe_train=8",
-                       "--num_probe_test=8", "--canvas=24", "--digit_size=8", "--encoder=convn"],
+    "cifar": [
+        "--dataset=shapes",
+        "--num_train=32",
+        "--num_test=16",
+        "--batch_size=8",
+        "--epochs=0",
+        "--warmup_epochs=0",
+        "--train_steps=2",
+        "--steps_per_loop=2",
+        "--encoder=convn",
+        "--linear_epochs=1",
+        "--knn_k=5",
+        "--eval_batch_size=16",
+        "--verbose=0",
+    ],
+    "imagenet": [
+        "--dataset=shapes",
+        "--num_train=32",
+        "--num_test=16",
+        "--batch_size=8",
+        "--epochs=0",
+        "--warmup_epochs=0",
+        "--train_steps=2",
+        "--steps_per_loop=2",
+        "--encoder=convn",
+    ],
+    "randbit": [
+        "--bits=0",
+        "--steps=2",
+        "--batch_size=8",
+        "--num_train=64",
+        "--models=contrastive",
+        "--temperatures=0.1",
+        "--linear_epochs=1",
+        "--knn_k=5",
+    ],
+    "digit_on_images": [
+        "--pool_sizes=1",
+        "--steps=2",
+        "--batch_size=8",
+        "--num_train=32",
+        "--num_test=16",
+        "--image_size=24",
+        "--temperatures=0.1",
+        "--linear_epochs=1",
+        "--knn_k=5",
+    ],
+    "multidigits": [
+        "--variable_sizes=8",
+        "--steps=2",
+        "--batch_size=8",
+        "--num_train=32",
+        "--num_test=16",
+        "--canvas=24",
+        "--fixed_size=8",
+        "--temperatures=0.1",
+        "--linear_epochs=1",
+        "--knn_k=5",
+    ],
+    "color_shapes": [
+        "--jitter_strengths=0",
+        "--steps=2",
+        "--batch_size=8",
+        "--num_train=32",
+        "--num_test=16",
+        "--image_size=16",
+        "--temperatures=0.1",
+        "--linear_epochs=1",
+        "--knn_k=5",
+    ],
+    "local_features": [
+        "--steps=2",
+        "--batch_size=8",
+        "--num_train=16",
+        "--num_probe_train=8",
+        "--num_probe_test=8",
+        "--canvas=24",
+        "--digit_size=8",
+        "--encoder=convn",
+    ],
     "sweep": [],
 }
 TWO_WORKERS = ["localhost:1", "localhost:2"]
@@ -67,7 +133,12 @@ CASES = [
     ("imagenet", ["--image_size=4"], None, "flag --image_size=4"),
     # Values that only the data can refute, named before training.
     ("cifar", ["--knn_k=100"], None, "--knn_k=100 is larger than the training set (32 images)"),
-    ("cifar", ["--batch_size=64"], None, "--batch_size=64 is larger than the training set (32 images)"),
+    (
+        "cifar",
+        ["--batch_size=64"],
+        None,
+        "--batch_size=64 is larger than the training set (32 images)",
+    ),
     ("cifar", ["--dataset=cifar10", "--data_dir={tmp}"], None, "is not prepared in data_dir="),
     # Files and folders.
     ("cifar", ["--output_dir={file}"], None, "output folder {file} is an existing file"),
@@ -78,10 +149,18 @@ CASES = [
     # Where the run executes.
     ("cifar", ["--strategy=tpu", "--tpu=local"], None, "--tpu=local: no TPU found or reachable"),
     ("cifar", ["--strategy=multi_worker"], "{not json", "TF_CONFIG is not valid JSON"),
-    ("cifar", ["--strategy=multi_worker"], {"cluster": {"worker": TWO_WORKERS}, "task": ["worker", 0]},
-     'TF_CONFIG "task" must be an object'),
-    ("cifar", ["--strategy=multi_worker"], {"cluster": {"worker": TWO_WORKERS}, "task": {"type": "worker", "index": "0"}},
-     'TF_CONFIG "task" "index" must be an integer'),
+    (
+        "cifar",
+        ["--strategy=multi_worker"],
+        {"cluster": {"worker": TWO_WORKERS}, "task": ["worker", 0]},
+        'TF_CONFIG "task" must be an object',
+    ),
+    (
+        "cifar",
+        ["--strategy=multi_worker"],
+        {"cluster": {"worker": TWO_WORKERS}, "task": {"type": "worker", "index": "0"}},
+        'TF_CONFIG "task" "index" must be an integer',
+    ),
     # The suppression sweeps.
     ("randbit", ["--bits=0,40"], None, "--bits: bits must be"),
     ("randbit", ["--bits=0,a"], None, "--bits must be a list of integers"),
@@ -91,7 +170,12 @@ CASES = [
     ("randbit", ["--models=contrastive,bogus"], None, "--models must be among"),
     ("randbit", ["--num_train=-1"], None, "flag --num_train=-1"),
     ("randbit", ["--knn_k=5000"], None, "--knn_k=5000 is larger than the training set (64 images)"),
-    ("randbit", ["--batch_size=128"], None, "--batch_size=128 is larger than the training set (64 images)"),
+    (
+        "randbit",
+        ["--batch_size=128"],
+        None,
+        "--batch_size=128 is larger than the training set (64 images)",
+    ),
     ("randbit", ["--vae_kl_weight=-1"], None, "flag --vae_kl_weight=-1"),
     ("randbit", ["--output_dir={file}"], None, "output folder {file} is an existing file"),
     ("randbit", [], None, "holds results of another configuration"),
@@ -105,8 +189,18 @@ CASES = [
     # Local features.
     ("local_features", ["--ks=0,a"], None, "--ks must be a list of integers"),
     ("local_features", ["--num_probe_train=0"], None, "flag --num_probe_train=0"),
-    ("local_features", ["--checkpoint={garbage}.keras"], None, "checkpoint '{garbage}.keras' is not a .keras archive"),
-    ("local_features", ["--checkpoint={garbage}.weights.h5"], None, "'{garbage}.weights.h5' is not an HDF5 weights file"),
+    (
+        "local_features",
+        ["--checkpoint={garbage}.keras"],
+        None,
+        "checkpoint '{garbage}.keras' is not a .keras archive",
+    ),
+    (
+        "local_features",
+        ["--checkpoint={garbage}.weights.h5"],
+        None,
+        "'{garbage}.weights.h5' is not an HDF5 weights file",
+    ),
     ("local_features", ["--checkpoint={tmp}/absent.keras"], None, "absent.keras' does not exist"),
     ("local_features", [], None, "holds results of another configuration"),
     # The flagfile sweep.
@@ -131,7 +225,11 @@ def test_at_least_40_bad_inputs_across_every_entry_point():
 @pytest.mark.parametrize("case", CASES, ids=[f"{i:02d}-{_id(c)}" for i, c in enumerate(CASES)])
 def test_bad_input_is_one_line_exit_2_and_leaves_the_output_folder_alone(case, tmp_path):
     program, args, tf_config, message = case
-    paths = {"tmp": str(tmp_path), "file": str(tmp_path / "plain.txt"), "garbage": str(tmp_path / "garbage")}
+    paths = {
+        "tmp": str(tmp_path),
+        "file": str(tmp_path / "plain.txt"),
+        "garbage": str(tmp_path / "garbage"),
+    }
     Path(paths["file"]).write_text("not a folder\n")
     for suffix in ("", ".keras", ".weights.h5"):
         Path(paths["garbage"] + suffix).write_bytes(bytes(range(256)) * 8)
@@ -150,11 +248,19 @@ def test_bad_input_is_one_line_exit_2_and_leaves_the_output_folder_alone(case, t
         env["TF_CONFIG"] = tf_config if isinstance(tf_config, str) else json.dumps(tf_config)
     result = subprocess.run(
         [sys.executable, "-m", f"cl_properties.experiments.{program}", *TINY[program], *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(NOISE)]
+    lines = [
+        line for line in result.stderr.splitlines() if line.strip() and not line.startswith(NOISE)
+    ]
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (
+        result.stderr[-3000:]
+    )
     assert {name: (out / name).read_bytes() for name in before} == before
     assert set(os.listdir(out)) <= {"results.json", "results.csv", ".lock"}

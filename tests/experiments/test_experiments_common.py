@@ -1,4 +1,5 @@
 """Shared experiment flags: range checks at parsing, epochs and warmup epochs as steps."""
+
 import pytest
 from absl import flags
 from absl.testing import flagsaver
@@ -17,8 +18,13 @@ def _config(*args, **kwargs):
 @flagsaver.flagsaver
 def test_epochs_become_steps_rounded_up_to_whole_loops():
     # 2 epochs of 1000 examples at batch 64: round(31.25) = 31 steps -> 40 (loops of 10).
-    config = _config("--epochs=2", "--batch_size=64", "--steps_per_loop=10", "--warmup_epochs=1",
-                     num_train_examples=1000)
+    config = _config(
+        "--epochs=2",
+        "--batch_size=64",
+        "--steps_per_loop=10",
+        "--warmup_epochs=1",
+        num_train_examples=1000,
+    )
     assert (config.train_steps, config.steps_per_loop) == (40, 10)
     assert config.optimizer.warmup_steps == 16  # round(1000 / 64)
     assert config.optimizer.warmup_fraction is None
@@ -26,7 +32,9 @@ def test_epochs_become_steps_rounded_up_to_whole_loops():
 
 @flagsaver.flagsaver
 def test_train_steps_are_used_as_given_without_epochs():
-    config = _config("--train_steps=30", "--steps_per_loop=100", "--warmup_fraction=0.1", num_train_examples=1000)
+    config = _config(
+        "--train_steps=30", "--steps_per_loop=100", "--warmup_fraction=0.1", num_train_examples=1000
+    )
     assert (config.train_steps, config.steps_per_loop) == (30, 30)
     assert (config.optimizer.warmup_fraction, config.optimizer.warmup_steps) == (0.1, None)
 
@@ -49,14 +57,24 @@ def test_inconsistent_run_length_flags_raise(args, size, message):
 @flagsaver.flagsaver
 def test_loss_scale_reaches_the_loss_config():
     assert _config().loss.arguments == {"scale": 1.0}  # the loss's preset otherwise
-    assert _config("--loss_scale=2", "--temperature=0.3").loss.arguments == {"temperature": 0.3, "scale": 2.0}
+    assert _config("--loss_scale=2", "--temperature=0.3").loss.arguments == {
+        "temperature": 0.3,
+        "scale": 2.0,
+    }
 
 
 @pytest.mark.parametrize(
     "arg",
     [
-        "--temperature=0", "--batch_size=1", "--head_depth=-1", "--lambda_weight=-1", "--loss=triplet", "--epochs=-1",
-        "--loss_scale=0", "--loss_scale=-2", "--loss_scale=inf",
+        "--temperature=0",
+        "--batch_size=1",
+        "--head_depth=-1",
+        "--lambda_weight=-1",
+        "--loss=triplet",
+        "--epochs=-1",
+        "--loss_scale=0",
+        "--loss_scale=-2",
+        "--loss_scale=inf",
     ],
 )
 @flagsaver.flagsaver
@@ -78,7 +96,10 @@ def test_only_a_completed_run_of_another_configuration_blocks_its_folder(tmp_pat
     config = {"flags": {"seed": 0, "strategy": "tpu", "tpu": "tpu-a", "output_dir": "x"}}
     write_results(tmp_path, rows=[], config=config, seed=0, wall_time_s=0, status="interrupted")
     # A preempted run may come back elsewhere: its checkpoints decide whether it resumes.
-    assert runtime.completed_run(str(tmp_path), {"flags": {**config["flags"], "strategy": "mirrored"}}) is None
+    assert (
+        runtime.completed_run(str(tmp_path), {"flags": {**config["flags"], "strategy": "mirrored"}})
+        is None
+    )
     write_results(tmp_path, rows=[{"a": 1}], config=config, seed=0, wall_time_s=0)
     same = {"flags": {**config["flags"], "tpu": "tpu-b", "output_dir": "y"}}  # where, not what
     assert runtime.completed_run(str(tmp_path), same)["rows"] == [{"a": 1}]

@@ -6,6 +6,7 @@ Runs are in-process (absl flags are process-global: each run parses inside a fla
 which restores every flag's value and default afterwards) from the repository root, where
 nested --flagfile paths are resolved.
 """
+
 import glob
 import json
 import os
@@ -24,23 +25,45 @@ FLAGFILES = sorted(
     for folder in ("figure1", "smoke")
     for path in glob.glob(os.path.join(ROOT, "experiments", folder, "*.flags"))
 )
-FIGURE1_RUNS = [f for f in FLAGFILES if f.startswith("experiments/figure1/") and not f.endswith("_base.flags")]
+FIGURE1_RUNS = [
+    f for f in FLAGFILES if f.startswith("experiments/figure1/") and not f.endswith("_base.flags")
+]
 EXPERIMENTS = {"cifar": cifar.EXPERIMENT, "imagenet": imagenet.EXPERIMENT}
 # Tiny offline data and 2 steps; ConvN instead of the files' ResNet-50 (measured: a 2-step
 # run costs ~21 CPU-seconds with ResNet-50, ~2 with ConvN, and the 44 runs must fit in a few
 # minutes on 2 cores); the paper-scale epoch counts are switched off for --train_steps.
 TINY = [
-    "--dataset=shapes", "--image_size=32", "--num_train=32", "--num_test=16", "--batch_size=8",
-    "--epochs=0", "--warmup_epochs=0", "--train_steps=2", "--steps_per_loop=2", "--encoder=convn",
-    "--linear_epochs=1", "--knn_k=5", "--eval_batch_size=16", "--verbose=0", "--fresh",
+    "--dataset=shapes",
+    "--image_size=32",
+    "--num_train=32",
+    "--num_test=16",
+    "--batch_size=8",
+    "--epochs=0",
+    "--warmup_epochs=0",
+    "--train_steps=2",
+    "--steps_per_loop=2",
+    "--encoder=convn",
+    "--linear_epochs=1",
+    "--knn_k=5",
+    "--eval_batch_size=16",
+    "--verbose=0",
+    "--fresh",
 ]
 PLAIN_VIEWS = ["--crop=false", "--flip=false", "--color_jitter=false", "--blur=false"]
 # The paper's five members of the loss family (registry names), one flagfile each per depth.
 FIGURE1_LOSSES = ("nt_xent", "decoupled", "swd_hypersphere", "swd_hypercube", "swd_normal")
 # Paper-notes section 2 (Figure 1 setup) and section 1 (each loss's parameters).
 PAPER = {
-    "cifar10": dict(dataset="cifar10", batch_size=128, learning_rate=0.2, head_output_dim=64, nt_xent_tau=0.2),
-    "imagenet": dict(dataset="imagenet2012", batch_size=1024, learning_rate=0.075, head_output_dim=128, nt_xent_tau=0.1),
+    "cifar10": dict(
+        dataset="cifar10", batch_size=128, learning_rate=0.2, head_output_dim=64, nt_xent_tau=0.2
+    ),
+    "imagenet": dict(
+        dataset="imagenet2012",
+        batch_size=1024,
+        learning_rate=0.075,
+        head_output_dim=128,
+        nt_xent_tau=0.1,
+    ),
 }
 
 
@@ -67,10 +90,15 @@ def _run(flagfile: str, *overrides: str) -> None:
 
 def test_figure1_has_one_flagfile_per_dataset_loss_and_head_depth():
     expected = {
-        f"experiments/figure1/{d}_{loss}_head{depth}.flags" for d in PAPER for loss in FIGURE1_LOSSES for depth in range(4)
+        f"experiments/figure1/{d}_{loss}_head{depth}.flags"
+        for d in PAPER
+        for loss in FIGURE1_LOSSES
+        for depth in range(4)
     }
     assert set(FIGURE1_RUNS) == expected
-    assert {"experiments/smoke/cifar_smoke.flags", "experiments/smoke/imagenet_smoke.flags"} <= set(FLAGFILES)
+    assert {"experiments/smoke/cifar_smoke.flags", "experiments/smoke/imagenet_smoke.flags"} <= set(
+        FLAGFILES
+    )
 
 
 @pytest.mark.parametrize("flagfile", FIGURE1_RUNS)
@@ -83,11 +111,17 @@ def test_figure1_flagfile_sets_the_paper_settings(flagfile):
         assert experiment.name == ("cifar" if dataset == "cifar10" else "imagenet")
         assert (FLAGS.loss, FLAGS.head_depth) == (loss, int(depth))
         assert (FLAGS.dataset, FLAGS.batch_size, FLAGS.head_output_dim) == (
-            paper["dataset"], paper["batch_size"], paper["head_output_dim"]
+            paper["dataset"],
+            paper["batch_size"],
+            paper["head_output_dim"],
         )
         assert (FLAGS.encoder, FLAGS.optimizer, FLAGS.lr_scaling) == ("resnet50", "lars", "sqrt")
         assert FLAGS.learning_rate == paper["learning_rate"]
-        assert (FLAGS.weight_decay, FLAGS.warmup_epochs, FLAGS.lr_schedule) == (1e-6, 10.0, "cosine")
+        assert (FLAGS.weight_decay, FLAGS.warmup_epochs, FLAGS.lr_schedule) == (
+            1e-6,
+            10.0,
+            "cosine",
+        )
         assert FLAGS.epochs > 0 and FLAGS.global_bn
         # SimCLR's add_contrastive_loss is twice our NT-Xent; the colab's generalized loss is not.
         assert FLAGS.loss_scale == (2.0 if loss == "nt_xent" else 1.0)
@@ -113,7 +147,11 @@ def test_flagfile_runs_two_steps_on_tiny_data(flagfile, tmp_path):
     with flagsaver.flagsaver():
         _parse(flagfile)
         expected = (FLAGS.experiment, FLAGS.loss, FLAGS.head_depth)
-        arguments = {name: FLAGS[name].value for name in ("temperature", "lambda_weight") if FLAGS[name].value is not None}
+        arguments = {
+            name: FLAGS[name].value
+            for name in ("temperature", "lambda_weight")
+            if FLAGS[name].value is not None
+        }
         arguments["scale"] = FLAGS.loss_scale
     # Figure 1's 40 run files add a loss, its parameters and a head depth to their base: they
     # run those with plain views and online probes only. The base and smoke flagfiles run
@@ -129,4 +167,6 @@ def test_flagfile_runs_two_steps_on_tiny_data(flagfile, tmp_path):
     pretrain = document["config"]["pretrain"]
     assert pretrain["loss"] == {"name": expected[1], "arguments": arguments}
     assert pretrain["train_steps"] == 2 and row["dataset"] == "shapes"
-    assert set(("online_label", "linear_label", "knn_label") if full else ("online_label",)) <= set(row)
+    assert set(("online_label", "linear_label", "knn_label") if full else ("online_label",)) <= set(
+        row
+    )

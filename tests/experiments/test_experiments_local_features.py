@@ -3,6 +3,7 @@
 Each run is a subprocess: absl flags are process-global, and every experiment module
 defines the shared pretraining flags.
 """
+
 import json
 import os
 import subprocess
@@ -15,9 +16,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FLAGFILES = os.path.join(ROOT, "experiments", "local_features")
 # A tiny canvas, a few steps and small probe sets: the whole pipeline in seconds.
 TINY = [
-    "--canvas=24", "--num_digits=2", "--digit_size=8", "--digits=sklearn", "--num_train=64",
-    "--batch_size=16", "--steps=2", "--num_probe_train=16", "--num_probe_test=8",
-    "--probe_epochs=1", "--linear_epochs=1", "--overlay_images=2", "--ks=2,3",
+    "--canvas=24",
+    "--num_digits=2",
+    "--digit_size=8",
+    "--digits=sklearn",
+    "--num_train=64",
+    "--batch_size=16",
+    "--steps=2",
+    "--num_probe_train=16",
+    "--num_probe_test=8",
+    "--probe_epochs=1",
+    "--linear_epochs=1",
+    "--overlay_images=2",
+    "--ks=2,3",
 ]
 MODELS = ["trained", "random_init", "raw_patches"]
 TAPS = ["block_group1", "block_group2", "block_group3"]
@@ -26,7 +37,10 @@ TAPS = ["block_group1", "block_group2", "block_group3"]
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cl_properties.experiments.local_features", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
     )
 
@@ -67,7 +81,9 @@ def test_default_flags_train_and_write_scores_and_pictures(trained_run):
 def test_checkpoint_of_the_run_reproduces_its_scores(trained_run, tmp_path):
     flagfile = os.path.join(FLAGFILES, "default.flags")
     checkpoint = os.path.join(trained_run, "encoder.keras")
-    result = _run(f"--flagfile={flagfile}", *TINY, f"--checkpoint={checkpoint}", f"--output_dir={tmp_path}")
+    result = _run(
+        f"--flagfile={flagfile}", *TINY, f"--checkpoint={checkpoint}", f"--output_dir={tmp_path}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert _rows(tmp_path) == _rows(trained_run)
 
@@ -77,7 +93,9 @@ def test_paper_scale_flags_parse_and_score_a_checkpoint(trained_run, tmp_path):
     # Training at paper scale needs an accelerator; the flagfile is checked with a checkpoint.
     flagfile = os.path.join(FLAGFILES, "paper_scale.flags")
     checkpoint = os.path.join(trained_run, "encoder.keras")
-    result = _run(f"--flagfile={flagfile}", *TINY, f"--checkpoint={checkpoint}", f"--output_dir={tmp_path}")
+    result = _run(
+        f"--flagfile={flagfile}", *TINY, f"--checkpoint={checkpoint}", f"--output_dir={tmp_path}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert {r["tap"] for r in _rows(tmp_path)} == set(TAPS)
 

@@ -4,6 +4,7 @@ flag values reported as one line with exit status 2.
 Runs are in-process inside a flagsaver (absl flags are process-global); one test checks the
 real `python -m` program in a subprocess.
 """
+
 import csv
 import json
 import os
@@ -21,9 +22,19 @@ from cl_properties.results import read_results
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = [
-    "--dataset=shapes", "--num_train=32", "--num_test=16", "--batch_size=8", "--epochs=0",
-    "--warmup_epochs=0", "--train_steps=2", "--steps_per_loop=2", "--encoder=convn",
-    "--linear_epochs=1", "--knn_k=5", "--eval_batch_size=16", "--verbose=0",
+    "--dataset=shapes",
+    "--num_train=32",
+    "--num_test=16",
+    "--batch_size=8",
+    "--epochs=0",
+    "--warmup_epochs=0",
+    "--train_steps=2",
+    "--steps_per_loop=2",
+    "--encoder=convn",
+    "--linear_epochs=1",
+    "--knn_k=5",
+    "--eval_batch_size=16",
+    "--verbose=0",
 ]
 
 
@@ -36,24 +47,37 @@ def _launch(experiment, *args):
 
 
 @pytest.mark.slow
-def test_run_writes_results_with_config_versions_and_all_three_evaluations(tmp_path, monkeypatch, capsys):
+def test_run_writes_results_with_config_versions_and_all_three_evaluations(
+    tmp_path, monkeypatch, capsys
+):
     monkeypatch.chdir(tmp_path)  # the default output directory is relative: runs/cifar/...
     assert _launch(cifar.EXPERIMENT, *TINY, "--head_depth=1", "--seed=3") == 0
     output_dir = tmp_path / "runs" / "cifar" / "shapes_convn_nt_xent_head1_seed3"
     with open(output_dir / "results.json", encoding="utf-8") as f:
         document = json.load(f)
-    assert document["status"] == "completed" and document["seed"] == 3 and document["wall_time_s"] > 0
+    assert (
+        document["status"] == "completed" and document["seed"] == 3 and document["wall_time_s"] > 0
+    )
     versions = document["versions"]
-    assert {"keras", "numpy", "python"} <= set(versions) and {"tensorflow", "tensorflow-cpu"} & set(versions)
+    assert {"keras", "numpy", "python"} <= set(versions) and {"tensorflow", "tensorflow-cpu"} & set(
+        versions
+    )
     config = document["config"]
     assert config["flags"]["dataset"] == "shapes" and config["flags"]["experiment"] == "cifar"
     assert config["pretrain"]["head"]["depth"] == 1 and config["pretrain"]["seed"] == 3
     # cifar's defaults: tau 0.2, 64-d output, LARS with sqrt scaling, jitter 0.5, no blur.
-    assert config["pretrain"]["loss"]["arguments"]["temperature"] == 0.2 and config["pretrain"]["head"]["output_dim"] == 64
+    assert (
+        config["pretrain"]["loss"]["arguments"]["temperature"] == 0.2
+        and config["pretrain"]["head"]["output_dim"] == 64
+    )
     assert config["pretrain"]["optimizer"]["lr_scaling"] == "sqrt"
     assert (config["augment"]["jitter_strength"], config["augment"]["blur"]) == (0.5, False)
     assert config["data"] == {
-        "dataset": "shapes", "train_examples": 32, "test_examples": 16, "input_shape": [32, 32, 3], "probes": {"label": 4}
+        "dataset": "shapes",
+        "train_examples": 32,
+        "test_examples": 16,
+        "input_shape": [32, 32, 3],
+        "probes": {"label": 4},
     }
     assert document["distribution"]["replicas"] == 1 and len(document["history"]["loss"]) == 1
     (row,) = document["rows"]
@@ -61,13 +85,20 @@ def test_run_writes_results_with_config_versions_and_all_three_evaluations(tmp_p
         assert 0.0 <= row[f"{kind}_label"] <= 1.0
     with open(output_dir / "results.csv", encoding="utf-8") as f:
         assert next(csv.DictReader(f))["linear_label"] == str(row["linear_label"])
-    assert list((output_dir / "logs" / "train").glob("events.out.tfevents.*")), "no TensorBoard summaries"
+    assert list((output_dir / "logs" / "train").glob("events.out.tfevents.*")), (
+        "no TensorBoard summaries"
+    )
     out, err = capsys.readouterr()
-    assert "linear_label" in out.splitlines()[-2] and "wrote runs/cifar/shapes_convn_nt_xent_head1_seed3" in err
+    assert (
+        "linear_label" in out.splitlines()[-2]
+        and "wrote runs/cifar/shapes_convn_nt_xent_head1_seed3" in err
+    )
 
 
 @pytest.mark.slow
-def test_a_completed_run_is_reported_not_repeated_and_no_corrupt_checkpoint_wipes_it(tmp_path, monkeypatch, capsys):
+def test_a_completed_run_is_reported_not_repeated_and_no_corrupt_checkpoint_wipes_it(
+    tmp_path, monkeypatch, capsys
+):
     out = tmp_path / "run"
     args = [*TINY, f"--output_dir={out}"]
     assert _launch(cifar.EXPERIMENT, *args) == 0
@@ -83,14 +114,25 @@ def test_a_completed_run_is_reported_not_repeated_and_no_corrupt_checkpoint_wipe
         patch.setattr(pretraining, "train_and_evaluate", must_not_run)
         assert _launch(cifar.EXPERIMENT, *args) == 0  # the same command: reported, not repeated
         printed, err = capsys.readouterr()
-        assert f"{out} holds this run, completed (results.json); pass --fresh" in err and "linear_label" in printed
-        assert _launch(cifar.EXPERIMENT, *args, "--linear_epochs=2") == 2  # another configuration: refused
+        assert (
+            f"{out} holds this run, completed (results.json); pass --fresh" in err
+            and "linear_label" in printed
+        )
+        assert (
+            _launch(cifar.EXPERIMENT, *args, "--linear_epochs=2") == 2
+        )  # another configuration: refused
         err = capsys.readouterr().err
-        assert f"{out} holds results of another configuration (evaluation.linear_epochs: 1 -> 2" in err
+        assert (
+            f"{out} holds results of another configuration (evaluation.linear_epochs: 1 -> 2" in err
+        )
     assert {name: (out / name).read_bytes() for name in finished} == finished
 
-    assert _launch(cifar.EXPERIMENT, *args, "--fresh") == 0  # starts over, past the corrupt checkpoint
-    assert read_results(out)["status"] == "completed" and read_results(out)["resumed_from_step"] == 0
+    assert (
+        _launch(cifar.EXPERIMENT, *args, "--fresh") == 0
+    )  # starts over, past the corrupt checkpoint
+    assert (
+        read_results(out)["status"] == "completed" and read_results(out)["resumed_from_step"] == 0
+    )
 
 
 BAD_FLAGS = [
@@ -109,7 +151,9 @@ BAD_FLAGS = [
 ]
 
 
-@pytest.mark.parametrize("args,message", BAD_FLAGS, ids=[a[0].split("=")[0].lstrip("-") for a, _ in BAD_FLAGS])
+@pytest.mark.parametrize(
+    "args,message", BAD_FLAGS, ids=[a[0].split("=")[0].lstrip("-") for a, _ in BAD_FLAGS]
+)
 def test_bad_flag_values_are_one_line_errors_with_status_2(args, message, tmp_path, capsys):
     args = [a.format(tmp=tmp_path) for a in args]
     assert _launch(cifar.EXPERIMENT, *TINY, f"--output_dir={tmp_path / 'out'}", *args) == 2
@@ -124,11 +168,18 @@ def test_bad_flag_values_are_one_line_errors_with_status_2(args, message, tmp_pa
 def test_program_reports_a_bad_flag_in_one_line_and_exits_2():
     result = subprocess.run(
         [sys.executable, "-m", "cl_properties.experiments.imagenet", "--loss=infonce"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""},
     )
     assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if not line.startswith(("WARNING: All log messages", "I0000", "E0000"))]
+    lines = [
+        line
+        for line in result.stderr.splitlines()
+        if not line.startswith(("WARNING: All log messages", "I0000", "E0000"))
+    ]
     assert len(lines) == 1 and lines[0].startswith("error: flag --loss=infonce"), result.stderr
 
 
@@ -139,12 +190,16 @@ def _augment():
 
 
 def test_shapes_are_generated_at_the_image_size_and_do_not_depend_on_the_run():
-    data = pretraining.load_data("shapes", augment=_augment(), image_size=24, num_train=8, num_test=4)
+    data = pretraining.load_data(
+        "shapes", augment=_augment(), image_size=24, num_train=8, num_test=4
+    )
     assert data.input_shape == (24, 24, 3) and data.probes == {"label": 4}
     assert data.augment.output_size is None  # generated at 24 px: no resize
     assert data.eval_preprocess.output_size is None
     assert (int(data.train.cardinality()), int(data.test.cardinality())) == (8, 4)
-    again = pretraining.load_data("shapes", augment=_augment(), image_size=24, num_train=8, num_test=4)
+    again = pretraining.load_data(
+        "shapes", augment=_augment(), image_size=24, num_train=8, num_test=4
+    )
     first, second = (next(iter(d.train.batch(8)))["image"].numpy() for d in (data, again))
     assert (first == second).all()
 
@@ -154,7 +209,10 @@ def test_digits_have_one_channel_and_their_fixed_split():
     assert data.input_shape == (28, 28, 1) and data.probes == {"label": 10}
     assert (int(data.train.cardinality()), int(data.test.cardinality())) == (1437, 360)
     # A central crop at evaluation is resized back to the encoder's input size.
-    assert (data.eval_preprocess.output_size, data.eval_preprocess.crop_proportion) == ((28, 28), 0.875)
+    assert (data.eval_preprocess.output_size, data.eval_preprocess.crop_proportion) == (
+        (28, 28),
+        0.875,
+    )
 
 
 def test_tfds_datasets_take_their_class_counts_from_the_metadata_and_resize_to_image_size():

@@ -4,6 +4,7 @@ Experiment runs are subprocesses (absl flags are process-global and every experi
 the shared pretraining flags); the shared sweep code (`suppression`) is tested in-process
 with a tiny data builder.
 """
+
 import json
 import os
 import signal
@@ -16,9 +17,9 @@ import pytest
 
 from cl_properties.data import randbit_augment, source_from_arrays
 from cl_properties.experiments import suppression
+from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import DataSpec, EvalConfig, Interrupted, PretrainConfig
 from cl_properties.training.config import EncoderConfig, HeadConfig, LossConfig
-from cl_properties.optimization import OptimizerConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGFILES = os.path.join(ROOT, "experiments", "suppression")
@@ -28,7 +29,10 @@ TINY = ["--steps=2", "--batch_size=8", "--linear_epochs=1", "--knn_k=3"]
 def _run(experiment: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", f"cl_properties.experiments.{experiment}", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
 
@@ -52,8 +56,14 @@ def _check_outputs(output_dir, name: str, result) -> list[dict]:
 @pytest.mark.slow
 def test_randbit_smoke_all_models(tmp_path):
     result = _run(
-        "randbit", *TINY, "--bits=0,3", "--temperatures=0.1", "--num_train=64",
-        "--models=contrastive,per_view,vae,supervised", "--vae_steps=3", f"--output_dir={tmp_path}",
+        "randbit",
+        *TINY,
+        "--bits=0,3",
+        "--temperatures=0.1",
+        "--num_train=64",
+        "--models=contrastive,per_view,vae,supervised",
+        "--vae_steps=3",
+        f"--output_dir={tmp_path}",
     )
     rows = _check_outputs(tmp_path, "randbit", result)
     assert [(r["bits"], r["model"]) for r in rows] == [
@@ -79,9 +89,9 @@ def test_randbit_is_deterministic_given_the_seed_and_parallel_workers_agree(tmp_
     parallel = _run("randbit", *args, "--workers=2", f"--output_dir={tmp_path / 'b'}")
     rows_a = _check_outputs(tmp_path / "a", "randbit", serial)
     probes = ("linear_label", "knn_label", "online_label", "train_loss")
-    assert [[r[p] for p in probes] for r in _check_outputs(tmp_path / "again", "randbit", again)] == [
-        [r[p] for p in probes] for r in rows_a
-    ]
+    assert [
+        [r[p] for p in probes] for r in _check_outputs(tmp_path / "again", "randbit", again)
+    ] == [[r[p] for p in probes] for r in rows_a]
     rows_b = _check_outputs(tmp_path / "b", "randbit", parallel)
     assert [r["temperature"] for r in rows_b] == [0.1, 0.2]  # job order, whatever finished first
     for a, b in zip(rows_a, rows_b):
@@ -92,9 +102,30 @@ def test_randbit_is_deterministic_given_the_seed_and_parallel_workers_agree(tmp_
 @pytest.mark.parametrize(
     "name, args, x, probes",
     [
-        ("digit_on_images", ["--pool_sizes=1,5", "--image_size=24", "--num_train=32", "--num_test=16"], "pool_size", ["object", "digit"]),
-        ("multidigits", ["--variable_sizes=8,12", "--canvas=24", "--fixed_size=8", "--num_train=32", "--num_test=16"], "variable_size", ["fixed", "variable"]),
-        ("color_shapes", ["--jitter_strengths=0,1", "--image_size=16", "--num_train=32", "--num_test=16"], "jitter_strength", ["shape"]),
+        (
+            "digit_on_images",
+            ["--pool_sizes=1,5", "--image_size=24", "--num_train=32", "--num_test=16"],
+            "pool_size",
+            ["object", "digit"],
+        ),
+        (
+            "multidigits",
+            [
+                "--variable_sizes=8,12",
+                "--canvas=24",
+                "--fixed_size=8",
+                "--num_train=32",
+                "--num_test=16",
+            ],
+            "variable_size",
+            ["fixed", "variable"],
+        ),
+        (
+            "color_shapes",
+            ["--jitter_strengths=0,1", "--image_size=16", "--num_train=32", "--num_test=16"],
+            "jitter_strength",
+            ["shape"],
+        ),
     ],
 )
 def test_other_experiments_smoke(tmp_path, name, args, x, probes):
@@ -126,7 +157,12 @@ def test_shipped_flagfiles_parse(flagfile, experiment, runs):
 
 def test_flagfiles_are_all_tested():
     assert sorted(os.listdir(FLAGFILES)) == sorted(
-        ["randbit_mnist.flags", "randbit_cifar10.flags", "multidigits_mnist.flags", "digit_on_images_mnist.flags"]
+        [
+            "randbit_mnist.flags",
+            "randbit_cifar10.flags",
+            "multidigits_mnist.flags",
+            "digit_on_images_mnist.flags",
+        ]
     )
 
 
@@ -147,7 +183,13 @@ def _tiny_data(job: suppression.Job) -> DataSpec:
 
 
 TINY_EXPERIMENT = suppression.Experiment(
-    name="tiny", build_data=_tiny_data, x="n", points_flag="ns", x_label="n", probe_titles={"label": "label probe"}, chance={"label": 1 / 3}
+    name="tiny",
+    build_data=_tiny_data,
+    x="n",
+    points_flag="ns",
+    x_label="n",
+    probe_titles={"label": "label probe"},
+    chance={"label": 1 / 3},
 )
 
 
@@ -156,12 +198,21 @@ def _job(n: int, model: str = "contrastive", temperature: float = 0.1) -> suppre
         encoder=EncoderConfig(name="convn"),
         head=HeadConfig(depth=2, hidden_dim=8, output_dim=4),
         loss=LossConfig("nt_xent", {"temperature": temperature}),
-        optimizer=OptimizerConfig(name="adam", learning_rate=1e-3, lr_scaling="none", weight_decay=0.0),
+        optimizer=OptimizerConfig(
+            name="adam", learning_rate=1e-3, lr_scaling="none", weight_decay=0.0
+        ),
         batch_size=8,
         train_steps=2,
         steps_per_loop=2,
     )
-    return suppression.Job({"n": n}, model, config, EvalConfig(linear_epochs=1, knn_k=3), suppression.VaeConfig(latent_dim=4), {})
+    return suppression.Job(
+        {"n": n},
+        model,
+        config,
+        EvalConfig(linear_epochs=1, knn_k=3),
+        suppression.VaeConfig(latent_dim=4),
+        {},
+    )
 
 
 def test_job_series_and_description():
@@ -178,7 +229,12 @@ def test_failed_sweep_keeps_the_finished_rows(tmp_path):
     progress = io.StringIO()
     with pytest.raises(RuntimeError, match="on purpose"):
         suppression.run_sweep(
-            TINY_EXPERIMENT, [_job(1), _job(-1)], output_dir=str(tmp_path), config={"a": 1}, seed=0, stream=progress
+            TINY_EXPERIMENT,
+            [_job(1), _job(-1)],
+            output_dir=str(tmp_path),
+            config={"a": 1},
+            seed=0,
+            stream=progress,
         )
     document = _document(tmp_path)
     assert document["status"] == "failed" and "on purpose" in document["error"]
@@ -191,9 +247,15 @@ def test_failed_sweep_keeps_the_finished_rows(tmp_path):
 def test_interrupted_sweep_keeps_its_rows_and_a_rerun_measures_only_the_rest(tmp_path):
     import io
 
-    with pytest.raises(Interrupted, match=r"interrupted after 1 of 3 runs.*rerun the same command") as stopped:
+    with pytest.raises(
+        Interrupted, match=r"interrupted after 1 of 3 runs.*rerun the same command"
+    ) as stopped:
         suppression.run_sweep(
-            TINY_EXPERIMENT, [_job(1), _job(-2), _job(2)], output_dir=str(tmp_path), config={"a": 1}, seed=0,
+            TINY_EXPERIMENT,
+            [_job(1), _job(-2), _job(2)],
+            output_dir=str(tmp_path),
+            config={"a": 1},
+            seed=0,
             stream=io.StringIO(),
         )
     assert stopped.value.signal_number == signal.SIGINT
@@ -203,8 +265,13 @@ def test_interrupted_sweep_keeps_its_rows_and_a_rerun_measures_only_the_rest(tmp
     # The rerun (here a longer sweep of the same settings) keeps the measured row as it was.
     progress = io.StringIO()
     rows = suppression.run_sweep(
-        TINY_EXPERIMENT, [_job(1), _job(2), _job(3)], output_dir=str(tmp_path), config={"a": 1}, seed=0,
-        measured=document["rows"], stream=progress,
+        TINY_EXPERIMENT,
+        [_job(1), _job(2), _job(3)],
+        output_dir=str(tmp_path),
+        config={"a": 1},
+        seed=0,
+        measured=document["rows"],
+        stream=progress,
     )
     assert [r["n"] for r in rows] == [1, 2, 3] and rows[0] == document["rows"][0]
     assert "3 runs, 1 measured before (kept; --fresh measures them again)" in progress.getvalue()
@@ -212,7 +279,12 @@ def test_interrupted_sweep_keeps_its_rows_and_a_rerun_measures_only_the_rest(tmp
     assert _document(tmp_path)["status"] == "completed"
     # Rows that no job of this sweep names are kept too, first.
     rows = suppression.run_sweep(
-        TINY_EXPERIMENT, [_job(2)], output_dir=str(tmp_path), config={"a": 1}, seed=0, measured=rows,
+        TINY_EXPERIMENT,
+        [_job(2)],
+        output_dir=str(tmp_path),
+        config={"a": 1},
+        seed=0,
+        measured=rows,
         stream=io.StringIO(),
     )
     assert [r["n"] for r in rows] == [1, 3, 2]
@@ -220,13 +292,32 @@ def test_interrupted_sweep_keeps_its_rows_and_a_rerun_measures_only_the_rest(tmp
 
 def test_plot_and_table_from_rows(tmp_path):
     rows = [
-        {"n": n, "model": m, "temperature": t, "series": s, "seed": 0, "linear_label": a, "seconds": 1.0}
-        for n, m, t, s, a in [(1, "contrastive", 0.1, "contrastive tau=0.1", 0.9), (2, "contrastive", 0.1, "contrastive tau=0.1", 0.5), (1, "vae", None, "vae", 0.8)]
+        {
+            "n": n,
+            "model": m,
+            "temperature": t,
+            "series": s,
+            "seed": 0,
+            "linear_label": a,
+            "seconds": 1.0,
+        }
+        for n, m, t, s, a in [
+            (1, "contrastive", 0.1, "contrastive tau=0.1", 0.9),
+            (2, "contrastive", 0.1, "contrastive tau=0.1", 0.5),
+            (1, "vae", None, "vae", 0.8),
+        ]
     ]
     suppression.plot_rows(TINY_EXPERIMENT, rows, str(tmp_path / "p.png"))
     assert matplotlib.image.imread(tmp_path / "p.png").shape[1] >= 400
     text = suppression.table(TINY_EXPERIMENT, rows)
-    assert text.splitlines()[0].split() == ["n", "model", "temperature", "seed", "linear_label", "seconds"]
+    assert text.splitlines()[0].split() == [
+        "n",
+        "model",
+        "temperature",
+        "seed",
+        "linear_label",
+        "seconds",
+    ]
     assert len(text.splitlines()) == 4
 
 
@@ -234,7 +325,9 @@ def test_run_sweep_rejects_no_jobs_and_bad_workers(tmp_path):
     with pytest.raises(ValueError, match="no jobs"):
         suppression.run_sweep(TINY_EXPERIMENT, [], output_dir=str(tmp_path), config={}, seed=0)
     with pytest.raises(ValueError, match="workers"):
-        suppression.run_sweep(TINY_EXPERIMENT, [_job(1)], output_dir=str(tmp_path), config={}, seed=0, workers=0)
+        suppression.run_sweep(
+            TINY_EXPERIMENT, [_job(1)], output_dir=str(tmp_path), config={}, seed=0, workers=0
+        )
 
 
 def test_vae_config_validates():
@@ -256,4 +349,7 @@ def test_vae_bit_weightings(weighting, expected):
     weights = suppression.VaeConfig(bit_weighting=weighting).channel_weights((28, 28, 5), added=4)
     assert weights == pytest.approx(expected, rel=1e-12)
     # Without appended channels every weighting is the plain image BCE.
-    assert suppression.VaeConfig(bit_weighting=weighting).channel_weights((28, 28, 3), added=0) == [1.0] * 3
+    assert (
+        suppression.VaeConfig(bit_weighting=weighting).channel_weights((28, 28, 3), added=0)
+        == [1.0] * 3
+    )

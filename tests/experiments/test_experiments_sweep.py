@@ -1,5 +1,6 @@
 """The sweep launcher: entry points read from flagfiles, commands, collected results, and a
 real sweep of the smoke flagfiles (subprocesses, as a user runs it)."""
+
 import json
 import os
 import subprocess
@@ -39,24 +40,36 @@ def test_command_runs_the_flagfile_entry_point_into_its_own_directory():
     flagfile = "experiments/figure1/imagenet_nt_xent_head2.flags"
     assert sweep.run_name(flagfile) == "imagenet_nt_xent_head2"
     assert sweep.command(flagfile, "runs/x/imagenet_nt_xent_head2", ["--data_dir=/data"]) == [
-        sys.executable, "-m", "cl_properties.experiments.imagenet", f"--flagfile={flagfile}",
-        "--output_dir=runs/x/imagenet_nt_xent_head2", "--data_dir=/data",
+        sys.executable,
+        "-m",
+        "cl_properties.experiments.imagenet",
+        f"--flagfile={flagfile}",
+        "--output_dir=runs/x/imagenet_nt_xent_head2",
+        "--data_dir=/data",
     ]
 
 
 def test_collect_reports_completed_failed_and_missing_runs(tmp_path):
     done, failed, missing = (str(tmp_path / name) for name in ("a", "b", "c"))
-    write_results(done, rows=[{"loss": "nt_xent", "linear_label": 0.5}], config={}, seed=1, wall_time_s=2.0)
+    write_results(
+        done, rows=[{"loss": "nt_xent", "linear_label": 0.5}], config={}, seed=1, wall_time_s=2.0
+    )
     os.makedirs(failed)
     with open(os.path.join(failed, sweep.LOG), "w", encoding="utf-8") as f:
         f.write("progress\nerror: something broke\n\n")
     rows = sweep.collect([("x/a.flags", done), ("x/b.flags", failed), ("x/c.flags", missing)])
-    assert [(r["run"], r["status"]) for r in rows] == [("a", "completed"), ("b", "failed"), ("c", "missing")]
+    assert [(r["run"], r["status"]) for r in rows] == [
+        ("a", "completed"),
+        ("b", "failed"),
+        ("c", "missing"),
+    ]
     assert rows[0]["linear_label"] == 0.5 and rows[0]["wall_time_s"] == 2.0
     assert rows[1]["error"] == "error: something broke"
 
 
-def test_a_corrupt_results_file_is_named_counts_as_not_completed_and_the_sweep_goes_on(tmp_path, capsys):
+def test_a_corrupt_results_file_is_named_counts_as_not_completed_and_the_sweep_goes_on(
+    tmp_path, capsys
+):
     done, corrupt = str(tmp_path / "a"), str(tmp_path / "b")
     write_results(done, rows=[{"linear_label": 0.5}], config={}, seed=0, wall_time_s=1.0)
     os.makedirs(corrupt)
@@ -72,7 +85,10 @@ def test_a_corrupt_results_file_is_named_counts_as_not_completed_and_the_sweep_g
 def _sweep(*args):
     return subprocess.run(
         [sys.executable, "-m", "cl_properties.experiments.sweep", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""},
     )
 
@@ -80,14 +96,24 @@ def _sweep(*args):
 @pytest.mark.slow
 def test_sweep_runs_flagfiles_collects_one_table_and_skips_completed_runs(tmp_path):
     flagfiles = ["experiments/smoke/cifar_smoke.flags", "experiments/smoke/imagenet_smoke.flags"]
-    tiny = ["--num_train=32", "--num_test=16", "--batch_size=8", "--train_steps=2", "--steps_per_loop=2",
-            "--encoder=convn", "--linear_epochs=1", "--knn_k=5", "--verbose=0"]
+    tiny = [
+        "--num_train=32",
+        "--num_test=16",
+        "--batch_size=8",
+        "--train_steps=2",
+        "--steps_per_loop=2",
+        "--encoder=convn",
+        "--linear_epochs=1",
+        "--knn_k=5",
+        "--verbose=0",
+    ]
     result = _sweep(f"--output_root={tmp_path}", "--parallel=2", *flagfiles, "--", *tiny)
     assert result.returncode == 0, result.stdout + result.stderr
     with open(tmp_path / "results.json", encoding="utf-8") as f:
         rows = json.load(f)["rows"]
     assert [(r["run"], r["status"], r["experiment"]) for r in rows] == [
-        ("cifar_smoke", "completed", "cifar"), ("imagenet_smoke", "completed", "imagenet")
+        ("cifar_smoke", "completed", "cifar"),
+        ("imagenet_smoke", "completed", "imagenet"),
     ]
     assert all(0.0 <= r["linear_label"] <= 1.0 for r in rows)
     assert os.path.exists(tmp_path / "cifar_smoke" / sweep.LOG)
@@ -103,4 +129,10 @@ def test_bad_arguments_are_errors_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match="no such flagfile"):
         sweep.main(["prog", str(tmp_path / "absent.flags")])
     with pytest.raises(ValueError, match="same name"):
-        sweep.main(["prog", "experiments/smoke/cifar_smoke.flags", "experiments/smoke/../smoke/cifar_smoke.flags"])
+        sweep.main(
+            [
+                "prog",
+                "experiments/smoke/cifar_smoke.flags",
+                "experiments/smoke/../smoke/cifar_smoke.flags",
+            ]
+        )

@@ -1,5 +1,6 @@
 """The generalized loss (decoupled NT-Xent and SWD) against numpy references written from the
 official conventions in paper-notes section 1."""
+
 import numpy as np
 import pytest
 
@@ -81,7 +82,9 @@ def test_swd_hypersphere_without_normalization(views):
 def test_symmetric_and_permutation_invariant(views, kwargs):
     z1, z2 = views
     loss = generalized_contrastive_loss(z1, z2, **kwargs).loss.numpy()
-    np.testing.assert_allclose(generalized_contrastive_loss(z2, z1, **kwargs).loss.numpy(), loss, rtol=1e-12)
+    np.testing.assert_allclose(
+        generalized_contrastive_loss(z2, z1, **kwargs).loss.numpy(), loss, rtol=1e-12
+    )
     perm = np.random.default_rng(0).permutation(len(z1))
     permuted = generalized_contrastive_loss(z1[perm], z2[perm], **kwargs).loss.numpy()
     np.testing.assert_allclose(permuted, loss, rtol=1e-12)

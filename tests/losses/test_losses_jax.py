@@ -1,6 +1,7 @@
 """The loss math is written with keras.ops, so it runs on the JAX backend too: the same
 inputs give the same values as on TensorFlow. JAX is a test extra; the backend is chosen per
 process, so the JAX side runs in a subprocess with KERAS_BACKEND=jax."""
+
 import json
 import os
 import subprocess
@@ -22,7 +23,9 @@ import keras
 from cl_properties.losses import generalized_contrastive_loss, nt_xent, sliced_wasserstein_loss
 assert keras.backend.backend() == "jax", keras.backend.backend()
 z1, z2, prior, projection, s1, s2 = (np.asarray(a, np.float32) for a in json.load(sys.stdin))
-terms = generalized_contrastive_loss(z1, z2, distribution="logsumexp", temperature=0.5, lambda_weight=0.3)
+terms = generalized_contrastive_loss(
+    z1, z2, distribution="logsumexp", temperature=0.5, lambda_weight=0.3
+)
 nt_xent_grads = jax.grad(lambda a, b: nt_xent(a, b, temperature=0.2), argnums=(0, 1))
 print(json.dumps({
     "nt_xent": float(nt_xent(z1, z2, temperature=0.2)),
@@ -45,13 +48,19 @@ def test_losses_on_jax_equal_the_tensorflow_values():
     result = subprocess.run(
         [sys.executable, "-c", _JAX_SIDE],
         input=json.dumps([a.tolist() for a in (z1, z2, prior, projection, s1, s2)]),
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     on_jax = json.loads(result.stdout.strip().splitlines()[-1])
-    terms = generalized_contrastive_loss(z1, z2, distribution="logsumexp", temperature=0.5, lambda_weight=0.3)
-    np.testing.assert_allclose(on_jax["nt_xent"], float(nt_xent(z1, z2, temperature=0.2)), rtol=1e-5)
+    terms = generalized_contrastive_loss(
+        z1, z2, distribution="logsumexp", temperature=0.5, lambda_weight=0.3
+    )
+    np.testing.assert_allclose(
+        on_jax["nt_xent"], float(nt_xent(z1, z2, temperature=0.2)), rtol=1e-5
+    )
     saturated = float(nt_xent(s1, s2, temperature=0.05))
     assert 1e-9 < saturated < 1e-7
     np.testing.assert_allclose(on_jax["nt_xent_saturated"], saturated, rtol=1e-5)
@@ -64,6 +73,11 @@ def test_losses_on_jax_equal_the_tensorflow_values():
     # One pair: no negatives, zero loss and zero (not NaN) gradient.
     np.testing.assert_array_equal(on_jax["nt_xent_single_pair_grads"], np.zeros((2, 1, 8)))
     np.testing.assert_allclose(
-        on_jax["decoupled"], [float(terms.loss), float(terms.alignment), float(terms.distribution)], rtol=1e-5, atol=1e-6
+        on_jax["decoupled"],
+        [float(terms.loss), float(terms.alignment), float(terms.distribution)],
+        rtol=1e-5,
+        atol=1e-6,
     )
-    np.testing.assert_allclose(on_jax["swd"], float(sliced_wasserstein_loss(z1, prior, projection)), rtol=1e-5)
+    np.testing.assert_allclose(
+        on_jax["swd"], float(sliced_wasserstein_loss(z1, prior, projection)), rtol=1e-5
+    )

@@ -1,4 +1,5 @@
 """`ContrastiveLoss`: dispatch, scale, serialization, traced use and mixed precision."""
+
 import keras
 import numpy as np
 import pytest
@@ -45,8 +46,13 @@ def test_dispatches_to_the_functions(views):
 
 def test_defaults_resolve():
     assert ContrastiveLoss().get_config() == {
-        "method": "nt_xent", "prior": "hypersphere", "temperature": 0.1,
-        "lambda_weight": 1.0, "normalize": True, "seed": 0, "scale": 1.0,
+        "method": "nt_xent",
+        "prior": "hypersphere",
+        "temperature": 0.1,
+        "lambda_weight": 1.0,
+        "normalize": True,
+        "seed": 0,
+        "scale": 1.0,
     }
     assert ContrastiveLoss("decoupled").temperature == 1.0
     assert ContrastiveLoss("swd", prior="normal").normalize is False
@@ -67,7 +73,9 @@ def test_scale_multiplies_every_term(views, config):
     terms = ContrastiveLoss(**config)(*views, step=1)
     scaled = ContrastiveLoss(**config, scale=2.0)(*views, step=1)
     for name in ("loss", "alignment", "distribution"):
-        np.testing.assert_array_equal(getattr(scaled, name).numpy(), 2 * getattr(terms, name).numpy())
+        np.testing.assert_array_equal(
+            getattr(scaled, name).numpy(), 2 * getattr(terms, name).numpy()
+        )
     assert dict(scaled.extras) == dict(terms.extras) == {}
 
 
@@ -107,7 +115,9 @@ def test_config_round_trip(views, config):
     revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
     assert isinstance(revived, ContrastiveLoss) and revived.get_config() == loss.get_config()
     for other in (restored, revived):
-        np.testing.assert_array_equal(np.array(other(*views, step=3)[:3]), np.array(loss(*views, step=3)[:3]))
+        np.testing.assert_array_equal(
+            np.array(other(*views, step=3)[:3]), np.array(loss(*views, step=3)[:3])
+        )
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -120,7 +130,9 @@ def test_traced_with_unknown_batch(views, config):
         return loss(z1, z2, step=step)
 
     np.testing.assert_allclose(
-        np.array(traced(*views, tf.constant(2, tf.int64))[:3]), np.array(loss(*views, step=2)[:3]), rtol=1e-6
+        np.array(traced(*views, tf.constant(2, tf.int64))[:3]),
+        np.array(loss(*views, step=2)[:3]),
+        rtol=1e-6,
     )
 
 

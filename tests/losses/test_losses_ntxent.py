@@ -1,5 +1,6 @@
 """NT-Xent against a direct numpy transcription of its definition, its decomposition,
 analytic values and gradients, and its relative precision near zero loss."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -107,7 +108,9 @@ def test_decomposition_is_exact(views, tau):
     np.testing.assert_allclose(tau * terms.loss.numpy(), l_alignment + tau * lse.mean(), rtol=1e-12)
     np.testing.assert_allclose(tau * terms.alignment.numpy(), l_alignment, rtol=1e-12)
     np.testing.assert_allclose(terms.distribution.numpy(), lse.mean(), rtol=1e-12)
-    np.testing.assert_allclose(terms.loss.numpy(), nt_xent(z1, z2, temperature=tau).numpy(), rtol=1e-14)
+    np.testing.assert_allclose(
+        terms.loss.numpy(), nt_xent(z1, z2, temperature=tau).numpy(), rtol=1e-14
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -139,7 +142,9 @@ def test_symmetric_and_permutation_invariant(views):
     loss = nt_xent(z1, z2, temperature=0.3).numpy()
     np.testing.assert_allclose(nt_xent(z2, z1, temperature=0.3).numpy(), loss, rtol=1e-13)
     perm = np.random.default_rng(1).permutation(len(z1))
-    np.testing.assert_allclose(nt_xent(z1[perm], z2[perm], temperature=0.3).numpy(), loss, rtol=1e-13)
+    np.testing.assert_allclose(
+        nt_xent(z1[perm], z2[perm], temperature=0.3).numpy(), loss, rtol=1e-13
+    )
 
 
 def test_gradients_finite_float32(views):

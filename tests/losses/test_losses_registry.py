@@ -1,12 +1,20 @@
 """The loss registry: every loss by one name with its paper preset, and a new loss added as
 one class and one `register_loss` line, its extra term tracked by the model."""
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from keras import ops
 
-from cl_properties.losses import LOSSES, ContrastiveLoss, LossTerms, build_loss, loss_arguments, register_loss
+from cl_properties.losses import (
+    LOSSES,
+    ContrastiveLoss,
+    LossTerms,
+    build_loss,
+    loss_arguments,
+    register_loss,
+)
 from cl_properties.models import ProjectionHead, build_encoder
 from cl_properties.models.contrastive import ContrastiveModel
 from cl_properties.training import LossConfig
@@ -48,7 +56,12 @@ class _WithPenalty:
     def __call__(self, z1, z2, step=None) -> LossTerms:
         terms = self.base(z1, z2, step)
         penalty = ops.mean(ops.square(z1))
-        return LossTerms(terms.loss + self.weight * penalty, terms.alignment, terms.distribution, {"penalty": penalty})
+        return LossTerms(
+            terms.loss + self.weight * penalty,
+            terms.alignment,
+            terms.distribution,
+            {"penalty": penalty},
+        )
 
 
 @pytest.fixture
@@ -62,7 +75,9 @@ def test_a_new_loss_is_one_class_and_one_line_and_its_extra_term_is_tracked(pena
     config = LossConfig(penalty_loss, {"weight": 0.25})
     loss = config.build(seed=0)
     assert isinstance(loss, _WithPenalty) and loss.weight == 0.25
-    model = ContrastiveModel(build_encoder("convn", input_shape=(8, 8, 1)), ProjectionHead(1, None, 4), loss)
+    model = ContrastiveModel(
+        build_encoder("convn", input_shape=(8, 8, 1)), ProjectionHead(1, None, 4), loss
+    )
     model.compile(optimizer=keras.optimizers.SGD(0.01))
     rng = np.random.default_rng(0)
     views = rng.random((2, 8, 8, 8, 1), dtype=np.float32)

@@ -1,5 +1,6 @@
 """The sliced Wasserstein term, its random projection and the priors, and the
 reproducibility of their stateless draws in each compile mode."""
+
 import json
 import os
 import subprocess
@@ -52,7 +53,9 @@ def test_gradient_reaches_states_only(inputs):
     for j in range(hw.shape[1]):
         order = np.argsort(hw[:, j])
         expected[order, j] = -2 * (np.sort(pw[:, j]) - hw[order, j]) / hw.size
-    np.testing.assert_allclose(tape.gradient(loss, states).numpy(), expected @ inputs[2].T, rtol=1e-10)
+    np.testing.assert_allclose(
+        tape.gradient(loss, states).numpy(), expected @ inputs[2].T, rtol=1e-10
+    )
 
 
 def test_invariant_to_permuting_the_batch(inputs):
@@ -86,11 +89,17 @@ def test_near_zero_for_prior_samples_large_for_collapse(prior):
 @pytest.mark.parametrize("states", ["random", "collapsed"])
 def test_gradients_finite(states):
     rng = np.random.default_rng(1)
-    z = rng.normal(size=(16, 4)).astype(np.float32) if states == "random" else np.ones((16, 4), np.float32)
+    z = (
+        rng.normal(size=(16, 4)).astype(np.float32)
+        if states == "random"
+        else np.ones((16, 4), np.float32)
+    )
     z = tf.constant(z)
     with tf.GradientTape() as tape:
         tape.watch(z)
-        loss = sliced_wasserstein_loss(z, sample_prior("normal", (16, 4), 0), random_orthogonal(4, 0))
+        loss = sliced_wasserstein_loss(
+            z, sample_prior("normal", (16, 4), 0), random_orthogonal(4, 0)
+        )
     assert np.isfinite(loss.numpy()) and np.isfinite(tape.gradient(loss, z).numpy()).all()
 
 
@@ -163,8 +172,12 @@ def all_draws(seed):
     """The stateless draws of the losses (every prior, W) for an int64 seed (seed, step)."""
     projection, hypercube = swd_draws("hypercube", 16, 6, seed)
     swd = generalized_contrastive_loss(_Z1, _Z2, distribution="swd", prior="normal", seed=seed)
-    return {"orthogonal": projection, "hypercube": hypercube,
-            "hypersphere": sample_prior("hypersphere", (16, 6), seed), "swd_loss": swd.loss}
+    return {
+        "orthogonal": projection,
+        "hypercube": hypercube,
+        "hypersphere": sample_prior("hypersphere", (16, 6), seed),
+        "swd_loss": swd.loss,
+    }
 
 
 def draws_in(mode, seed, step, fn=None):
@@ -244,7 +257,9 @@ print(json.dumps({mode: {key: value.tolist() for key, value in tests.draws_in(mo
 def test_fresh_process_with_a_global_seed_draws_the_same_numbers():
     result = subprocess.run(
         [sys.executable, "-c", _FRESH_PROCESS, os.path.abspath(__file__)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -1,4 +1,5 @@
 """Every bad input raises a ValueError that names the problem."""
+
 import numpy as np
 import pytest
 

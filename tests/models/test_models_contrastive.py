@@ -1,5 +1,6 @@
 """ContrastiveModel: training lowers the loss, online probes learn without shaping the
 representation, every head depth trains, get_config and .keras files round-trip, bad inputs."""
+
 import keras
 import numpy as np
 import pytest
@@ -27,7 +28,9 @@ def _views(n=16, seed=0):
     """Two noisy copies of n random images, and a random binary label."""
     rng = np.random.default_rng(seed)
     x = rng.random((n, *SHAPE), dtype=np.float32)
-    v1, v2 = (np.clip(x + 0.05 * rng.standard_normal(x.shape), 0, 1).astype(np.float32) for _ in range(2))
+    v1, v2 = (
+        np.clip(x + 0.05 * rng.standard_normal(x.shape), 0, 1).astype(np.float32) for _ in range(2)
+    )
     return (v1, v2), {"label": rng.integers(0, 2, n).astype(np.int32)}
 
 

@@ -1,7 +1,8 @@
 """ConvN, the RandBit colab's encoder."""
+
+import keras
 import numpy as np
 import pytest
-import keras
 
 from cl_properties.models import convn, feature_taps
 
@@ -18,11 +19,11 @@ def test_layout_and_width_multiplier():
     enc = convn(input_shape=(28, 28, 1), width_multiplier=2)
     assert enc.output_shape == (None, 256)
     assert [enc.get_layer(f"stage{s}_conv").filters for s in (1, 2, 3)] == [64, 128, 128]
-    convs = [l for l in enc.layers if isinstance(l, keras.layers.Conv2D)]
+    convs = [layer for layer in enc.layers if isinstance(layer, keras.layers.Conv2D)]
     assert all(c.strides == (2, 2) and c.kernel_size == (3, 3) and not c.use_bias for c in convs)
     dense = enc.get_layer("dense")
     assert not dense.use_bias and dense.kernel.shape == (4 * 4 * 128, 256)
-    bns = [l for l in enc.layers if isinstance(l, keras.layers.BatchNormalization)]
+    bns = [layer for layer in enc.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(bns) == 4 and all(b.momentum == 0.9 and b.epsilon == 1e-3 for b in bns)
     # ReLU output: the representation is non-negative.
     out = enc(np.random.RandomState(1).rand(3, 28, 28, 1).astype("float32"), training=True)
@@ -38,7 +39,7 @@ def test_valid_padding_matches_colab_shapes():
 
 def test_sync_bn():
     enc = convn(input_shape=(16, 16, 2), sync_bn=True)
-    bns = [l for l in enc.layers if isinstance(l, keras.layers.BatchNormalization)]
+    bns = [layer for layer in enc.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert bns and all(b.synchronized for b in bns)
 
 

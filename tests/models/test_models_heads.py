@@ -1,7 +1,8 @@
 """ProjectionHead: depths, per-layer outputs, serialization."""
+
+import keras
 import numpy as np
 import pytest
-import keras
 
 from cl_properties.models import ProjectionHead
 

@@ -1,6 +1,7 @@
 """build_encoder: names, stem selection, defaults, errors."""
-import pytest
+
 import keras
+import pytest
 
 from cl_properties.models import ENCODER_NAMES, build_encoder
 

@@ -1,7 +1,8 @@
 """ResNet encoders: output dims, stems, width multiplier, synchronized BN, serialization."""
+
+import keras
 import numpy as np
 import pytest
-import keras
 
 from cl_properties.models import RESNET_SPECS, ResNetSpec, resnet
 
@@ -37,7 +38,7 @@ def test_stems_differ_in_layers():
     assert imagenet.get_layer("stem_conv").kernel.shape == (7, 7, 3, 16)
     assert imagenet.get_layer("stem_conv").strides == (2, 2)
     assert isinstance(imagenet.get_layer("stem_pool"), keras.layers.MaxPooling2D)
-    assert not any(isinstance(l, keras.layers.MaxPooling2D) for l in cifar.layers)
+    assert not any(isinstance(layer, keras.layers.MaxPooling2D) for layer in cifar.layers)
 
 
 @pytest.mark.parametrize(
@@ -54,11 +55,11 @@ def test_width_multiplier_scales_channels(name, w, widths):
 
 def test_resnet18_layout_matches_simclr():
     enc = resnet("resnet18", input_shape=(32, 32, 3))
-    convs = [l for l in enc.layers if isinstance(l, keras.layers.Conv2D)]
+    convs = [layer for layer in enc.layers if isinstance(layer, keras.layers.Conv2D)]
     # stem + 8 blocks x 2 convs + 4 projection shortcuts
     assert len(convs) == 1 + 16 + 4
     assert all(not c.use_bias for c in convs)
-    bns = [l for l in enc.layers if isinstance(l, keras.layers.BatchNormalization)]
+    bns = [layer for layer in enc.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(bns) == len(convs)
     assert all(b.momentum == 0.9 and b.epsilon == 1e-5 and not b.synchronized for b in bns)
     # The last BN of every residual branch starts at gamma = 0 (SimCLR init_zero).
@@ -70,8 +71,13 @@ def test_resnet18_layout_matches_simclr():
 def test_zero_gamma_blocks_start_as_identity_plus_shortcut():
     # With gamma = 0 at init, the second block of a group computes relu(x + 0) = x for x >= 0.
     enc = resnet(ResNetSpec("basic", (2,), (4,)), input_shape=(8, 8, 3))
-    sub = keras.Model(enc.input, [enc.get_layer("block_group1_block1_out").output,
-                                  enc.get_layer("block_group1_block2_out").output])
+    sub = keras.Model(
+        enc.input,
+        [
+            enc.get_layer("block_group1_block1_out").output,
+            enc.get_layer("block_group1_block2_out").output,
+        ],
+    )
     a, b = sub(_images(2, (8, 8, 3)), training=False)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
 
@@ -89,7 +95,7 @@ def test_sync_bn_uses_synchronized_layers():
     enc = resnet(
         "resnet_small", input_shape=(16, 16, 3), sync_bn=True, bn_momentum=0.8, bn_epsilon=1e-4
     )
-    bns = [l for l in enc.layers if isinstance(l, keras.layers.BatchNormalization)]
+    bns = [layer for layer in enc.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert bns and all(b.synchronized for b in bns)
     assert all(b.momentum == 0.8 and b.epsilon == 1e-4 for b in bns)
 
@@ -105,7 +111,7 @@ def test_serialization_round_trip(tmp_path):
     enc.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(loaded(x, training=False), reference, rtol=1e-6, atol=1e-6)
-    bns = [l for l in loaded.layers if isinstance(l, keras.layers.BatchNormalization)]
+    bns = [layer for layer in loaded.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert bns and all(b.synchronized for b in bns)
 
 

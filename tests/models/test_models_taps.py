@@ -1,7 +1,8 @@
 """Feature taps: names and shapes of intermediate feature maps (local features)."""
+
+import keras
 import numpy as np
 import pytest
-import keras
 
 from cl_properties.models import FeatureTap, build_encoder, feature_taps, resnet, tap_names
 

@@ -1,8 +1,9 @@
 """Encoder + head train under a plain and a MirroredStrategy step; synchronized BN."""
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 from cl_properties.models import ProjectionHead, build_encoder
 

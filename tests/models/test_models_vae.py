@@ -1,8 +1,9 @@
 """ConvVAE: decoder shapes, the objective's terms against closed forms, training, saving."""
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 from cl_properties.models import build_encoder
 from cl_properties.models.vae import ConvVAE, build_conv_vae, conv_decoder
@@ -16,7 +17,13 @@ def _images(n=8, shape=SHAPE, seed=0):
 
 def _vae(channel_weights=None, kl_weight=1.0, seed=0, latent_dim=4):
     keras.utils.set_random_seed(0)  # identical weights for every model built by this helper
-    return build_conv_vae(SHAPE, latent_dim=latent_dim, kl_weight=kl_weight, channel_weights=channel_weights, seed=seed)
+    return build_conv_vae(
+        SHAPE,
+        latent_dim=latent_dim,
+        kl_weight=kl_weight,
+        channel_weights=channel_weights,
+        seed=seed,
+    )
 
 
 def _fix_posterior(vae, mean, log_var):
@@ -88,7 +95,11 @@ def test_training_lowers_the_loss():
 def test_config_round_trip_and_saving(tmp_path):
     vae = _vae(channel_weights=[1.0, 2.0, 0.5], kl_weight=0.3, seed=7)
     config = vae.get_config()
-    assert config["channel_weights"] == [1.0, 2.0, 0.5] and config["kl_weight"] == 0.3 and config["seed"] == 7
+    assert (
+        config["channel_weights"] == [1.0, 2.0, 0.5]
+        and config["kl_weight"] == 0.3
+        and config["seed"] == 7
+    )
     clone = ConvVAE.from_config(config)
     assert clone.latent_dim == 4 and clone.channel_weights == [1.0, 2.0, 0.5]
     path = str(tmp_path / "vae.keras")

@@ -1,5 +1,6 @@
 """decay_exempt_variables: normalization gamma/beta and biases, found by layer type;
 adaptation_exempt_variables: those plus what layers declare (the online probes)."""
+
 import keras
 import pytest
 
@@ -34,8 +35,9 @@ def test_flat_model_returns_exactly_bn_and_biases():
     bn = keras.layers.BatchNormalization(name="kernel_like_name")
     dense = keras.layers.Dense(3, name="bias_free_looking_name")
     no_bias = keras.layers.Dense(2, use_bias=False)
-    model = keras.Sequential([keras.Input((8, 8, 1)), conv, bn, keras.layers.Flatten(), dense,
-                              no_bias])
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), conv, bn, keras.layers.Flatten(), dense, no_bias]
+    )
     expected = [conv.bias, bn.gamma, bn.beta, dense.bias]
     assert ids(decay_exempt_variables(model)) == ids(expected)
     kernels = {id(conv.kernel), id(dense.kernel), id(no_bias.kernel)}
@@ -51,8 +53,13 @@ def test_nested_layers_and_models_are_walked():
     inputs = keras.Input((5,))
     outputs = custom(inner(inputs))
     model = keras.Model(inputs, outputs)
-    expected = [inner_dense.bias, inner_bn.gamma, custom.dense.bias, custom.bn.gamma,
-                custom.bn.beta]
+    expected = [
+        inner_dense.bias,
+        inner_bn.gamma,
+        custom.dense.bias,
+        custom.bn.gamma,
+        custom.bn.beta,
+    ]
     got = decay_exempt_variables(model)
     assert ids(got) == ids(expected)
     trainable = {id(v) for v in model.trainable_variables}
@@ -105,8 +112,9 @@ def test_declared_variables_are_exempt_from_adaptation_only():
 
 def test_contrastive_model_declares_its_probes():
     encoder = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6)])
-    model = ContrastiveModel(encoder, ProjectionHead(1, None, 4), ContrastiveLoss(),
-                             probes={"a": 3, "b": 2})
+    model = ContrastiveModel(
+        encoder, ProjectionHead(1, None, 4), ContrastiveLoss(), probes={"a": 3, "b": 2}
+    )
     probes = [v for probe in model.probes.values() for v in (probe.kernel, probe.bias)]
     assert ids(model.layer_adaptation_exempt_variables()) == ids(probes)
     head_gamma = model.head.bn_layers[0].gamma
@@ -114,6 +122,4 @@ def test_contrastive_model_declares_its_probes():
     assert ids(decay_exempt_variables(model)) == ids(
         [encoder_dense.bias, head_gamma, model.probes["a"].bias, model.probes["b"].bias]
     )
-    assert ids(adaptation_exempt_variables(model)) == ids(
-        [encoder_dense.bias, head_gamma, *probes]
-    )
+    assert ids(adaptation_exempt_variables(model)) == ids([encoder_dense.bias, head_gamma, *probes])

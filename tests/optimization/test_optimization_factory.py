@@ -1,4 +1,5 @@
 """OptimizerConfig validation and build_optimizer wiring (schedule, decay and LARS exemptions)."""
+
 import dataclasses
 
 import keras
@@ -20,13 +21,15 @@ from cl_properties.optimization import (
 
 def small_model():
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((6, 6, 1)),
-        keras.layers.Conv2D(2, 3),
-        keras.layers.BatchNormalization(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(3),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(2, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3),
+        ]
+    )
     # Non-zero BN/bias values, so that decay would visibly change them.
     for v in decay_exempt_variables(model):
         v.assign(np.full(v.shape, 0.5, v.dtype))
@@ -36,8 +39,9 @@ def small_model():
 @pytest.mark.parametrize("name", ["adam", "sgd", "lars"])
 def test_weight_decay_spares_exempt_variables(name):
     model = small_model()
-    config = OptimizerConfig(name=name, learning_rate=0.1, lr_scaling="none", schedule="constant",
-                             weight_decay=0.1)
+    config = OptimizerConfig(
+        name=name, learning_rate=0.1, lr_scaling="none", schedule="constant", weight_decay=0.1
+    )
     opt = build_optimizer(config, batch_size=32, total_steps=10, model=model)
     before = [v.numpy() for v in model.trainable_variables]
     zeros = [tf.zeros_like(v) for v in model.trainable_variables]
@@ -55,8 +59,9 @@ def test_weight_decay_spares_exempt_variables(name):
 
 def test_without_model_everything_is_decayed():
     model = small_model()
-    config = OptimizerConfig(name="sgd", learning_rate=0.1, lr_scaling="none", schedule="constant",
-                             weight_decay=0.1)
+    config = OptimizerConfig(
+        name="sgd", learning_rate=0.1, lr_scaling="none", schedule="constant", weight_decay=0.1
+    )
     opt = build_optimizer(config, batch_size=32, total_steps=10)
     before = [v.numpy() for v in model.trainable_variables]
     opt.apply_gradients([(tf.zeros_like(v), v) for v in model.trainable_variables])
@@ -65,38 +70,52 @@ def test_without_model_everything_is_decayed():
 
 
 def test_builds_scaled_warmup_schedule_and_lars():
-    config = OptimizerConfig(learning_rate=0.2, lr_scaling="sqrt", warmup_fraction=0.1,
-                             weight_decay=1e-6, momentum=0.8, eta=0.002)
+    config = OptimizerConfig(
+        learning_rate=0.2,
+        lr_scaling="sqrt",
+        warmup_fraction=0.1,
+        weight_decay=1e-6,
+        momentum=0.8,
+        eta=0.002,
+    )
     opt = build_optimizer(config, batch_size=64, total_steps=500)
     assert isinstance(opt, LARS)
     assert (opt.momentum, opt.eta, opt.weight_decay) == (0.8, 0.002, 1e-6)
     schedule = opt._learning_rate
     assert isinstance(schedule, WarmUpAndDecay)
-    assert schedule.get_config() == {"peak_learning_rate": pytest.approx(0.2 * 8.0),
-                                     "total_steps": 500, "warmup_steps": 50, "decay": "cosine",
-                                     "power": 1.0}
+    assert schedule.get_config() == {
+        "peak_learning_rate": pytest.approx(0.2 * 8.0),
+        "total_steps": 500,
+        "warmup_steps": 50,
+        "decay": "cosine",
+        "power": 1.0,
+    }
 
 
 def test_adam_and_sgd_types():
-    adam = build_optimizer(OptimizerConfig(name="adam", weight_decay=0.0), batch_size=8,
-                           total_steps=5)
+    adam = build_optimizer(
+        OptimizerConfig(name="adam", weight_decay=0.0), batch_size=8, total_steps=5
+    )
     sgd = build_optimizer(OptimizerConfig(name="sgd", nesterov=True), batch_size=8, total_steps=5)
     assert isinstance(adam, keras.optimizers.Adam) and adam.weight_decay is None
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.nesterov and sgd.momentum == 0.9
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"name": "rmsprop"}, "optimizer"),
-    ({"learning_rate": -0.1}, "learning_rate"),
-    ({"weight_decay": -1e-4}, "weight_decay"),
-    ({"lr_scaling": "cubic"}, "lr_scaling"),
-    ({"schedule": "step"}, "schedule"),
-    ({"momentum": 1.0}, "momentum"),
-    ({"eta": 0.0}, "eta"),
-    ({"warmup_steps": 5, "warmup_fraction": 0.1}, "not both"),
-    ({"warmup_fraction": 1.5}, "warmup_fraction"),
-    ({"warmup_steps": -2}, "warmup_steps"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"name": "rmsprop"}, "optimizer"),
+        ({"learning_rate": -0.1}, "learning_rate"),
+        ({"weight_decay": -1e-4}, "weight_decay"),
+        ({"lr_scaling": "cubic"}, "lr_scaling"),
+        ({"schedule": "step"}, "schedule"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"eta": 0.0}, "eta"),
+        ({"warmup_steps": 5, "warmup_fraction": 0.1}, "not both"),
+        ({"warmup_fraction": 1.5}, "warmup_fraction"),
+        ({"warmup_steps": -2}, "warmup_steps"),
+    ],
+)
 def test_bad_config_raises(kwargs, match):
     with pytest.raises(ValueError, match=match):
         OptimizerConfig(**kwargs)
@@ -115,16 +134,23 @@ def contrastive_model():
     """A tiny ContrastiveModel: Dense encoder (kernel, bias), linear head, a 3-class probe."""
     keras.utils.set_random_seed(0)
     encoder = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6)])
-    model = ContrastiveModel(encoder, ProjectionHead(1, None, 4), ContrastiveLoss(temperature=0.5),
-                             probes={"label": 3})
+    model = ContrastiveModel(
+        encoder, ProjectionHead(1, None, 4), ContrastiveLoss(temperature=0.5), probes={"label": 3}
+    )
     # Non-zero biases, so that decay would visibly change them.
     for v in decay_exempt_variables(model):
         v.assign(np.full(v.shape, 0.5, v.dtype))
     return model
 
 
-LARS_CONFIG = OptimizerConfig(name="lars", learning_rate=0.5, lr_scaling="none", schedule="constant",
-                              weight_decay=0.1, eta=1e-3)
+LARS_CONFIG = OptimizerConfig(
+    name="lars",
+    learning_rate=0.5,
+    lr_scaling="none",
+    schedule="constant",
+    weight_decay=0.1,
+    eta=1e-3,
+)
 
 
 @pytest.mark.parametrize("name", ["adam", "sgd", "lars"])
@@ -175,7 +201,9 @@ def test_lars_train_step_gives_probes_trust_ratio_1_and_still_adapts_the_encoder
     p[np.arange(16), np.concatenate([y, y])] -= 1
     w_grad, b_grad = f.T @ p / 16, p.mean(0)
     # First step (zero momentum), trust ratio 1: w -= lr * (g + wd * w); the bias is not decayed.
-    np.testing.assert_allclose(probe.kernel.numpy(), w - 0.5 * (w_grad + wd * w), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        probe.kernel.numpy(), w - 0.5 * (w_grad + wd * w), rtol=1e-5, atol=1e-7
+    )
     np.testing.assert_allclose(probe.bias.numpy(), b - 0.5 * b_grad, rtol=1e-5, atol=1e-7)
     # The encoder kernel is decayed and adapted: w -= lr * eta * ||w|| / ||g'|| * g'.
     g = k_grad + wd * k

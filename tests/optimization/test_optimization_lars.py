@@ -1,4 +1,5 @@
 """LARS against a numpy transcription of SimCLR's LARSOptimizer (classic momentum)."""
+
 import keras
 import numpy as np
 import pytest
@@ -37,9 +38,16 @@ def run_both(w0, grads, *, exclude_decay=False, exclude_adapt=None, **hyper):
     for g in grads:
         opt.apply_gradients([(tf.constant(g), var)])
         w, v = simclr_lars_step(
-            w, g, v, lr=LR, momentum=hyper.get("momentum", 0.9),
-            weight_decay=hyper.get("weight_decay"), eta=hyper.get("eta", 0.001),
-            nesterov=hyper.get("nesterov", False), decay=not exclude_decay, adapt=adapt,
+            w,
+            g,
+            v,
+            lr=LR,
+            momentum=hyper.get("momentum", 0.9),
+            weight_decay=hyper.get("weight_decay"),
+            eta=hyper.get("eta", 0.001),
+            nesterov=hyper.get("nesterov", False),
+            decay=not exclude_decay,
+            adapt=adapt,
         )
         np.testing.assert_allclose(var.numpy(), w, rtol=1e-12, atol=1e-12)
     return var.numpy(), w
@@ -107,8 +115,18 @@ def test_float32_matches_reference(rng):
     for _ in range(3):
         g = rng.normal(size=(6, 2)).astype(np.float32)
         opt.apply_gradients([(tf.constant(g), var)])
-        w, v = simclr_lars_step(w, g.astype(np.float64), v, lr=LR, momentum=0.9,
-                                weight_decay=1e-3, eta=0.01, nesterov=False, decay=True, adapt=True)
+        w, v = simclr_lars_step(
+            w,
+            g.astype(np.float64),
+            v,
+            lr=LR,
+            momentum=0.9,
+            weight_decay=1e-3,
+            eta=0.01,
+            nesterov=False,
+            decay=True,
+            adapt=True,
+        )
     np.testing.assert_allclose(var.numpy(), w, rtol=1e-5, atol=1e-6)
 
 
@@ -201,8 +219,9 @@ def test_distributed_matches_single_device(two_cpu_strategy):
         mirrored_step(dist_batch)
         if step == 0:
             # The exempt bias takes a plain SGD step from zero momentum: lr * g.
-            index = next(i for i, v in enumerate(single.trainable_variables)
-                         if v is single.layers[-1].bias)
+            index = next(
+                i for i, v in enumerate(single.trainable_variables) if v is single.layers[-1].bias
+            )
             bias_grad = grads[index]
             np.testing.assert_allclose(
                 bias.numpy(), bias_before - LR * bias_grad.numpy(), rtol=1e-6, atol=1e-6

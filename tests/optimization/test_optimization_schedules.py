@@ -1,4 +1,5 @@
 """WarmUpAndDecay against its closed form; batch-size learning-rate scaling."""
+
 import math
 
 import keras
@@ -21,11 +22,13 @@ def closed_form(step, decay, power=1.0):
     return PEAK
 
 
-@pytest.mark.parametrize("decay,power", [("cosine", 1.0), ("polynomial", 1.0),
-                                         ("polynomial", 2.0), ("constant", 1.0)])
+@pytest.mark.parametrize(
+    "decay,power", [("cosine", 1.0), ("polynomial", 1.0), ("polynomial", 2.0), ("constant", 1.0)]
+)
 def test_values_match_closed_form(decay, power):
-    schedule = WarmUpAndDecay(PEAK, total_steps=TOTAL, warmup_steps=WARMUP, decay=decay,
-                              power=power)
+    schedule = WarmUpAndDecay(
+        PEAK, total_steps=TOTAL, warmup_steps=WARMUP, decay=decay, power=power
+    )
     midway = WARMUP + (TOTAL - WARMUP) // 2
     for step in [0, WARMUP // 2, WARMUP - 1, WARMUP, midway, TOTAL - 1, TOTAL, TOTAL + 50]:
         got = float(schedule(step))
@@ -45,8 +48,12 @@ def test_no_warmup_polynomial_is_keras_polynomial_decay():
     ours = WarmUpAndDecay(1e-3, total_steps=600, decay="polynomial")
     keras_schedule = keras.optimizers.schedules.PolynomialDecay(1e-3, 600, end_learning_rate=0.0)
     steps = np.arange(0, 700, 37)
-    np.testing.assert_allclose([float(ours(s)) for s in steps],
-                               [float(keras_schedule(s)) for s in steps], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        [float(ours(s)) for s in steps],
+        [float(keras_schedule(s)) for s in steps],
+        rtol=1e-6,
+        atol=1e-9,
+    )
 
 
 def test_get_config_round_trip():
@@ -60,14 +67,17 @@ def test_get_config_round_trip():
         assert float(restored(step)) == float(schedule(step))
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"peak_learning_rate": -0.1},
-    {"total_steps": 0},
-    {"warmup_steps": 11},
-    {"warmup_steps": -1},
-    {"decay": "step"},
-    {"power": 0.0},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"peak_learning_rate": -0.1},
+        {"total_steps": 0},
+        {"warmup_steps": 11},
+        {"warmup_steps": -1},
+        {"decay": "step"},
+        {"power": 0.0},
+    ],
+)
 def test_bad_schedule_raises(kwargs):
     args = {"peak_learning_rate": 0.1, "total_steps": 10} | kwargs
     with pytest.raises(ValueError):

@@ -1,11 +1,18 @@
 """Line plots: series from result rows, PNG output, bad inputs."""
+
 import math
 
 import matplotlib.image
 import numpy as np
 import pytest
 
-from cl_properties.plotting.curves import CurvePanel, Series, save_curve_panels, save_curves, series_from_rows
+from cl_properties.plotting.curves import (
+    CurvePanel,
+    Series,
+    save_curve_panels,
+    save_curves,
+    series_from_rows,
+)
 
 ROWS = [
     {"model": "contrastive", "temperature": 0.1, "bits": 10, "acc": 0.3},
@@ -38,8 +45,19 @@ def test_series_from_rows_without_columns_raises():
 
 def test_save_curves_writes_a_png(tmp_path):
     path = tmp_path / "sub" / "curve.png"
-    series = [Series("a", [0, 5, 10], [0.9, 0.5, 0.2], y_err=[0.01, 0.02, 0.0]), Series("b", [10, 0], [0.8, 0.9], linestyle="--")]
-    save_curves(path, series, x_label="bits", y_label="accuracy", title="t", y_limits=(0, 1), reference_lines={"chance": 0.1})
+    series = [
+        Series("a", [0, 5, 10], [0.9, 0.5, 0.2], y_err=[0.01, 0.02, 0.0]),
+        Series("b", [10, 0], [0.8, 0.9], linestyle="--"),
+    ]
+    save_curves(
+        path,
+        series,
+        x_label="bits",
+        y_label="accuracy",
+        title="t",
+        y_limits=(0, 1),
+        reference_lines={"chance": 0.1},
+    )
     image = matplotlib.image.imread(path)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     assert not list(tmp_path.glob("sub/.*tmp"))  # atomic write left no temporary file

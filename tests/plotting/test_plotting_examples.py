@@ -25,8 +25,12 @@ def _images(n, h, w, c):
 
 def test_grey_grid_has_the_documented_size_and_no_leftover_files(tmp_path):
     path = tmp_path / "sub" / "grey.png"
-    size = save_example_grid(_images(10, 28, 28, 1), path, labels=list(range(10)), ncols=4, title="t")
-    assert size == _expected(10, 28, 28, ncols=4, labels=True, title=True) == (24 + 4 + 3 * 130, 468)
+    size = save_example_grid(
+        _images(10, 28, 28, 1), path, labels=list(range(10)), ncols=4, title="t"
+    )
+    assert (
+        size == _expected(10, 28, 28, ncols=4, labels=True, title=True) == (24 + 4 + 3 * 130, 468)
+    )
     assert matplotlib.image.imread(path).shape[:2] == size
     assert os.listdir(path.parent) == ["grey.png"]
 
@@ -47,7 +51,10 @@ def test_randbit_images_show_a_bit_strip(tmp_path):
     rb = RandBit(6, seed=0)
     images = _images(5, 28, 28, 1)
     with_bits = np.stack(
-        [rb.single({"image": x, "index": tf.constant(i, tf.int64)}, x).numpy() for i, x in enumerate(images)]
+        [
+            rb.single({"image": x, "index": tf.constant(i, tf.int64)}, x).numpy()
+            for i, x in enumerate(images)
+        ]
     )
     pictures, bits = split_channels(with_bits)
     assert pictures.shape == (5, 28, 28, 1) and bits.shape == (5, 6)

@@ -13,6 +13,7 @@ waits for the test's SIGKILL; a rerun of the same command, finding `held`, train
 `<out>.json` (final metrics, history, distribution, resumed step), suffixed `.task<i>` on
 non-chief workers.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,12 +26,24 @@ import numpy as np
 import tensorflow as tf
 from absl import flags
 
-from _tiny_data import INPUT_SHAPE, PROBES, data_fn, tiny_data_spec
 from cl_properties.distribute import StrategyConfig, is_chief
 from cl_properties.experiments.common import define_pretrain_flags, pretrain_config_from_flags, run
-from cl_properties.experiments.runtime import Runtime, define_runtime_flags, output_run, runtime_from_flags
+from cl_properties.experiments.runtime import (
+    Runtime,
+    define_runtime_flags,
+    output_run,
+    runtime_from_flags,
+)
 from cl_properties.results import atomic_write_text, write_results
-from cl_properties.training import EvalConfig, PretrainConfig, PretrainResult, pretrain, train_and_evaluate
+from cl_properties.training import (
+    EvalConfig,
+    PretrainConfig,
+    PretrainResult,
+    pretrain,
+    train_and_evaluate,
+)
+
+from _tiny_data import INPUT_SHAPE, PROBES, data_fn, tiny_data_spec
 
 FLAGS = flags.FLAGS
 
@@ -39,13 +52,20 @@ define_runtime_flags()
 flags.DEFINE_string("out", None, "Prefix of the final weights (.npz) and metrics (.json).")
 flags.DEFINE_integer("hold_at_step", 0, "Block after this step, once per output_dir (0: never).")
 flags.DEFINE_integer(
-    "nan_at_step", 0, "The global batch of this step (1-based) holds NaN images (0: never; --data=arrays only)."
+    "nan_at_step",
+    0,
+    "The global batch of this step (1-based) holds NaN images (0: never; --data=arrays only).",
 )
 flags.DEFINE_enum(
-    "data", "arrays", ["arrays", "pipeline"],
-    "arrays: `_tiny_data`'s fixed global batches; pipeline: `tiny_data_spec` through `train_and_evaluate`.",
+    "data",
+    "arrays",
+    ["arrays", "pipeline"],
+    "arrays: `_tiny_data`'s fixed global batches; pipeline: `tiny_data_spec` through "
+    "`train_and_evaluate`.",
 )
-flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical devices (0: leave it whole).")
+flags.DEFINE_integer(
+    "logical_cpus", 0, "Split the CPU into this many logical devices (0: leave it whole)."
+)
 
 
 class HoldAtStep(keras.callbacks.Callback):
@@ -56,7 +76,9 @@ class HoldAtStep(keras.callbacks.Callback):
         self.marker = marker
 
     def on_train_batch_end(self, batch, logs=None):
-        if keras.ops.convert_to_numpy(self.model.optimizer.iterations) == FLAGS.hold_at_step and not os.path.exists(self.marker):
+        if keras.ops.convert_to_numpy(
+            self.model.optimizer.iterations
+        ) == FLAGS.hold_at_step and not os.path.exists(self.marker):
             atomic_write_text(self.marker, "")
             threading.Event().wait()  # until the test's SIGKILL
 
@@ -65,7 +87,9 @@ def split_cpu(runtime: Runtime, count: int) -> Runtime:
     """Splits the CPU into `count` logical devices (before any TF op) and makes a "mirrored"
     runtime mirror over them: with no devices given it would take the GPUs, else one CPU."""
     cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * count
+    )
     if runtime.strategy.name != "mirrored":
         return runtime
     devices = tuple(f"/cpu:{i}" for i in range(count))
@@ -80,10 +104,16 @@ def train(
 ) -> PretrainResult:
     """Pretrains as --data says, into --output_dir."""
     common = dict(
-        strategy=strategy, model_dir=FLAGS.output_dir, checkpoints=runtime.checkpoints, callbacks=callbacks, verbose=2
+        strategy=strategy,
+        model_dir=FLAGS.output_dir,
+        checkpoints=runtime.checkpoints,
+        callbacks=callbacks,
+        verbose=2,
     )
     if FLAGS.data == "pipeline":
-        result, _ = train_and_evaluate(config, tiny_data_spec(), evaluation=EvalConfig(offline=False), **common)
+        result, _ = train_and_evaluate(
+            config, tiny_data_spec(), evaluation=EvalConfig(offline=False), **common
+        )
         return result
     return pretrain(
         config,
@@ -104,7 +134,13 @@ def main(argv):
     output_dir = FLAGS.output_dir
     callbacks = [HoldAtStep(os.path.join(output_dir, "held"))] if FLAGS.hold_at_step else []
     chief = is_chief(strategy)
-    with output_run(output_dir, config=config.to_dict(), seed=config.seed, fresh=runtime.checkpoints.fresh, chief=chief):
+    with output_run(
+        output_dir,
+        config=config.to_dict(),
+        seed=config.seed,
+        fresh=runtime.checkpoints.fresh,
+        chief=chief,
+    ):
         result = train(config, strategy, runtime, callbacks)
         suffix = "" if chief else f".task{strategy.cluster_resolver.task_id}"
         weights = {f"w{i:03d}": np.asarray(w) for i, w in enumerate(result.model.get_weights())}

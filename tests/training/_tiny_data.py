@@ -5,6 +5,7 @@ of it, so every strategy (one device, Mirrored, multi-worker) trains on the same
 batches and runs can be compared step for step. `tiny_data_spec` is instead a tiny image
 source for the real input pipeline (`two_view_dataset`, its resume position included).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,7 +41,14 @@ DRIVER_MODEL_FLAGS = (
 
 def driver_command(output_dir: Path, out: Path, *flags: str) -> list[str]:
     """`_resume_driver.py` training the tiny model into `output_dir`, final weights to `out`."""
-    return [sys.executable, str(DRIVER), f"--output_dir={output_dir}", f"--out={out}", *DRIVER_MODEL_FLAGS, *flags]
+    return [
+        sys.executable,
+        str(DRIVER),
+        f"--output_dir={output_dir}",
+        f"--out={out}",
+        *DRIVER_MODEL_FLAGS,
+        *flags,
+    ]
 
 
 def driver_env(tf_config: str | None = None) -> dict[str, str]:
@@ -69,7 +77,9 @@ def tiny_config(**overrides) -> PretrainConfig:
     return PretrainConfig(**fields)
 
 
-def global_batch(step: int, batch: int, nan_at_step: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def global_batch(
+    step: int, batch: int, nan_at_step: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Views and labels of the global batch of `step` (0-based); NaN images when
     step + 1 == nan_at_step."""
     rng = np.random.RandomState(1000 + step)

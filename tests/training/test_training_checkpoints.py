@@ -1,5 +1,6 @@
 """`pretrain`'s checkpoints in one process: resuming, NaN stops, interrupted saves,
 corrupt and incompatible checkpoints, fresh starts, the checkpoint interval."""
+
 import hashlib
 import json
 import os
@@ -8,7 +9,6 @@ import keras
 import numpy as np
 import pytest
 
-from _tiny_data import INPUT_SHAPE, PROBES, data_fn, tiny_config
 from cl_properties.experiments.runtime import output_run
 from cl_properties.results import read_results
 from cl_properties.training import (
@@ -18,6 +18,8 @@ from cl_properties.training import (
     NonFiniteLossError,
     pretrain,
 )
+
+from _tiny_data import INPUT_SHAPE, PROBES, data_fn, tiny_config
 
 
 def run(config, model_dir=None, *, nan_at_step=0, strategy=None, **kwargs):
@@ -54,11 +56,17 @@ def test_rerun_of_a_finished_run_resumes_at_the_end(finished_run):
     result, model_dir = finished_run
     assert result.resumed_from_step == 0
     assert checkpoint_files(model_dir) == [
-        "ckpt-00000002.json", "ckpt-00000002.weights.h5", "ckpt-00000004.json", "ckpt-00000004.weights.h5"
+        "ckpt-00000002.json",
+        "ckpt-00000002.weights.h5",
+        "ckpt-00000004.json",
+        "ckpt-00000004.weights.h5",
     ]
     history = json.loads((model_dir / "history.json").read_text())
     assert history["step"] == 4 and history["history"] == result.history
-    assert len(result.history["loss"]) == 2 and result.final_metrics["loss"] == result.history["loss"][-1]
+    assert (
+        len(result.history["loss"]) == 2
+        and result.final_metrics["loss"] == result.history["loss"][-1]
+    )
     assert result.distribution["replicas"] == 1 and result.distribution["precision"] == "float32"
 
     again = run(tiny_config(train_steps=4), model_dir)  # nothing left to train
@@ -78,7 +86,11 @@ def test_nan_loss_stops_keeps_the_last_good_checkpoint_and_marks_results_failed(
     assert "non-finite" in message and "steps 5-6" in message and "step 4" in message
     assert checkpoint_files(tmp_path)[-1] == "ckpt-00000004.weights.h5"
     results = read_results(tmp_path)
-    assert results["status"] == "failed" and "NonFiniteLossError" in results["error"] and results["rows"] == []
+    assert (
+        results["status"] == "failed"
+        and "NonFiniteLossError" in results["error"]
+        and results["rows"] == []
+    )
     assert keras.config.dtype_policy().name == "float32"
     # The kept checkpoint is good: the same run on clean data resumes from it and finishes.
     resumed = run(config, tmp_path)
@@ -96,7 +108,10 @@ def test_partial_files_of_an_interrupted_save_are_ignored_and_removed(finished_r
     result = run(tiny_config(train_steps=4), tmp_path)
     assert result.resumed_from_step == 2
     assert checkpoint_files(tmp_path) == [
-        "ckpt-00000002.json", "ckpt-00000002.weights.h5", "ckpt-00000004.json", "ckpt-00000004.weights.h5"
+        "ckpt-00000002.json",
+        "ckpt-00000002.weights.h5",
+        "ckpt-00000004.json",
+        "ckpt-00000004.weights.h5",
     ]
 
 
@@ -175,11 +190,16 @@ def test_fresh_discards_the_old_run_and_checkpoints_every_n_steps(finished_run, 
     )
     assert result.resumed_from_step == 0 and len(result.history["loss"]) == 4
     assert checkpoint_files(tmp_path) == [
-        "ckpt-00000002.json", "ckpt-00000002.weights.h5", "ckpt-00000004.json", "ckpt-00000004.weights.h5"
+        "ckpt-00000002.json",
+        "ckpt-00000002.weights.h5",
+        "ckpt-00000004.json",
+        "ckpt-00000004.weights.h5",
     ]
     metadata = json.loads((tmp_path / "checkpoints" / "ckpt-00000004.json").read_text())
     assert metadata["config"]["steps_per_loop"] == 1 and len(metadata["history"]["loss"]) == 4
-    assert metadata["optimizer_iterations"] == 4 and metadata["data_position"] == {"batches_consumed": 4}
+    assert metadata["optimizer_iterations"] == 4 and metadata["data_position"] == {
+        "batches_consumed": 4
+    }
 
 
 def test_checkpoint_argument_checks():

@@ -1,5 +1,6 @@
 """`pretrain` trains every head depth from explicit config; `train_and_evaluate` reports the
 online probe, linear evaluation and kNN for every label key."""
+
 import dataclasses
 
 import numpy as np
@@ -29,7 +30,9 @@ def _config(depth=2, steps=2, loss="nt_xent"):
         encoder=EncoderConfig(name="convn"),
         head=HeadConfig(depth=depth, hidden_dim=32, output_dim=16),
         loss=LossConfig(loss, {"temperature": 0.5, "lambda_weight": 1.0}),
-        optimizer=OptimizerConfig(name="adam", learning_rate=1e-3, lr_scaling="none", weight_decay=0.0),
+        optimizer=OptimizerConfig(
+            name="adam", learning_rate=1e-3, lr_scaling="none", weight_decay=0.0
+        ),
         batch_size=BATCH,
         train_steps=steps,
         steps_per_loop=steps,
@@ -46,7 +49,9 @@ def _train_data(context, start):
 
 
 def test_loss_scale_reaches_the_model_and_is_validated():
-    config = dataclasses.replace(_config(), loss=LossConfig("nt_xent", {"temperature": 0.5, "scale": 2.0}))
+    config = dataclasses.replace(
+        _config(), loss=LossConfig("nt_xent", {"temperature": 0.5, "scale": 2.0})
+    )
     model = build_contrastive_model(config, input_shape=(SIZE, SIZE, 1), probes={})
     assert model.contrastive_loss.scale == 2.0
     for bad in (0.0, -1.0, float("inf"), float("nan")):
@@ -56,7 +61,12 @@ def test_loss_scale_reaches_the_model_and_is_validated():
 
 def test_loss_config_names_a_registered_loss_and_replaces_only_what_it_gives():
     config = LossConfig("swd_normal", {"scale": 2.0})
-    assert config.resolved() == {"method": "swd", "prior": "normal", "lambda_weight": 5.0, "scale": 2.0}
+    assert config.resolved() == {
+        "method": "swd",
+        "prior": "normal",
+        "lambda_weight": 5.0,
+        "scale": 2.0,
+    }
     loss = config.build(seed=3)
     assert (loss.lambda_weight, loss.normalize, loss.seed, loss.scale) == (5.0, False, 3, 2.0)
     with pytest.raises(ValueError, match="unknown loss 'triplet'; registered: nt_xent, decoupled"):
@@ -65,7 +75,9 @@ def test_loss_config_names_a_registered_loss_and_replaces_only_what_it_gives():
         LossConfig("nt_xent", {"tau": 0.2})
 
 
-@pytest.mark.parametrize("depth,loss", [(0, "nt_xent"), (1, "decoupled"), (2, "swd_normal"), (3, "swd_hypercube")])
+@pytest.mark.parametrize(
+    "depth,loss", [(0, "nt_xent"), (1, "decoupled"), (2, "swd_normal"), (3, "swd_hypercube")]
+)
 def test_every_head_depth_pretrains(depth, loss):
     result = pretrain(
         _config(depth, loss=loss),
@@ -80,7 +92,13 @@ def test_every_head_depth_pretrains(depth, loss):
     assert z.shape == (2, 128 if depth == 0 else 16)
     assert int(model.optimizer.iterations) == 2
     assert [len(v) for v in result.history.values()] == [1] * len(result.history)
-    for name in ("loss", "alignment", "distribution", "contrastive_accuracy", "probe_label_accuracy"):
+    for name in (
+        "loss",
+        "alignment",
+        "distribution",
+        "contrastive_accuracy",
+        "probe_label_accuracy",
+    ):
         assert np.isfinite(result.final_metrics[name]), name
 
 

@@ -6,15 +6,17 @@ half). The SWD loss sorts the gathered global batch and draws its projection fro
 optimizer's step, the BatchNorm statistics are all-reduced, and the replica gradients are
 summed after dividing the global objective by the replica count.
 """
+
 import dataclasses
 
 import keras
 import numpy as np
 import pytest
 
-from _tiny_data import INPUT_SHAPE, PROBES, data_fn, tiny_config
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import build_contrastive_model, pretrain
+
+from _tiny_data import INPUT_SHAPE, PROBES, data_fn, tiny_config
 
 TOLERANCE = 1e-5
 
@@ -35,17 +37,23 @@ def train(config, strategy, model_dir=None):
 def test_two_replicas_with_global_bn_equal_one_device(two_cpu_strategy, tmp_path):
     # Momentum SGD with a large step: weights move far more than the tolerance.
     base = tiny_config(
-        train_steps=3, steps_per_loop=1, optimizer=OptimizerConfig(name="sgd", learning_rate=0.5, lr_scaling="none")
+        train_steps=3,
+        steps_per_loop=1,
+        optimizer=OptimizerConfig(name="sgd", learning_rate=0.5, lr_scaling="none"),
     )
     config = dataclasses.replace(base, encoder=dataclasses.replace(base.encoder, sync_bn=True))
     single = train(config, None)
     mirrored = train(config, two_cpu_strategy, str(tmp_path))
-    assert mirrored.distribution["replicas"] == 2 and mirrored.distribution["per_replica_batch"] == 4
+    assert (
+        mirrored.distribution["replicas"] == 2 and mirrored.distribution["per_replica_batch"] == 4
+    )
     assert mirrored.distribution["jit_compile"] is False  # XLA cannot compile this over CPU devices
 
     assert single.history.keys() == mirrored.history.keys()
     for name, values in single.history.items():  # every step's loss terms and probe metrics
-        np.testing.assert_allclose(mirrored.history[name], values, atol=TOLERANCE, rtol=TOLERANCE, err_msg=name)
+        np.testing.assert_allclose(
+            mirrored.history[name], values, atol=TOLERANCE, rtol=TOLERANCE, err_msg=name
+        )
     weights = [np.asarray(w) for w in mirrored.model.get_weights()]  # BN moving statistics included
     expected = [np.asarray(w) for w in single.model.get_weights()]
     assert len(weights) == len(expected)
@@ -54,7 +62,11 @@ def test_two_replicas_with_global_bn_equal_one_device(two_cpu_strategy, tmp_path
     # The comparison is not vacuous: training moved every weight away from its initial value.
     keras.utils.set_random_seed(config.seed)
     initial = build_contrastive_model(config, input_shape=INPUT_SHAPE, probes=PROBES).get_weights()
-    still = [v.path for v, w, i in zip(single.model.weights, expected, initial) if np.allclose(w, i, atol=1e-3)]
+    still = [
+        v.path
+        for v, w, i in zip(single.model.weights, expected, initial)
+        if np.allclose(w, i, atol=1e-3)
+    ]
     assert not still
     assert keras.ops.convert_to_numpy(mirrored.model.optimizer.iterations) == 3
 

@@ -8,6 +8,7 @@ process does, and four momentum-SGD steps at lr 0.5 amplify that float32 round-o
 weights, which move by 1e-2 to 1e-1, agree within 1e-4 (measured: 2e-5), the logged
 metrics within 1e-5 (measured: 3e-6).
 """
+
 import json
 import os
 import signal
@@ -41,7 +42,9 @@ def free_ports(count: int) -> list[int]:
 def start(output_dir: Path, out: Path, strategy: str, tf_config: dict | None) -> subprocess.Popen:
     env = driver_env(None if tf_config is None else json.dumps(tf_config))
     command = driver_command(output_dir, out, f"--strategy={strategy}", *RUN_FLAGS)
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def finish_all(processes: list[subprocess.Popen]) -> list[str]:
@@ -69,7 +72,12 @@ def test_two_workers_match_one_process(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     shared = tmp_path / "shared"  # both workers' model_dir, as on a shared file system
     processes = [
-        start(shared, tmp_path / "multi", "multi_worker", {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
+        start(
+            shared,
+            tmp_path / "multi",
+            "multi_worker",
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}},
+        )
         for i in range(2)
     ]
     processes.append(start(tmp_path / "single", tmp_path / "single", "default", None))
@@ -89,10 +97,15 @@ def test_two_workers_match_one_process(tmp_path):
     for a, b in zip(chief_weights, single_weights):
         np.testing.assert_allclose(a, b, atol=WEIGHT_ATOL, rtol=0)
     for name, values in single["history"].items():
-        np.testing.assert_allclose(chief["history"][name], values, atol=METRIC_ATOL, rtol=0, err_msg=name)
+        np.testing.assert_allclose(
+            chief["history"][name], values, atol=METRIC_ATOL, rtol=0, err_msg=name
+        )
     # Only the chief wrote the shared checkpoints, results and history.
     assert sorted(os.listdir(shared / "checkpoints")) == [
-        "ckpt-00000002.json", "ckpt-00000002.weights.h5", "ckpt-00000004.json", "ckpt-00000004.weights.h5"
+        "ckpt-00000002.json",
+        "ckpt-00000002.weights.h5",
+        "ckpt-00000004.json",
+        "ckpt-00000004.weights.h5",
     ]
     assert json.loads((shared / "results.json").read_text())["distribution"]["workers"] == 2
 
@@ -112,13 +125,23 @@ def test_a_worker_whose_peer_never_starts_stops_after_the_timeout_naming_it(tmp_
     cluster = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}
     env = driver_env(json.dumps(cluster))
     lonely = subprocess.run(
-        driver_command(tmp_path, tmp_path / "out", "--strategy=multi_worker", "--multi_worker_timeout=3", *RUN_FLAGS),
-        env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
+        driver_command(
+            tmp_path,
+            tmp_path / "out",
+            "--strategy=multi_worker",
+            "--multi_worker_timeout=3",
+            *RUN_FLAGS,
+        ),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
     )
     assert lonely.returncode == -signal.SIGKILL, lonely.stderr[-3000:]  # exit status 137 in a shell
     errors = [line for line in lonely.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [
-        f"error: multi-worker strategy: no connection to worker(s) {workers[1]} after 3 s (--multi_worker_timeout); "
+        f"error: multi-worker strategy: no connection to worker(s) {workers[1]} after 3 s "
+        "(--multi_worker_timeout); "
         "start every task of TF_CONFIG's cluster, or fix its addresses"
     ], lonely.stderr[-3000:]
     assert not (tmp_path / "results.json").exists()
@@ -126,17 +149,26 @@ def test_a_worker_whose_peer_never_starts_stops_after_the_timeout_naming_it(tmp_
     # SIGTERM to its process group (as systemd, Slurm or Ctrl-C's SIGINT) stops it while it waits.
     waiting = subprocess.Popen(
         driver_command(tmp_path, tmp_path / "out", "--strategy=multi_worker", *RUN_FLAGS),
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + TIMEOUT_S
         while not _accepts(workers[0]):  # its server is up: it is waiting for the peer
-            assert waiting.poll() is None and time.monotonic() < deadline, "worker 0 never started its server"
+            assert waiting.poll() is None and time.monotonic() < deadline, (
+                "worker 0 never started its server"
+            )
             time.sleep(0.2)
         started = time.monotonic()
         os.killpg(waiting.pid, signal.SIGTERM)
         _, err = waiting.communicate(timeout=30)
         assert waiting.returncode == -signal.SIGKILL and time.monotonic() - started < 10
-        assert f"error: multi-worker strategy: stopped by SIGTERM while waiting for worker(s) {workers[1]}" in err
+        assert (
+            "error: multi-worker strategy: stopped by SIGTERM while waiting for worker(s) "
+            f"{workers[1]}" in err
+        )
     finally:
         waiting.kill()

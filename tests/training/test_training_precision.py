@@ -1,12 +1,14 @@
 """`pretrain` under mixed precision and its distribution checks."""
+
 import dataclasses
 
 import keras
 import numpy as np
 import pytest
 
-from _tiny_data import INPUT_SHAPE, PROBES, data_fn, tiny_config
 from cl_properties.training import pretrain
+
+from _tiny_data import INPUT_SHAPE, PROBES, data_fn, tiny_config
 
 
 def run(config, strategy=None):
@@ -20,7 +22,9 @@ def run(config, strategy=None):
     )
 
 
-@pytest.mark.parametrize("precision,compute", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")])
+@pytest.mark.parametrize(
+    "precision,compute", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")]
+)
 def test_mixed_precision_trains_finite_with_float32_losses(precision, compute):
     result = run(tiny_config(precision=precision, train_steps=2))
     model = result.model

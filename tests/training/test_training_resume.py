@@ -11,6 +11,7 @@ optimizer state that failed to resume would change the result. The Mirrored case
 two replicas on two logical CPUs through the real input pipeline, whose one input pipeline
 feeds both replicas: on resume it must skip both replicas' records, or it replays data.
 """
+
 import json
 import os
 import signal
@@ -43,7 +44,10 @@ def wait_for(paths: list[Path], process: subprocess.Popen, timeout_s: float) -> 
     deadline = time.monotonic() + timeout_s
     while not all(p.exists() for p in paths):
         if process.poll() is not None:
-            pytest.fail(f"the run exited ({process.returncode}) before writing {paths}:\n{process.stdout.read()}")
+            pytest.fail(
+                f"the run exited ({process.returncode}) before writing "
+                f"{paths}:\n{process.stdout.read()}"
+            )
         if time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"timed out after {timeout_s} s waiting for {paths}")
@@ -67,7 +71,9 @@ def load(prefix: Path) -> tuple[dict, dict]:
 
 
 def popen(cmd: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(cmd, env=driver_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        cmd, env=driver_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 @pytest.mark.slow
@@ -79,7 +85,9 @@ def popen(cmd: list[str]) -> subprocess.Popen:
     ],
     ids=["default", "mirrored_pipeline"],
 )
-def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, flags, strategy, per_replica_batch):
+def test_killed_run_resumes_to_the_uninterrupted_result(
+    tmp_path, flags, strategy, per_replica_batch
+):
     reference_dir, run_dir = tmp_path / "reference", tmp_path / "run"
     reference = popen(command(reference_dir, *flags))
     # Held after step 5: checkpoints of steps 2 and 4 are committed, steps 5-6 are not.
@@ -100,7 +108,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, flags, strateg
     assert weights.keys() == expected_weights.keys()
     for name in weights:
         np.testing.assert_array_equal(weights[name], expected_weights[name], err_msg=name)
-    assert summary["history"] == expected["history"]  # every loop's metrics, before and after the kill
+    assert (
+        summary["history"] == expected["history"]
+    )  # every loop's metrics, before and after the kill
     assert summary["final_metrics"] == expected["final_metrics"]
     # The last two checkpoints are kept; nothing partial is left.
     assert sorted(os.listdir(run_dir / "checkpoints")) == [
@@ -115,7 +125,6 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, flags, strateg
     assert results["distribution"]["per_replica_batch"] == per_replica_batch
 
 
-
 @pytest.mark.slow
 def test_sigterm_and_ctrl_c_stop_in_one_line_and_a_second_run_into_the_folder_is_refused(tmp_path):
     run_dir = tmp_path / "run"
@@ -124,21 +133,30 @@ def test_sigterm_and_ctrl_c_stop_in_one_line_and_a_second_run_into_the_folder_is
         if stop == signal.SIGINT:
             (run_dir / "held").unlink()  # hold again
         held = popen(run)  # held after step 5, the checkpoint of step 4 committed
-        wait_for([run_dir / "checkpoints" / "ckpt-00000004.json", run_dir / "held"], held, TIMEOUT_S)
+        wait_for(
+            [run_dir / "checkpoints" / "ckpt-00000004.json", run_dir / "held"], held, TIMEOUT_S
+        )
         if stop == signal.SIGTERM:  # meanwhile the folder is the held run's alone
             second = subprocess.run(
-                command(run_dir, "--strategy=default"), env=driver_env(), capture_output=True, text=True,
+                command(run_dir, "--strategy=default"),
+                env=driver_env(),
+                capture_output=True,
+                text=True,
                 timeout=TIMEOUT_S,
             )
             assert second.returncode == 2, second.stderr
-            assert f"error: output folder {run_dir} is in use by another run (pid {held.pid})" in second.stderr
+            assert (
+                f"error: output folder {run_dir} is in use by another run (pid {held.pid})"
+                in second.stderr
+            )
             assert "Traceback" not in second.stderr
         held.send_signal(stop)
         output, _ = held.communicate(timeout=TIMEOUT_S)
         assert held.returncode == 128 + stop, output
         assert "Traceback" not in output
         assert output.splitlines()[-1] == (
-            f"interrupted at step 5 of 8; the last good checkpoint, step 4, is kept in {run_dir}/checkpoints; "
+            "interrupted at step 5 of 8; the last good checkpoint, step 4, is kept in "
+            f"{run_dir}/checkpoints; "
             "rerun the same command to resume"
         )
         results = json.loads((run_dir / "results.json").read_text())
