@@ -106,11 +106,19 @@ def render_build(root: str = ROOT) -> str:
     )
     data = (
         "# What tests read besides the library: helper modules and scripts next to the tests,\n"
-        "# the shipped flagfiles and README.md (its example is a test).\n"
+        "# the shipped flagfiles, README.md (its example is a test), and the results page with\n"
+        "# the baselines and script it is generated from (its freshness is a test).\n"
         "filegroup(\n"
         '    name = "test_data",\n'
         "    srcs = glob(\n"
-        '        ["tests/**", "experiments/**", "README.md"],\n'
+        "        [\n"
+        '            "tests/**",\n'
+        '            "experiments/**",\n'
+        '            "README.md",\n'
+        '            "docs/**",\n'
+        '            "benchmarks/baselines/**",\n'
+        '            "benchmarks/results_doc.py",\n'
+        "        ],\n"
         '        exclude = ["tests/**/test_*.py", "**/__pycache__/**", "**/*.pyc"],\n'
         "    ),\n"
         ")\n"
