@@ -1,7 +1,7 @@
 """The `main` of every Bazel `py_test`: runs pytest on the test files given as arguments.
 
 Bazel starts a test in its runfiles tree (the workspace's declared files, symlinked), with
-the Python found on PATH (activate the virtual environment first; see README "Bazel").
+the Python found on PATH (activate the virtual environment first; see docs/development.md "Bazel").
 Pytest runs from that tree, so the root `conftest.py` and `pyproject.toml` (markers,
 warning filters) apply as they do for a plain `pytest tests` run. Bazel's test protocol:
 `TEST_TMPDIR` is the scratch space (pytest's `tmp_path` lives under it) and the JUnit XML
