@@ -5,7 +5,6 @@ from cl_properties.evaluation.dense import (
     dense_probe,
     downsample_masks,
     kmeans_ari,
-    raw_patch_features,
 )
 from cl_properties.evaluation.features import extract_features
 from cl_properties.evaluation.kmeans import KMeansResult, cluster_maps, kmeans, kmeans_batch
@@ -26,5 +25,4 @@ __all__ = [
     "knn_accuracy",
     "knn_predict",
     "linear_eval",
-    "raw_patch_features",
 ]

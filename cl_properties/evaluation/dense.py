@@ -2,7 +2,7 @@
 
 Semantic masks are int [N, H, W] with 0 = background and class + 1 on the pixels of a
 digit of that class. Feature maps are float [N, h, w, C] (an encoder's block-group output
-or `raw_patch_features`).
+or `local_features.raw_patch_maps`).
 """
 
 from __future__ import annotations
@@ -180,23 +180,3 @@ def kmeans_ari(
         ]
     )
     return ari_scores(clusters, masks)
-
-
-def raw_patch_features(images, patch: int = 8) -> np.ndarray:
-    """Raw-pixel baseline feature maps: each non-overlapping patch x patch block, flattened.
-
-    Space-to-depth: float [N, H, W, C] -> [N, H/patch, W/patch, patch*patch*C], so raw
-    patches are scored like an encoder's feature map (e.g. patch 8 on a 112 x 112 image
-    gives the 14 x 14 grid of a stride-8 block group).
-    """
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape [N, H, W, C], got {images.shape}")
-    n, height, width, channels = images.shape
-    if patch < 1 or height % patch or width % patch:
-        raise ValueError(f"patch {patch} must be >= 1 and divide the image size {(height, width)}")
-    # Same channel order as tf.nn.space_to_depth: (row in patch, column in patch, channel).
-    blocks = images.reshape(n, height // patch, patch, width // patch, patch, channels)
-    return blocks.transpose(0, 1, 3, 2, 4, 5).reshape(
-        n, height // patch, width // patch, patch * patch * channels
-    )

@@ -122,8 +122,8 @@ def raw_patch_maps(images, grid: tuple[int, int], *, window: int | None = None) 
     feature is the window whose top-left pixel is (floor(centre - window / 2)) in each
     axis, zero-padded outside the image, flattened in (row, column, channel) order.
     `window=None` takes the cell size ceil(H / h) (one value, from the larger of the two
-    axes' cell sizes): when h and w divide H and W this is exactly
-    `dense.raw_patch_features` (space-to-depth).
+    axes' cell sizes): when h and w divide H and W this is exactly space-to-depth
+    (`tf.nn.space_to_depth`, the same channel order).
 
     Returns:
       float32 [N, h, w, window * window * C].

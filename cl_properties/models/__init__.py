@@ -1,18 +1,25 @@
-"""Encoders (ResNet, ConvN), the projection head and access to intermediate features."""
+"""Encoders (ResNet, ConvN), the projection head, intermediate features, and the two trained
+models: the two-view `ContrastiveModel` and the VAE baseline."""
 
+from cl_properties.models.contrastive import ContrastiveModel
 from cl_properties.models.convn import convn
 from cl_properties.models.heads import ProjectionHead
 from cl_properties.models.registry import ENCODER_NAMES, build_encoder
 from cl_properties.models.resnet import RESNET_SPECS, ResNetSpec, resnet
 from cl_properties.models.taps import FeatureTap, feature_taps, tap_names
+from cl_properties.models.vae import ConvVAE, build_conv_vae, conv_decoder
 
 __all__ = [
+    "ContrastiveModel",
+    "ConvVAE",
     "ENCODER_NAMES",
     "FeatureTap",
     "ProjectionHead",
     "RESNET_SPECS",
     "ResNetSpec",
+    "build_conv_vae",
     "build_encoder",
+    "conv_decoder",
     "convn",
     "feature_taps",
     "resnet",

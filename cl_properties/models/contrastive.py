@@ -12,11 +12,8 @@ from collections.abc import Mapping
 import keras
 import tensorflow as tf
 
+from cl_properties.distribute import num_replicas_in_sync
 from cl_properties.losses import ContrastiveLoss, contrastive_accuracy
-
-
-def _num_replicas() -> int:
-    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="cl_properties")
@@ -154,7 +151,7 @@ class ContrastiveModel(keras.Model):
             if self.losses:
                 objective += tf.add_n(self.losses)
             # scale_loss: the loss scale of a LossScaleOptimizer (mixed_float16), else identity.
-            scaled = self.optimizer.scale_loss(objective / _num_replicas())
+            scaled = self.optimizer.scale_loss(objective / num_replicas_in_sync())
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return {m.name: m.result() for m in self.metrics}

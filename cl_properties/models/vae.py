@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from cl_properties.distribute import num_replicas_in_sync
 from cl_properties.models.common import (
     SIMCLR_BN_EPSILON,
     SIMCLR_BN_MOMENTUM,
@@ -93,10 +94,6 @@ def conv_decoder(
     cropping = ((top, h0 * scale - height - top), (left, w0 * scale - width - left))
     logits = keras.layers.Cropping2D(cropping, name="crop")(x)
     return keras.Model(z, logits, name=name)
-
-
-def _num_replicas() -> int:
-    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="cl_properties")
@@ -220,7 +217,7 @@ class ConvVAE(keras.Model):
     def train_step(self, data):
         with tf.GradientTape() as tape:
             loss = self._update(*self.loss_terms(self._images(data), training=True))
-            scaled = loss / _num_replicas()
+            scaled = loss / num_replicas_in_sync()
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return {m.name: m.result() for m in self.metrics}

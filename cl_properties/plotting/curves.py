@@ -2,8 +2,8 @@
 
 Generic on purpose: RandBit's accuracy vs bits (one line per temperature and model), the
 DigitOnImages probes vs K, head-depth or batch-size curves. `series_from_rows` turns the
-rows of a `results.json` into series; `save_curves` draws one panel, `save_curve_panels`
-several side by side. Rendering uses matplotlib's Agg canvas directly (no pyplot, no display,
+rows of a `results.json` into series; `save_curve_panels` draws one or more panels
+(`CurvePanel`) side by side. Rendering uses matplotlib's Agg canvas directly (no pyplot, no display,
 no global backend change), so it is safe in tests, benchmarks and on headless machines.
 """
 
@@ -206,24 +206,3 @@ def save_curve_panels(
     png = io.BytesIO()
     canvas.print_png(png)
     atomic_write_bytes(path, png.getvalue())
-
-
-def save_curves(
-    path: str | os.PathLike,
-    series: Sequence[Series],
-    *,
-    x_label: str,
-    y_label: str,
-    title: str = "",
-    x_scale: str = "linear",
-    y_limits: tuple[float, float] | None = None,
-    reference_lines: Mapping[str, float] | None = None,
-) -> None:
-    """Writes one panel of lines (y vs x, one per series, legend by label) as a PNG at `path`.
-
-    See `CurvePanel` for the arguments' meaning and errors; `save_curve_panels` for several.
-    """
-    panel = CurvePanel(
-        series, x_label, y_label, title, x_scale, y_limits, dict(reference_lines or {})
-    )
-    save_curve_panels(path, [panel])

@@ -1,13 +1,11 @@
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from cl_properties.evaluation import (
     ari_scores,
     dense_probe,
     downsample_masks,
     kmeans_ari,
-    raw_patch_features,
 )
 
 NUM_CLASSES = 10
@@ -81,14 +79,6 @@ def test_kmeans_ari_recovers_a_class_map_encoded_in_the_features():
     assert scores == {"all": pytest.approx(1.0), "foreground": pytest.approx(1.0)}
 
 
-def test_raw_patch_features_is_space_to_depth():
-    images = np.random.default_rng(7).random((2, 16, 24, 3)).astype(np.float32)
-    patches = raw_patch_features(images, patch=8)
-    assert patches.shape == (2, 2, 3, 192)
-    np.testing.assert_array_equal(patches, tf.nn.space_to_depth(images, 8).numpy())
-    np.testing.assert_array_equal(raw_patch_features(images, patch=1), images)
-
-
 def test_bad_inputs():
     masks = _block_masks(4, 4, 2, seed=0)
     features = np.zeros((4, 4, 4, 2), np.float32)
@@ -100,7 +90,5 @@ def test_bad_inputs():
         kmeans_ari(features[0], masks, 2, seed=0)
     with pytest.raises(ValueError, match="must both be"):
         ari_scores(masks[:, :2], masks)
-    with pytest.raises(ValueError, match="divide"):
-        raw_patch_features(np.zeros((1, 10, 10, 1)), patch=4)
     with pytest.raises(ValueError, match="k must be"):
         kmeans_ari(features, masks, 0, seed=0)

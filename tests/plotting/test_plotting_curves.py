@@ -10,7 +10,6 @@ from cl_properties.plotting.curves import (
     CurvePanel,
     Series,
     save_curve_panels,
-    save_curves,
     series_from_rows,
 )
 
@@ -43,21 +42,16 @@ def test_series_from_rows_without_columns_raises():
         series_from_rows(ROWS, x="bits", y="missing")
 
 
-def test_save_curves_writes_a_png(tmp_path):
+def test_one_panel_writes_a_png(tmp_path):
     path = tmp_path / "sub" / "curve.png"
     series = [
         Series("a", [0, 5, 10], [0.9, 0.5, 0.2], y_err=[0.01, 0.02, 0.0]),
         Series("b", [10, 0], [0.8, 0.9], linestyle="--"),
     ]
-    save_curves(
-        path,
-        series,
-        x_label="bits",
-        y_label="accuracy",
-        title="t",
-        y_limits=(0, 1),
-        reference_lines={"chance": 0.1},
+    panel = CurvePanel(
+        series, "bits", "accuracy", "t", y_limits=(0, 1), reference_lines={"chance": 0.1}
     )
+    save_curve_panels(path, [panel])
     image = matplotlib.image.imread(path)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     assert not list(tmp_path.glob("sub/.*tmp"))  # atomic write left no temporary file
