@@ -42,6 +42,7 @@ from cl_properties.data.sources import (
     SOURCE_NAMES,
     DataNotFoundError,
     load_source,
+    source_arrays,
     source_from_arrays,
 )
 
@@ -81,6 +82,7 @@ __all__ = [
     "pool_indices",
     "randbit_augment",
     "resize_digits",
+    "source_arrays",
     "source_from_arrays",
     "two_view_dataset",
 ]
