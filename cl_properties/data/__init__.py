@@ -1,4 +1,5 @@
-"""Data: sources in the shared record format, SimCLR augmentations, tf.data pipelines.
+"""Data: sources in the shared record format, the dataset registry, SimCLR augmentations,
+tf.data pipelines.
 
 One import block per module; `__all__` lists the public names.
 """
@@ -35,8 +36,18 @@ from cl_properties.data.pipeline import (
     distributed_dataset,
     eval_dataset,
     two_view_dataset,
+    view_shape,
 )
 from cl_properties.data.randbit import MAX_BITS, RandBit, image_code
+from cl_properties.data.registry import (
+    DATASETS,
+    LoadOptions,
+    RegisteredDataset,
+    dataset_classes,
+    default_splits,
+    load_dataset,
+    register_dataset,
+)
 from cl_properties.data.shapes import SHAPE_NAMES, ShapesArrays, make_shapes
 from cl_properties.data.sources import (
     SOURCE_NAMES,
@@ -48,13 +59,16 @@ from cl_properties.data.sources import (
 
 __all__ = [
     "AugmentConfig",
+    "DATASETS",
     "DataNotFoundError",
     "DigitArrays",
     "DigitOnImagesArrays",
     "EvalPreprocess",
+    "LoadOptions",
     "MAX_BITS",
     "MultiDigitsArrays",
     "RandBit",
+    "RegisteredDataset",
     "SHAPE_NAMES",
     "SOURCE_NAMES",
     "ShapesArrays",
@@ -62,6 +76,8 @@ __all__ = [
     "augment_image",
     "center_crop",
     "cifar_augment",
+    "dataset_classes",
+    "default_splits",
     "digit_on_images_map",
     "digit_pool",
     "distributed_dataset",
@@ -72,6 +88,7 @@ __all__ = [
     "image_code",
     "imagenet_augment",
     "imagenet_eval_preprocess",
+    "load_dataset",
     "load_digits",
     "load_mnist",
     "load_source",
@@ -81,8 +98,10 @@ __all__ = [
     "make_two_digits",
     "pool_indices",
     "randbit_augment",
+    "register_dataset",
     "resize_digits",
     "source_arrays",
     "source_from_arrays",
     "two_view_dataset",
+    "view_shape",
 ]
