@@ -27,7 +27,6 @@ from cl_properties.data.digits import (
     DigitArrays,
     digit_pool,
     load_digits,
-    load_mnist,
     resize_digits,
 )
 from cl_properties.data.multidigits import MultiDigitsArrays, make_multidigits, make_two_digits
@@ -90,7 +89,6 @@ __all__ = [
     "imagenet_eval_preprocess",
     "load_dataset",
     "load_digits",
-    "load_mnist",
     "load_source",
     "make_digit_on_images",
     "make_multidigits",
