@@ -1,4 +1,5 @@
-"""Data: sources in the shared record format, SimCLR augmentations, tf.data pipelines.
+"""Data: sources in the shared record format, the dataset registry, SimCLR augmentations,
+tf.data pipelines.
 
 One import block per module; `__all__` lists the public names.
 """
@@ -26,7 +27,6 @@ from cl_properties.data.digits import (
     DigitArrays,
     digit_pool,
     load_digits,
-    load_mnist,
     resize_digits,
 )
 from cl_properties.data.multidigits import MultiDigitsArrays, make_multidigits, make_two_digits
@@ -35,25 +35,39 @@ from cl_properties.data.pipeline import (
     distributed_dataset,
     eval_dataset,
     two_view_dataset,
+    view_shape,
 )
 from cl_properties.data.randbit import MAX_BITS, RandBit, image_code
+from cl_properties.data.registry import (
+    DATASETS,
+    LoadOptions,
+    RegisteredDataset,
+    dataset_classes,
+    default_splits,
+    load_dataset,
+    register_dataset,
+)
 from cl_properties.data.shapes import SHAPE_NAMES, ShapesArrays, make_shapes
 from cl_properties.data.sources import (
     SOURCE_NAMES,
     DataNotFoundError,
     load_source,
+    source_arrays,
     source_from_arrays,
 )
 
 __all__ = [
     "AugmentConfig",
+    "DATASETS",
     "DataNotFoundError",
     "DigitArrays",
     "DigitOnImagesArrays",
     "EvalPreprocess",
+    "LoadOptions",
     "MAX_BITS",
     "MultiDigitsArrays",
     "RandBit",
+    "RegisteredDataset",
     "SHAPE_NAMES",
     "SOURCE_NAMES",
     "ShapesArrays",
@@ -61,6 +75,8 @@ __all__ = [
     "augment_image",
     "center_crop",
     "cifar_augment",
+    "dataset_classes",
+    "default_splits",
     "digit_on_images_map",
     "digit_pool",
     "distributed_dataset",
@@ -71,8 +87,8 @@ __all__ = [
     "image_code",
     "imagenet_augment",
     "imagenet_eval_preprocess",
+    "load_dataset",
     "load_digits",
-    "load_mnist",
     "load_source",
     "make_digit_on_images",
     "make_multidigits",
@@ -80,7 +96,10 @@ __all__ = [
     "make_two_digits",
     "pool_indices",
     "randbit_augment",
+    "register_dataset",
     "resize_digits",
+    "source_arrays",
     "source_from_arrays",
     "two_view_dataset",
+    "view_shape",
 ]

@@ -2,8 +2,9 @@
 
 Offline default: scikit-learn's bundled digits (1,797 images of 8x8 pixels, values 0..16),
 scaled to [0, 1] and resized bilinearly, with a seeded stratified train/test split. At scale:
-MNIST through TFDS (`load_mnist`, via `cl_properties.data.sources.load_source`). Both return
-`DigitArrays`, so every builder accepts either.
+MNIST through TFDS. Both are registered datasets ("sklearn", "digits" and "mnist" in
+`cl_properties.data.registry`), whose records `sources.source_arrays` turns into the arrays
+of `DigitArrays`, so every builder accepts either.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import numpy as np
 import sklearn.datasets
 import tensorflow as tf
 from sklearn.model_selection import train_test_split
-
-from cl_properties.data import sources
 
 SPLITS = ("train", "test", "all")
 NATIVE_SIZE = 8  # scikit-learn digits are 8x8
@@ -68,22 +67,6 @@ def load_digits(
         idx = np.sort(train_idx if split == "train" else test_idx)
         images, labels = images[idx], labels[idx]
     return DigitArrays(resize_digits(images, size), labels)
-
-
-def load_mnist(split: str, *, data_dir: str | None = None) -> DigitArrays:
-    """MNIST from TFDS (already prepared under `data_dir`; never downloads) as `DigitArrays`.
-
-    Reads the shared-format records of `sources.load_source("mnist", split)` in index order
-    (image [28, 28, 1] = pixels / 255, class = labels["label"]). Raises
-    `sources.DataNotFoundError` when MNIST is not prepared under `data_dir`.
-    """
-    images, labels = [], []
-    for batch in sources.load_source("mnist", split, data_dir=data_dir).batch(4096):
-        images.append(batch["image"].numpy())
-        labels.append(batch["labels"]["label"].numpy())
-    return DigitArrays(
-        np.concatenate(images).astype(np.float32), np.concatenate(labels).astype(np.int32)
-    )
 
 
 def digit_pool(images: np.ndarray, labels: np.ndarray, pool_size: int, *, seed: int) -> DigitArrays:

@@ -14,6 +14,7 @@ boundaries (the stream repeats before batching, as in SimCLR).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Callable, Protocol
 
 import tensorflow as tf
@@ -41,6 +42,16 @@ class ViewTransform(Protocol):
     def single(self, record: dict, image: tf.Tensor) -> tf.Tensor: ...
 
     def channels_added(self) -> int: ...
+
+
+def view_shape(
+    image_shape: Sequence[int], view_transform: ViewTransform | None = None
+) -> tuple[int, int, int]:
+    """[H, W, C + k] of the views of [H, W, C] images, k being the channels `view_transform`
+    appends (its `channels_added()`): the encoder's input shape, without resizing."""
+    height, width, channels = image_shape
+    added = 0 if view_transform is None else view_transform.channels_added()
+    return height, width, channels + added
 
 
 def _check_int(value, name: str, minimum: int) -> None:

@@ -164,3 +164,14 @@ def source_from_arrays(images: np.ndarray, labels: dict[str, np.ndarray]) -> tf.
     return tf.data.Dataset.from_tensor_slices(
         {"image": images, "labels": columns, "index": np.arange(n, dtype=np.int64)}
     )
+
+
+def source_arrays(source: tf.data.Dataset, label: str = "label") -> tuple[np.ndarray, np.ndarray]:
+    """The images float32 [N, H, W, C] and the `label` classes int32 [N] of a source of
+    fixed-size images, in its order: for the builders that take arrays (e.g. the digit
+    images of `make_digit_on_images` and `make_multidigits`)."""
+    images, labels = [], []
+    for batch in source.batch(4096):
+        images.append(batch["image"].numpy())
+        labels.append(batch["labels"][label].numpy())
+    return np.concatenate(images), np.concatenate(labels)

@@ -158,6 +158,21 @@ def define_pretrain_flags() -> None:
     )
 
 
+# The datasets --digits takes the pasted digit images from (names in cl_properties.data.DATASETS).
+DIGIT_DATASETS = ("sklearn", "mnist")
+
+
+def define_digits_flag() -> None:
+    """Defines --digits, the dataset of the digit images that DigitOnImages and MultiDigits
+    paste (TFDS MNIST under --data_dir, which the experiment defines)."""
+    flags.DEFINE_enum(
+        "digits",
+        "sklearn",
+        list(DIGIT_DATASETS),
+        "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.",
+    )
+
+
 def loss_config_from_flags() -> LossConfig:
     """--loss with the arguments its flags give (--temperature and --lambda_weight replace
     the preset only when set; --loss_scale)."""

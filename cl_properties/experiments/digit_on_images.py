@@ -22,10 +22,10 @@ from absl import flags
 
 from cl_properties.data import (
     AugmentConfig,
-    load_digits,
-    load_mnist,
+    load_dataset,
     make_digit_on_images,
     make_shapes,
+    source_arrays,
     source_from_arrays,
 )
 from cl_properties.data.shapes import DEFAULT_CLASSES
@@ -48,16 +48,12 @@ def _split(
 ):
     shapes = make_shapes(n, size=image_size, seed=background_seed)
     # Pool digits from the train split (scikit-learn's: 1,437 images, so K <= 1437; MNIST: 60,000).
-    source = (
-        load_mnist("train", data_dir=data_dir)
-        if digits == "mnist"
-        else load_digits("train", size=8)
-    )
+    digit_images, digit_labels = source_arrays(load_dataset(digits, "train", data_dir=data_dir))
     return make_digit_on_images(
         shapes.images,
         shapes.labels,
-        source.images,
-        source.labels,
+        digit_images,
+        digit_labels,
         pool_size=pool_size,
         seed=seed,
         digit_size=digit_size,
@@ -105,12 +101,7 @@ def define_flags() -> None:
         ["1", "10", "100", "1000"],
         "Numbers K of unique digit images (scikit-learn digits: 1..1437).",
     )
-    flags.DEFINE_enum(
-        "digits",
-        "sklearn",
-        ["sklearn", "mnist"],
-        "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.",
-    )
+    common.define_digits_flag()
     flags.DEFINE_integer("image_size", 32, "Side of the shape images in pixels.", lower_bound=8)
     flags.DEFINE_integer(
         "digit_size", 8, "Side of the pasted digits (3 per side must fit).", lower_bound=1

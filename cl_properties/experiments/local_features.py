@@ -23,7 +23,14 @@ import time
 import keras
 from absl import flags
 
-from cl_properties.data import load_mnist, make_multidigits, randbit_augment, source_from_arrays
+from cl_properties.data import (
+    DigitArrays,
+    load_dataset,
+    make_multidigits,
+    randbit_augment,
+    source_arrays,
+    source_from_arrays,
+)
 from cl_properties.evaluation.local_features import (
     LocalFeatureConfig,
     load_encoder,
@@ -57,12 +64,7 @@ flags.DEFINE_integer("canvas", 56, "MultiDigits canvas side in pixels.", lower_b
 flags.DEFINE_integer("num_digits", 3, "Digits per canvas.", lower_bound=1)
 flags.DEFINE_integer("digit_size", 16, "Digit side in pixels.", lower_bound=1)
 flags.DEFINE_enum("layout", "random", ["random", "grid"], "Digit placement on the canvas.")
-flags.DEFINE_enum(
-    "digits",
-    "sklearn",
-    ["sklearn", "mnist"],
-    "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.",
-)
+common.define_digits_flag()
 flags.DEFINE_string("data_dir", None, "TFDS data_dir for --digits=mnist (never downloads).")
 flags.DEFINE_integer(
     "num_train", 4096, "Pretraining images (digits of the train split).", lower_bound=1
@@ -110,7 +112,7 @@ flags.DEFINE_string(
 
 
 def _multidigits(n: int, seed: int, split: str):
-    digits = load_mnist(split, data_dir=FLAGS.data_dir) if FLAGS.digits == "mnist" else None
+    digits = DigitArrays(*source_arrays(load_dataset(FLAGS.digits, split, data_dir=FLAGS.data_dir)))
     return make_multidigits(
         n,
         canvas=FLAGS.canvas,

@@ -18,10 +18,11 @@ import functools
 from absl import flags
 
 from cl_properties.data import (
-    load_digits,
-    load_mnist,
+    DigitArrays,
+    load_dataset,
     make_two_digits,
     randbit_augment,
+    source_arrays,
     source_from_arrays,
 )
 from cl_properties.experiments import common, suppression
@@ -41,9 +42,7 @@ def _split(
     digits: str,
     data_dir: str | None,
 ):
-    source = (
-        load_mnist(split, data_dir=data_dir) if digits == "mnist" else load_digits(split, size=8)
-    )
+    source = DigitArrays(*source_arrays(load_dataset(digits, split, data_dir=data_dir)))
     return make_two_digits(
         n, canvas=canvas, fixed_size=fixed, variable_size=variable, seed=seed, digits=source
     )
@@ -87,12 +86,7 @@ def define_flags() -> None:
     flags.DEFINE_integer(
         "canvas", 32, "Canvas side (px); fixed_size + the largest size must fit.", lower_bound=8
     )
-    flags.DEFINE_enum(
-        "digits",
-        "sklearn",
-        ["sklearn", "mnist"],
-        "Digit images: scikit-learn 8x8 (offline) or TFDS MNIST.",
-    )
+    common.define_digits_flag()
     flags.DEFINE_integer("num_train", 2048, "Training canvases.", lower_bound=1)
     flags.DEFINE_integer("num_test", 512, "Test canvases.", lower_bound=1)
     # Smaller crops often cut a digit out of one view; at 0.5 (canvas 48, digits 12 + 8 px) neither

@@ -6,9 +6,10 @@ parses the flags (flagfiles included) and runs `main`, which
 
 1. builds the runtime (strategy, XLA, checkpoints; `cl_properties.experiments.runtime`)
    and starts it before any other TensorFlow work;
-2. loads `--dataset` (a TFDS name, prepared under `--data_dir`, or an offline one:
-   `shapes`, procedural coloured shapes, or `digits`, scikit-learn's) as a `DataSpec` with
-   the augmentation and evaluation preprocessing that the flags describe;
+2. loads `--dataset` (a name in `cl_properties.data.DATASETS`: TFDS datasets prepared under
+   `--data_dir`, or offline ones such as `shapes`, procedural coloured shapes, or `digits`,
+   scikit-learn's) as a `DataSpec` with the augmentation and evaluation preprocessing that
+   the flags describe;
 3. pretrains and evaluates with `train_and_evaluate` (online probe, linear evaluation on
    frozen features, weighted kNN), resuming from `--output_dir`'s checkpoints;
 4. writes results.json / results.csv to `--output_dir` and prints the table.
@@ -28,20 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
-import tensorflow_datasets as tfds
 from absl import flags
 
 from cl_properties.data import (
-    SOURCE_NAMES,
+    DATASETS,
     AugmentConfig,
     EvalPreprocess,
-    load_digits,
-    load_source,
-    make_shapes,
-    source_from_arrays,
+    dataset_classes,
+    default_splits,
+    load_dataset,
 )
-from cl_properties.data.shapes import DEFAULT_CLASSES
-from cl_properties.data.sources import TFDS_LABELS
 from cl_properties.distribute import is_chief
 from cl_properties.experiments import common, runtime
 from cl_properties.results import RESULTS_JSON, format_table, write_results
@@ -50,17 +47,6 @@ from cl_properties.training import DataSpec, EvalConfig, PretrainConfig, train_a
 FLAGS = flags.FLAGS
 
 EXPERIMENTS = ("cifar", "imagenet")
-OFFLINE_DATASETS = ("shapes", "digits")
-DATASETS = (*SOURCE_NAMES, *OFFLINE_DATASETS)
-# (train, test) TFDS splits where they are not ("train", "test"); tf_flowers has only "train".
-DEFAULT_SPLITS = {
-    "imagenet2012": ("train", "validation"),
-    "tf_flowers": ("train[:90%]", "train[90%:]"),
-}
-# Offline datasets: fixed generation seeds, so that --seed varies the run, not the data.
-SHAPES_SEEDS = {"train": 0, "test": 1}
-SHAPES_DEFAULT_SIZE = 32
-DIGITS_DEFAULT_SIZE = 28
 
 
 def define_flags() -> None:
@@ -82,20 +68,26 @@ def define_flags() -> None:
     flags.DEFINE_enum(
         "dataset",
         "cifar10",
-        DATASETS,
-        "A TFDS dataset prepared under --data_dir, or offline: shapes (procedural coloured "
-        "shapes) or digits (scikit-learn 8x8 digits, 1 channel).",
+        list(DATASETS),
+        "Dataset, by its name in cl_properties.data.DATASETS (TFDS ones prepared under "
+        "--data_dir): "
+        + "; ".join(f"{name}: {entry.summary}" for name, entry in DATASETS.items())
+        + ".",
     )
     flags.DEFINE_string(
         "data_dir",
         None,
         "TFDS data_dir (default: TFDS_DATA_DIR or ~/tensorflow_datasets); nothing is downloaded.",
     )
-    flags.DEFINE_string("train_split", None, "TFDS split to pretrain on (default: train).")
+    flags.DEFINE_string(
+        "train_split",
+        None,
+        "Split to pretrain on (default: train; train[:90%] for tf_flowers).",
+    )
     flags.DEFINE_string(
         "test_split",
         None,
-        "TFDS split to evaluate on (default: test; validation for imagenet2012; train[90%:] for "
+        "Split to evaluate on (default: test; validation for imagenet2012; train[90%:] for "
         "tf_flowers).",
     )
     flags.DEFINE_integer(
@@ -208,12 +200,6 @@ def augment_config(
     )
 
 
-def _tfds_probes(name: str, data_dir: str | None) -> dict[str, int]:
-    # Read from the builder's metadata: the class counts are static per dataset.
-    features = tfds.builder(name, data_dir=data_dir).info.features
-    return {key: int(features[feature].num_classes) for key, feature in TFDS_LABELS[name].items()}
-
-
 def _native_size(source: tf.data.Dataset) -> tuple[tuple[int, int] | None, int]:
     """((height, width) or None when it varies, channels) of a source's images."""
     shape = source.element_spec["image"].shape
@@ -235,13 +221,11 @@ def load_data(
 ) -> DataSpec:
     """The train and test sources of `dataset` and how to view them, as a DataSpec.
 
-    - TFDS datasets (`SOURCE_NAMES`) are read from `data_dir` (never downloaded; a missing
-      one raises DataNotFoundError) with the given splits (default `DEFAULT_SPLITS`, else
-      train / test); one probe per label feature, with the class count of the TFDS metadata.
-    - "shapes": `make_shapes(num_train | num_test, size=image_size or 32, colored=True)`
-      with fixed seeds (the data does not change with the run's seed); 4 classes.
-    - "digits": scikit-learn digits at `image_size` or 28 pixels, 1 channel; 1,437 / 360
-      images, 10 classes.
+    The sources are `load_dataset(dataset, split, ...)` of the given splits (default: the
+    dataset's `default_splits`); TFDS datasets are read from `data_dir` (never downloaded; a
+    missing one raises DataNotFoundError), offline ones are rendered at `image_size` and
+    shapes makes `num_train` / `num_test` images. One probe per label, with the dataset's
+    class count (`dataset_classes`).
 
     The encoder input is image_size x image_size (default: the dataset's own size, which must
     then be fixed). `augment.output_size` is replaced by image_size where the images need
@@ -249,30 +233,17 @@ def load_data(
     image_size (SimCLR's ImageNet protocol; the identity at 1.0 on images of that size).
     Raises ValueError for an unknown dataset or a varying-size one without image_size.
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-    if dataset == "shapes":
-        size = image_size or SHAPES_DEFAULT_SIZE
-        arrays = {
-            split: make_shapes(n, size=size, seed=SHAPES_SEEDS[split], colored=True)
-            for split, n in (("train", num_train), ("test", num_test))
-        }
-        train, test = (source_from_arrays(a.images, {"label": a.labels}) for a in arrays.values())
-        probes = {"label": len(DEFAULT_CLASSES)}
-    elif dataset == "digits":
-        arrays = {
-            split: load_digits(split, size=image_size or DIGITS_DEFAULT_SIZE)
-            for split in ("train", "test")
-        }
-        train, test = (source_from_arrays(a.images, {"label": a.labels}) for a in arrays.values())
-        probes = {"label": 10}
-    else:
-        default_train, default_test = DEFAULT_SPLITS.get(dataset, ("train", "test"))
-        train, test = (
-            load_source(dataset, split or default, data_dir=data_dir)
-            for split, default in ((train_split, default_train), (test_split, default_test))
+    default_train, default_test = default_splits(dataset)
+    train, test = (
+        load_dataset(
+            dataset, split or default, data_dir=data_dir, image_size=image_size, num_examples=n
         )
-        probes = _tfds_probes(dataset, data_dir)
+        for split, default, n in (
+            (train_split, default_train, num_train),
+            (test_split, default_test, num_test),
+        )
+    )
+    probes = dataset_classes(dataset, data_dir=data_dir)
     native, channels = _native_size(train)
     if native is None and image_size is None:
         raise ValueError(f"dataset {dataset!r} has images of varying size: give --image_size")

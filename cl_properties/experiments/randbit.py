@@ -23,50 +23,30 @@ import functools
 import tensorflow as tf
 from absl import flags
 
-from cl_properties.data import (
-    RandBit,
-    cifar_augment,
-    load_digits,
-    load_mnist,
-    load_source,
-    randbit_augment,
-    source_from_arrays,
-)
+from cl_properties.data import RandBit, cifar_augment, load_dataset, randbit_augment, view_shape
 from cl_properties.experiments import common, suppression
 from cl_properties.training import DataSpec
 
 FLAGS = flags.FLAGS
-DATASETS = ("digits", "mnist", "cifar10")
+DATASET_CHOICES = ("digits", "mnist", "cifar10")  # names in cl_properties.data.DATASETS
 NUM_CLASSES = 10
 
 
 @functools.lru_cache(maxsize=4)
 def _sources(dataset: str, data_dir: str | None, num_train: int | None):
-    """(train, test, image shape) of `dataset`, the first `num_train` training images."""
-    if dataset == "cifar10":
-        train = load_source("cifar10", "train", data_dir=data_dir)
-        if num_train:
-            train = train.take(num_train)
-        return train, load_source("cifar10", "test", data_dir=data_dir), (32, 32, 3)
-    if dataset == "mnist":
-        train, test = load_mnist("train", data_dir=data_dir), load_mnist("test", data_dir=data_dir)
-    elif dataset == "digits":
-        train, test = load_digits("train"), load_digits("test")
-    else:
-        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    images, labels = train.images[:num_train], train.labels[:num_train]
-    return (
-        source_from_arrays(images, {"label": labels}),
-        source_from_arrays(test.images, {"label": test.labels}),
-        images.shape[1:],
-    )
+    """(train, test) sources of `dataset`, the first `num_train` training images."""
+    train = load_dataset(dataset, "train", data_dir=data_dir)
+    if num_train:
+        train = train.take(num_train)
+    return train, load_dataset(dataset, "test", data_dir=data_dir)
 
 
-def _with_first_bit(source, transform: RandBit, channels: int):
+def _with_first_bit(source, transform: RandBit):
     """Adds the label "bit0": the first bit plane's value that evaluation shows with the image."""
 
     def add(record):
-        bit = transform.single(record, record["image"])[0, 0, channels]
+        image = record["image"]
+        bit = transform.single(record, image)[0, 0, image.shape[-1]]  # first channel after C
         return {**record, "labels": {**record["labels"], "bit0": tf.cast(bit, tf.int32)}}
 
     return source.map(add, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -78,20 +58,18 @@ def build_data(job: suppression.Job) -> DataSpec:
     the class ("label") and, with bits, the first bit ("bit0": does the representation
     encode the bits?)."""
     options = job.data
-    train, test, (height, width, channels) = _sources(
-        options["dataset"], options.get("data_dir"), options.get("num_train")
-    )
+    train, test = _sources(options["dataset"], options.get("data_dir"), options.get("num_train"))
     bits = job.point["bits"]
     mode = "per_view" if job.model == "per_view" else "shared"
     transform = RandBit(bits, mode=mode, seed=job.pretrain.seed)
     probes = {"label": NUM_CLASSES}
     if bits:
-        train, test = (_with_first_bit(s, transform, channels) for s in (train, test))
+        train, test = (_with_first_bit(s, transform) for s in (train, test))
         probes["bit0"] = 2
     return DataSpec(
         train=train,
         test=test,
-        input_shape=(height, width, channels + bits),
+        input_shape=view_shape(train.element_spec["image"].shape, transform),
         probes=probes,
         augment=cifar_augment() if options["dataset"] == "cifar10" else randbit_augment(),
         view_transform=transform,
@@ -117,7 +95,7 @@ def define_flags() -> None:
     flags.DEFINE_enum(
         "dataset",
         "digits",
-        list(DATASETS),
+        list(DATASET_CHOICES),
         "digits: scikit-learn's (offline); mnist, cifar10: TFDS (prepared under --data_dir).",
     )
     flags.DEFINE_integer("num_train", None, "Use only the first N training images.", lower_bound=1)

@@ -2,14 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cl_properties.data import sources
-from cl_properties.data.digits import (
-    DigitArrays,
-    digit_pool,
-    load_digits,
-    load_mnist,
-    resize_digits,
-)
+from cl_properties.data.digits import digit_pool, load_digits, resize_digits
 
 
 def _rows(images):
@@ -93,20 +86,3 @@ def test_digit_pool_is_unique_seeded_and_validated():
         digit_pool(dup, np.zeros(6, np.int32), 4, seed=0)
     with pytest.raises(ValueError, match="pool_size"):
         digit_pool(digits.images, digits.labels, 0, seed=0)
-
-
-def test_load_mnist_reads_shared_records(monkeypatch):
-    images = np.random.default_rng(0).random((5, 28, 28, 1)).astype(np.float32)
-    labels = np.arange(5, dtype=np.int32)
-
-    def fake_load_source(name, split, *, data_dir=None):
-        assert (name, split, data_dir) == ("mnist", "test", "/nowhere")
-        return tf.data.Dataset.from_tensor_slices(
-            {"image": images, "labels": {"label": labels}, "index": np.arange(5, dtype=np.int64)}
-        )
-
-    monkeypatch.setattr(sources, "load_source", fake_load_source)
-    out = load_mnist("test", data_dir="/nowhere")
-    assert isinstance(out, DigitArrays)
-    np.testing.assert_array_equal(out.images, images)
-    np.testing.assert_array_equal(out.labels, labels)

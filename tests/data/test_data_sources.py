@@ -9,7 +9,13 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.utils import gcs_utils
 
-from cl_properties.data import SOURCE_NAMES, DataNotFoundError, load_source, source_from_arrays
+from cl_properties.data import (
+    SOURCE_NAMES,
+    DataNotFoundError,
+    load_source,
+    source_arrays,
+    source_from_arrays,
+)
 
 NUM_EXAMPLES = 7
 
@@ -115,6 +121,25 @@ def test_source_from_arrays_yields_the_arrays_in_order():
     np.testing.assert_array_equal(got_labels["other"], labels["other"])
     assert got_labels["other"].dtype == np.int32
     np.testing.assert_array_equal(index, np.arange(5))
+
+
+def test_source_arrays_inverts_source_from_arrays():
+    rng = np.random.default_rng(1)
+    images = rng.random((5000, 2, 2, 1), dtype=np.float32)  # more than one batch of 4096
+    labels = np.arange(5000) % 7
+    got_images, got_labels = source_arrays(source_from_arrays(images, {"label": labels}))
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
+    assert (got_images.dtype, got_labels.dtype) == (np.float32, np.int32)
+
+
+def test_source_arrays_reads_tfds_records_in_index_order(tmp_path, no_network):
+    with tfds.testing.mock_data(num_examples=NUM_EXAMPLES):
+        source = load_source("cifar100", "test", data_dir=tmp_path)
+        images, labels, _ = _collect(source)
+        got_images, got_coarse = source_arrays(source, label="coarse_label")
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_coarse, labels["coarse_label"])
 
 
 def test_source_from_arrays_scales_uint8():

@@ -4,7 +4,8 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from cl_properties.experiments import common
+from cl_properties.data import DATASETS
+from cl_properties.experiments import common, randbit
 
 FLAGS = flags.FLAGS
 common.define_pretrain_flags()
@@ -105,3 +106,8 @@ def test_only_a_completed_run_of_another_configuration_blocks_its_folder(tmp_pat
     assert runtime.completed_run(str(tmp_path), same)["rows"] == [{"a": 1}]
     with pytest.raises(OutputDirError, match=r"flags.seed: 0 -> 1"):
         runtime.completed_run(str(tmp_path), {"flags": {**config["flags"], "seed": 1}})
+
+
+def test_dataset_flags_choose_among_registered_datasets():
+    assert set(common.DIGIT_DATASETS) <= set(DATASETS)
+    assert set(randbit.DATASET_CHOICES) <= set(DATASETS)
