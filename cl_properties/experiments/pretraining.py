@@ -234,15 +234,19 @@ def load_data(
     Raises ValueError for an unknown dataset or a varying-size one without image_size.
     """
     default_train, default_test = default_splits(dataset)
-    train, test = (
-        load_dataset(
-            dataset, split or default, data_dir=data_dir, image_size=image_size, num_examples=n
-        )
-        for split, default, n in (
-            (train_split, default_train, num_train),
-            (test_split, default_test, num_test),
-        )
-    )
+
+    def load(flag: str, split: str | None, default: str, n: int) -> tf.data.Dataset:
+        try:
+            return load_dataset(
+                dataset, split or default, data_dir=data_dir, image_size=image_size, num_examples=n
+            )
+        except ValueError as error:
+            if split is None:
+                raise
+            raise ValueError(f"--{flag}={split}: {error}") from None
+
+    train = load("train_split", train_split, default_train, num_train)
+    test = load("test_split", test_split, default_test, num_test)
     probes = dataset_classes(dataset, data_dir=data_dir)
     native, channels = _native_size(train)
     if native is None and image_size is None:

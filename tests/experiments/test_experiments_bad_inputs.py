@@ -140,6 +140,14 @@ CASES = [
         "--batch_size=64 is larger than the training set (32 images)",
     ),
     ("cifar", ["--dataset=cifar10", "--data_dir={tmp}"], None, "is not prepared in data_dir="),
+    ("cifar", ["--dataset=bogus"], None, "flag --dataset=bogus"),
+    (
+        "cifar",
+        ["--train_split=train[:10%]"],
+        None,
+        "--train_split=train[:10%]: shapes has the splits",
+    ),
+    ("digit_on_images", ["--digits=bogus"], None, "flag --digits=bogus"),
     # Files and folders.
     ("cifar", ["--output_dir={file}"], None, "output folder {file} is an existing file"),
     ("cifar", ["--output_dir={file}/run"], None, "cannot create output folder {file}/run"),
