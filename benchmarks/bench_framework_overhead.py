@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from bench_input_pipeline import measure as pipeline_images_per_second  # noqa: E402
 
-from cl_properties.data import AugmentConfig, cifar_augment, randbit_augment  # noqa: E402
+from cl_properties.data import AugmentConfig, cifar_augment, crop_augment  # noqa: E402
 from cl_properties.losses import ContrastiveLoss, nt_xent  # noqa: E402
 from cl_properties.models import ProjectionHead, build_encoder  # noqa: E402
 from cl_properties.models.contrastive import ContrastiveModel  # noqa: E402
@@ -60,7 +60,7 @@ class Case:
 
 
 CASES = {
-    "convn": Case("convn", (28, 28, 1), 256, randbit_augment()),
+    "convn": Case("convn", (28, 28, 1), 256, crop_augment()),
     "resnet18": Case("resnet18", (32, 32, 3), 32, cifar_augment()),
 }
 

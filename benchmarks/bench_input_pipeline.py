@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from cl_properties.data import (  # noqa: E402
     AugmentConfig,
     cifar_augment,
-    randbit_augment,
+    crop_augment,
     source_from_arrays,
     two_view_dataset,
 )
@@ -30,7 +30,7 @@ from cl_properties.data import (  # noqa: E402
 CASES: dict[str, tuple[tuple[int, int, int], AugmentConfig]] = {
     "cifar (s=0.5)": ((32, 32, 3), cifar_augment()),
     "cifar + blur": ((32, 32, 3), cifar_augment(blur=True)),
-    "randbit (MNIST)": ((28, 28, 1), randbit_augment()),
+    "randbit (MNIST)": ((28, 28, 1), crop_augment()),
 }
 
 

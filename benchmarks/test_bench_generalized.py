@@ -28,7 +28,7 @@ import time
 import numpy as np
 import pytest
 
-from cl_properties.data import load_digits, randbit_augment, source_from_arrays
+from cl_properties.data import crop_augment, load_digits, source_from_arrays
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.plotting.curves import CurvePanel, Series, save_curve_panels
 from cl_properties.plotting.heatmap import best_per_row, save_heatmap
@@ -61,7 +61,7 @@ def _digits() -> DataSpec:
         test=source_from_arrays(test.images, {"label": test.labels}),
         input_shape=(IMAGE_SIZE, IMAGE_SIZE, 1),
         probes={"label": 10},
-        augment=randbit_augment(),
+        augment=crop_augment(),
     )
 
 

@@ -10,11 +10,11 @@ from cl_properties.data.augment import (
     augment_image,
     center_crop,
     cifar_augment,
+    crop_augment,
     example_seed,
     gaussian_blur,
     imagenet_augment,
     imagenet_eval_preprocess,
-    randbit_augment,
 )
 from cl_properties.data.digit_on_images import (
     DigitOnImagesArrays,
@@ -95,7 +95,7 @@ __all__ = [
     "make_shapes",
     "make_two_digits",
     "pool_indices",
-    "randbit_augment",
+    "crop_augment",
     "register_dataset",
     "resize_digits",
     "source_arrays",

@@ -155,9 +155,11 @@ def imagenet_augment(**overrides) -> AugmentConfig:
     return AugmentConfig(**{"jitter_strength": 1.0, "blur": True, "output_size": 224, **overrides})
 
 
-def randbit_augment(**overrides) -> AugmentConfig:
-    """RandBit colab augmentation (MNIST): crop area 0.5-1, ratio 3/4-4/3, bilinear resize
-    back to the input size; no flip, no colour ops. `overrides` replace fields."""
+def crop_augment(**overrides) -> AugmentConfig:
+    """Crop-only augmentation, the RandBit colab's (MNIST): crop area 0.5-1, ratio 3/4-4/3,
+    bilinear resize back to the input size; no flip, no colour ops. Used wherever colour or
+    orientation would change what is studied (digits, appended bit planes). `overrides`
+    replace fields."""
     return AugmentConfig(
         **{
             "crop_area": (0.5, 1.0),

@@ -25,9 +25,9 @@ from absl import flags
 
 from cl_properties.data import (
     DigitArrays,
+    crop_augment,
     load_dataset,
     make_multidigits,
-    randbit_augment,
     source_arrays,
     source_from_arrays,
 )
@@ -192,7 +192,7 @@ def _train_and_score(
             test=source_from_arrays(test.images, test.labels),
             input_shape=input_shape,
             probes={name: NUM_CLASSES for name in train.labels},
-            augment=randbit_augment(crop_area=(FLAGS.crop_area_min, 1.0)),
+            augment=crop_augment(crop_area=(FLAGS.crop_area_min, 1.0)),
         )
         config = run_config.configure(
             common.pretrain_config_from_flags(num_train_examples=FLAGS.num_train)

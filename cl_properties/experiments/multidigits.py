@@ -19,9 +19,9 @@ from absl import flags
 
 from cl_properties.data import (
     DigitArrays,
+    crop_augment,
     load_dataset,
     make_two_digits,
-    randbit_augment,
     source_arrays,
     source_from_arrays,
 )
@@ -60,7 +60,7 @@ def build_data(job: suppression.Job) -> DataSpec:
         test=source_from_arrays(test.images, test.labels),
         input_shape=train.images.shape[1:],
         probes={"fixed": 10, "variable": 10},
-        augment=randbit_augment(crop_area=(o["crop_area_min"], 1.0)),
+        augment=crop_augment(crop_area=(o["crop_area_min"], 1.0)),
     )
 
 

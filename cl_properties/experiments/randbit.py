@@ -23,7 +23,7 @@ import functools
 import tensorflow as tf
 from absl import flags
 
-from cl_properties.data import RandBit, cifar_augment, load_dataset, randbit_augment, view_shape
+from cl_properties.data import RandBit, cifar_augment, crop_augment, load_dataset, view_shape
 from cl_properties.experiments import common, suppression
 from cl_properties.training import DataSpec
 
@@ -71,7 +71,7 @@ def build_data(job: suppression.Job) -> DataSpec:
         test=test,
         input_shape=view_shape(train.element_spec["image"].shape, transform),
         probes=probes,
-        augment=cifar_augment() if options["dataset"] == "cifar10" else randbit_augment(),
+        augment=cifar_augment() if options["dataset"] == "cifar10" else crop_augment(),
         view_transform=transform,
     )
 

@@ -13,11 +13,11 @@ from cl_properties.data import (
     augment_image,
     center_crop,
     cifar_augment,
+    crop_augment,
     example_seed,
     gaussian_blur,
     imagenet_augment,
     imagenet_eval_preprocess,
-    randbit_augment,
 )
 
 # Every built-in op off: the view must be the image itself.
@@ -39,7 +39,7 @@ def _view(image, config, index=0, epoch=0, view=1, seed=0):
         (cifar_augment(blur=True, blur_prob=1.0), (32, 32, 3), (32, 32, 3)),
         (imagenet_augment(output_size=24), (40, 30, 3), (24, 24, 3)),
         (imagenet_augment(output_size=(16, 20)), (40, 30, 3), (16, 20, 3)),
-        (randbit_augment(), (28, 28, 1), (28, 28, 1)),
+        (crop_augment(), (28, 28, 1), (28, 28, 1)),
         (cifar_augment(blur=True, blur_prob=1.0, jitter_prob=1.0), (28, 28, 1), (28, 28, 1)),
     ],
 )
@@ -50,9 +50,9 @@ def test_views_have_shape_dtype_and_range(config, in_shape, out_shape):
     assert float(tf.reduce_min(view)) >= 0.0 and float(tf.reduce_max(view)) <= 1.0
 
 
-@pytest.mark.parametrize("config", [cifar_augment(), randbit_augment()])
+@pytest.mark.parametrize("config", [cifar_augment(), crop_augment()])
 def test_seed_determines_the_view(config):
-    channels = 1 if config == randbit_augment() else 3
+    channels = 1 if config == crop_augment() else 3
     image = _image((16, 16, channels))
     np.testing.assert_array_equal(_view(image, config, seed=5), _view(image, config, seed=5))
     assert not np.array_equal(_view(image, config, seed=5), _view(image, config, seed=6))
@@ -199,7 +199,7 @@ def test_presets():
     imagenet = imagenet_augment()
     assert (imagenet.jitter_strength, imagenet.blur, imagenet.output_size) == (1.0, True, 224)
     assert imagenet.crop_area == (0.08, 1.0)
-    randbit = randbit_augment()
+    randbit = crop_augment()
     assert randbit.crop_area == (0.5, 1.0) and randbit.crop_ratio == (3 / 4, 4 / 3)
     assert not randbit.flip and not randbit.color_jitter
 

@@ -7,9 +7,9 @@ import tensorflow as tf
 from cl_properties.data import (
     EvalPreprocess,
     cifar_augment,
+    crop_augment,
     distributed_dataset,
     eval_dataset,
-    randbit_augment,
     source_from_arrays,
     two_view_dataset,
 )
@@ -62,7 +62,7 @@ def test_batch_structure_and_shapes():
 
 
 def test_one_channel_pipeline():
-    dataset = two_view_dataset(_source(channels=1), randbit_augment(), batch_size=5, seed=0)
+    dataset = two_view_dataset(_source(channels=1), crop_augment(), batch_size=5, seed=0)
     (view1, _), _ = next(iter(dataset))
     assert view1.shape == (5, 8, 8, 1)
 

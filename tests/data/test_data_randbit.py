@@ -153,7 +153,7 @@ def test_works_inside_dataset_map_in_graph_mode(mode):
 
 @pytest.mark.parametrize("mode", ["shared", "per_view"])
 def test_inside_the_two_view_pipeline(mode):
-    from cl_properties.data.augment import randbit_augment
+    from cl_properties.data.augment import crop_augment
     from cl_properties.data.pipeline import eval_dataset, two_view_dataset
     from cl_properties.data.sources import source_from_arrays
 
@@ -161,7 +161,7 @@ def test_inside_the_two_view_pipeline(mode):
     source = source_from_arrays(images, {"label": np.arange(8)})
     rb = RandBit(16, mode=mode, seed=3)
     batches = two_view_dataset(
-        source, randbit_augment(), batch_size=8, seed=0, view_transform=rb, repeat=True
+        source, crop_augment(), batch_size=8, seed=0, view_transform=rb, repeat=True
     ).take(2)  # two epochs of one batch each
     ((eval_images, eval_labels),) = eval_dataset(source, batch_size=8, view_transform=rb)
     assert eval_images.shape == (8, 12, 12, 17)

@@ -15,7 +15,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from cl_properties.data import randbit_augment, source_from_arrays
+from cl_properties.data import crop_augment, source_from_arrays
 from cl_properties.experiments import suppression
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import DataSpec, EvalConfig, Interrupted, PretrainConfig
@@ -179,7 +179,7 @@ def _tiny_data(job: suppression.Job) -> DataSpec:
     images = rng.random((24, 16, 16, 1)).astype("float32")
     labels = {"label": (np.arange(24) % 3).astype("int32")}
     source = source_from_arrays(images, labels)
-    return DataSpec(source, source, (16, 16, 1), {"label": 3}, randbit_augment())
+    return DataSpec(source, source, (16, 16, 1), {"label": 3}, crop_augment())
 
 
 TINY_EXPERIMENT = suppression.Experiment(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from cl_properties.data import randbit_augment, source_from_arrays
+from cl_properties.data import crop_augment, source_from_arrays
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import DataSpec, EncoderConfig, HeadConfig, LossConfig, PretrainConfig
 
@@ -128,6 +128,6 @@ def tiny_data_spec() -> DataSpec:
         test=source(8),
         input_shape=INPUT_SHAPE,
         probes=PROBES,
-        augment=randbit_augment(),
+        augment=crop_augment(),
         shuffle_buffer=8,
     )

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cl_properties.data import make_shapes, randbit_augment, source_from_arrays
+from cl_properties.data import crop_augment, make_shapes, source_from_arrays
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import (
     DataSpec,
@@ -109,7 +109,7 @@ def _shapes_data() -> DataSpec:
         test=source_from_arrays(test.images, {"label": test.labels, "parity": test.labels % 2}),
         input_shape=(SIZE, SIZE, 1),
         probes={"label": 4, "parity": 2},
-        augment=randbit_augment(),
+        augment=crop_augment(),
     )
 
 
