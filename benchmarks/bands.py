@@ -7,8 +7,7 @@ or AVX2 code by the CPU; Eigen blocks its loops by the cache sizes), whose float
 training amplifies: RandBit's class probe at 10 bits measured 0.358 here and 0.400 on
 another machine of the same kind, more than the spread over three seeds here (one thread
 per op instead of two gave 0.419 here; all before NT-Xent was computed per anchor). So
-recording
-(`--update-baselines`) emulates other machines on this one by forcing other kernels
+recording (`--update-baselines`) emulates other machines on this one by forcing other kernels
 (`NUMERICS`, environment variables TensorFlow reads at start-up): it measures every spread
 seed with the machine's own kernels and seed 0 with each other kernel set, asserts the
 claims for every one of these runs, and sets each point's band to max(floor, SPREAD_FACTOR
