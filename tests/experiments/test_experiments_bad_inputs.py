@@ -19,37 +19,15 @@ import pytest
 
 from cl_properties.results import write_results
 
+from _tiny_pretraining import TINY_PRETRAINING
+
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = str(ROOT / "experiments" / "smoke" / "cifar_smoke.flags")
 # TensorFlow's start-up notes, which no flag silences.
 NOISE = ("WARNING: All log messages before absl::InitializeLog()", "I0000", "W0000", "E0000")
 TINY = {
-    "cifar": [
-        "--dataset=shapes",
-        "--num_train=32",
-        "--num_test=16",
-        "--batch_size=8",
-        "--epochs=0",
-        "--warmup_epochs=0",
-        "--train_steps=2",
-        "--steps_per_loop=2",
-        "--encoder=convn",
-        "--linear_epochs=1",
-        "--knn_k=5",
-        "--eval_batch_size=16",
-        "--verbose=0",
-    ],
-    "imagenet": [
-        "--dataset=shapes",
-        "--num_train=32",
-        "--num_test=16",
-        "--batch_size=8",
-        "--epochs=0",
-        "--warmup_epochs=0",
-        "--train_steps=2",
-        "--steps_per_loop=2",
-        "--encoder=convn",
-    ],
+    "cifar": TINY_PRETRAINING,
+    "imagenet": TINY_PRETRAINING,
     "randbit": [
         "--bits=0",
         "--steps=2",

@@ -18,6 +18,8 @@ from absl.testing import flagsaver
 from cl_properties.experiments import cifar, imagenet, pretraining
 from cl_properties.experiments.sweep import entry_point
 
+from _tiny_pretraining import TINY_PRETRAINING
+
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGFILES = sorted(
@@ -32,23 +34,7 @@ EXPERIMENTS = {"cifar": cifar.EXPERIMENT, "imagenet": imagenet.EXPERIMENT}
 # Tiny offline data and 2 steps; ConvN instead of the files' ResNet-50 (measured: a 2-step
 # run costs ~21 CPU-seconds with ResNet-50, ~2 with ConvN, and the 44 runs must fit in a few
 # minutes on 2 cores); the paper-scale epoch counts are switched off for --train_steps.
-TINY = [
-    "--dataset=shapes",
-    "--image_size=32",
-    "--num_train=32",
-    "--num_test=16",
-    "--batch_size=8",
-    "--epochs=0",
-    "--warmup_epochs=0",
-    "--train_steps=2",
-    "--steps_per_loop=2",
-    "--encoder=convn",
-    "--linear_epochs=1",
-    "--knn_k=5",
-    "--eval_batch_size=16",
-    "--verbose=0",
-    "--fresh",
-]
+TINY = [*TINY_PRETRAINING, "--image_size=32", "--fresh"]
 PLAIN_VIEWS = ["--crop=false", "--flip=false", "--color_jitter=false", "--blur=false"]
 # The paper's five members of the loss family (registry names), one flagfile each per depth.
 FIGURE1_LOSSES = ("nt_xent", "decoupled", "swd_hypersphere", "swd_hypercube", "swd_normal")

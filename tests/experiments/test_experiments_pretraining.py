@@ -19,23 +19,11 @@ from absl.testing import flagsaver
 from cl_properties.experiments import cifar, imagenet, pretraining
 from cl_properties.results import read_results
 
+from _tiny_pretraining import TINY_PRETRAINING
+
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = [
-    "--dataset=shapes",
-    "--num_train=32",
-    "--num_test=16",
-    "--batch_size=8",
-    "--epochs=0",
-    "--warmup_epochs=0",
-    "--train_steps=2",
-    "--steps_per_loop=2",
-    "--encoder=convn",
-    "--linear_epochs=1",
-    "--knn_k=5",
-    "--eval_batch_size=16",
-    "--verbose=0",
-]
+TINY = TINY_PRETRAINING
 
 
 def _launch(experiment, *args):
