@@ -32,7 +32,6 @@ from cl_properties.data.digits import (
 from cl_properties.data.multidigits import MultiDigitsArrays, make_multidigits, make_two_digits
 from cl_properties.data.pipeline import (
     ViewTransform,
-    distributed_dataset,
     eval_dataset,
     two_view_dataset,
     view_shape,
@@ -79,7 +78,6 @@ __all__ = [
     "default_splits",
     "digit_on_images_map",
     "digit_pool",
-    "distributed_dataset",
     "eval_dataset",
     "example_seed",
     "gaussian_blur",

@@ -130,11 +130,11 @@ def two_view_dataset(
 
     batch_size is the global batch; with an input_context the batches hold
     `input_context.get_per_replica_batch_size(batch_size)` examples (for
-    `distributed_dataset`). `start_step=k` resumes after k global steps: each pipeline
-    skips the k * batch_size / num_input_pipelines records its replicas consumed (all k *
-    batch_size without an input context), without augmenting them (whole epochs are skipped
-    without reading them when the source size is known). The same arguments always give the
-    same stream, whatever global TF seed is set.
+    `strategy.distribute_datasets_from_function`). `start_step=k` resumes after k global
+    steps: each pipeline skips the k * batch_size / num_input_pipelines records its replicas
+    consumed (all k * batch_size without an input context), without augmenting them (whole
+    epochs are skipped without reading them when the source size is known). The same
+    arguments always give the same stream, whatever global TF seed is set.
 
     Raises ValueError for batch_size < 1, shuffle_buffer < 1, start_step < 0, a non-int
     seed, an empty source, a source not in the shared record format, varying-size images
@@ -222,17 +222,3 @@ def _deterministic(dataset: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.deterministic = True
     return dataset.with_options(options)
-
-
-def distributed_dataset(
-    strategy: tf.distribute.Strategy,
-    dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset],
-    options: tf.distribute.InputOptions | None = None,
-) -> tf.distribute.DistributedDataset:
-    """`strategy.distribute_datasets_from_function(dataset_fn, options)`.
-
-    dataset_fn(input_context) should return this pipeline's per-replica batches, e.g.
-    `lambda ctx: two_view_dataset(source, augment, batch_size=global_batch, seed=seed,
-    input_context=ctx)`.
-    """
-    return strategy.distribute_datasets_from_function(dataset_fn, options)

@@ -8,7 +8,6 @@ from cl_properties.data import (
     EvalPreprocess,
     cifar_augment,
     crop_augment,
-    distributed_dataset,
     eval_dataset,
     source_from_arrays,
     two_view_dataset,
@@ -197,9 +196,8 @@ def test_eval_dataset_keeps_source_order():
     assert next(iter(resized))[0].shape == (4, 4, 4, 3)
 
 
-def test_distributed_dataset_gives_per_replica_batches(two_cpu_strategy):
-    dataset = distributed_dataset(
-        two_cpu_strategy,
+def test_input_context_gives_per_replica_batches(two_cpu_strategy):
+    dataset = two_cpu_strategy.distribute_datasets_from_function(
         lambda context: two_view_dataset(
             _source(), cifar_augment(), batch_size=4, seed=0, input_context=context
         ),
