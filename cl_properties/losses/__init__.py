@@ -3,7 +3,6 @@ loss L = L_alignment + lambda * L_distribution (LogSumExp or sliced Wasserstein)
 serializable `ContrastiveLoss` wrapper and the registry of losses by name (`LOSSES`,
 `build_loss`)."""
 
-from cl_properties.losses.common import LossTerms
 from cl_properties.losses.generalized import (
     DISTRIBUTIONS,
     alignment_loss,
@@ -18,6 +17,7 @@ from cl_properties.losses.ntxent import (
     pair_logits,
     positive_cross_entropy,
 )
+from cl_properties.losses.primitives import LossTerms
 from cl_properties.losses.priors import PRIORS, default_normalize, sample_prior
 from cl_properties.losses.registry import LOSSES, build_loss, loss_arguments, register_loss
 from cl_properties.losses.swd import random_orthogonal, sliced_wasserstein_loss, swd_draws

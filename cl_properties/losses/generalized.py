@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from cl_properties.distribute import cross_replica_concat
-from cl_properties.losses.common import (
+from cl_properties.losses.primitives import (
     LossTerms,
     Seed,
     as_views,

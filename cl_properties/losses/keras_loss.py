@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from cl_properties.losses.common import LossTerms, check_lambda, check_scale, check_temperature
 from cl_properties.losses.generalized import check_pairing, generalized_contrastive_loss
 from cl_properties.losses.ntxent import nt_xent_terms
+from cl_properties.losses.primitives import LossTerms, check_lambda, check_scale, check_temperature
 
 METHODS = ("nt_xent", "decoupled", "swd")
 # Temperature when none is given: NT-Xent's usual 0.1; 1.0 for the generalized losses (the

@@ -7,7 +7,7 @@ import numpy as np
 from keras import ops
 
 from cl_properties.distribute import cross_replica_concat
-from cl_properties.losses.common import LossTerms, as_views, check_temperature, l2_normalize
+from cl_properties.losses.primitives import LossTerms, as_views, check_temperature, l2_normalize
 
 
 def _mask(where, logits):

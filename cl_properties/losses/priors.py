@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from cl_properties.losses.common import Seed, as_seed, l2_normalize
+from cl_properties.losses.primitives import Seed, as_seed, l2_normalize
 
 PRIORS = ("hypersphere", "hypercube", "normal")
 # The stateless bit generator of every draw of the losses. TF's kernels use Philox anyway;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 from keras import ops
 
-from cl_properties.losses.common import Seed, as_matrix, as_seed, compute_dtype, same_shape
+from cl_properties.losses.primitives import Seed, as_matrix, as_seed, compute_dtype, same_shape
 from cl_properties.losses.priors import RNG_ALG, sample_prior
 
 

@@ -4,6 +4,7 @@ models: the two-view `ContrastiveModel` and the VAE baseline."""
 from cl_properties.models.contrastive import ContrastiveModel
 from cl_properties.models.convn import convn
 from cl_properties.models.heads import ProjectionHead
+from cl_properties.models.loading import load_encoder, with_input_shape
 from cl_properties.models.registry import ENCODER_NAMES, build_encoder
 from cl_properties.models.resnet import RESNET_SPECS, ResNetSpec, resnet
 from cl_properties.models.taps import FeatureTap, feature_taps, tap_names
@@ -22,6 +23,8 @@ __all__ = [
     "conv_decoder",
     "convn",
     "feature_taps",
+    "load_encoder",
     "resnet",
     "tap_names",
+    "with_input_shape",
 ]

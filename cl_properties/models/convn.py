@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import keras
 
-from cl_properties.models.common import (
+from cl_properties.models.blocks import (
     batch_norm,
     check_bn_args,
     check_image_shape,

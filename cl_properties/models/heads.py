@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from cl_properties.models.common import (
+from cl_properties.models.blocks import (
     SIMCLR_BN_EPSILON,
     SIMCLR_BN_MOMENTUM,
     batch_norm,

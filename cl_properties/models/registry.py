@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
-from cl_properties.models.common import SIMCLR_BN_EPSILON, SIMCLR_BN_MOMENTUM
+from cl_properties.models.blocks import SIMCLR_BN_EPSILON, SIMCLR_BN_MOMENTUM
 from cl_properties.models.convn import CONVN_BN_EPSILON, CONVN_BN_MOMENTUM, convn
 from cl_properties.models.resnet import RESNET_SPECS, resnet
 

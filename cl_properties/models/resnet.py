@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import keras
 
-from cl_properties.models.common import (
+from cl_properties.models.blocks import (
     SIMCLR_BN_EPSILON,
     SIMCLR_BN_MOMENTUM,
     batch_norm,

@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 
 from cl_properties.distribute import num_replicas_in_sync
-from cl_properties.models.common import (
+from cl_properties.models.blocks import (
     SIMCLR_BN_EPSILON,
     SIMCLR_BN_MOMENTUM,
     check_width_multiplier,
