@@ -7,7 +7,7 @@ the Figure 1 study, the feature-suppression sweeps and the benchmark suite.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import keras
@@ -54,6 +54,62 @@ class EvalConfig:
     knn_temperature: float = 0.1
     batch_size: int = 256
     offline: bool = True  # False: online probes only (paper-scale runs evaluate separately)
+
+
+def eval_batches(
+    data: DataSpec, source: tf.data.Dataset, evaluation: EvalConfig
+) -> tf.data.Dataset:
+    """Un-augmented batches of `source` as evaluation sees them (view transform applied)."""
+    return eval_dataset(
+        source,
+        batch_size=evaluation.batch_size,
+        preprocess=data.eval_preprocess,
+        view_transform=data.view_transform,
+    )
+
+
+def probe_frozen_features(
+    represent: Callable[[tf.Tensor], tf.Tensor],
+    data: DataSpec,
+    evaluation: EvalConfig,
+    *,
+    seed: int,
+) -> dict[str, float]:
+    """`linear_<key>` and `knn_<key>` for every probe of `data`, on frozen features
+    `represent(images)` of the un-augmented train and test images.
+
+    The linear probe is SimCLR's (`linear_eval`: a linear classifier trained on the train
+    features); kNN is the weighted vote of `knn_accuracy`. Every model of every experiment
+    (contrastive, VAE, supervised) is measured by this one function.
+    """
+    train_x, train_y = extract_features(represent, eval_batches(data, data.train, evaluation))
+    test_x, test_y = extract_features(represent, eval_batches(data, data.test, evaluation))
+    metrics = {}
+    for key, classes in data.probes.items():
+        linear = linear_eval(
+            train_x,
+            train_y[key],
+            test_x,
+            test_y[key],
+            epochs=evaluation.linear_epochs,
+            batch_size=evaluation.batch_size,
+            learning_rate=evaluation.linear_learning_rate,
+            seed=seed,
+            num_classes=classes,
+        )
+        metrics[f"linear_{key}"] = float(linear.test_accuracy)
+        metrics[f"knn_{key}"] = float(
+            knn_accuracy(
+                train_x,
+                train_y[key],
+                test_x,
+                test_y[key],
+                k=evaluation.knn_k,
+                temperature=evaluation.knn_temperature,
+                num_classes=classes,
+            )
+        )
+    return metrics
 
 
 def train_and_evaluate(
@@ -106,42 +162,11 @@ def train_and_evaluate(
     metrics = {f"train_{k}": v for k, v in result.final_metrics.items()}
     metrics["pretrain_seconds"] = time.perf_counter() - started
 
-    def batches(source):
-        return eval_dataset(
-            source,
-            batch_size=evaluation.batch_size,
-            preprocess=data.eval_preprocess,
-            view_transform=data.view_transform,
-        )
-
-    online = result.model.evaluate(batches(data.test), return_dict=True, verbose=0)
+    online = result.model.evaluate(
+        eval_batches(data, data.test, evaluation), return_dict=True, verbose=0
+    )
     for key in data.probes:
         metrics[f"online_{key}"] = float(online[f"probe_{key}_accuracy"])
     if evaluation.offline:
-        train_features, train_labels = extract_features(result.model, batches(data.train))
-        test_features, test_labels = extract_features(result.model, batches(data.test))
-        for key in data.probes:
-            linear = linear_eval(
-                train_features,
-                train_labels[key],
-                test_features,
-                test_labels[key],
-                epochs=evaluation.linear_epochs,
-                batch_size=evaluation.batch_size,
-                learning_rate=evaluation.linear_learning_rate,
-                seed=config.seed,
-                num_classes=data.probes[key],
-            )
-            metrics[f"linear_{key}"] = float(linear.test_accuracy)
-            metrics[f"knn_{key}"] = float(
-                knn_accuracy(
-                    train_features,
-                    train_labels[key],
-                    test_features,
-                    test_labels[key],
-                    k=evaluation.knn_k,
-                    temperature=evaluation.knn_temperature,
-                    num_classes=data.probes[key],
-                )
-            )
+        metrics.update(probe_frozen_features(result.model, data, evaluation, seed=config.seed))
     return result, metrics

@@ -27,7 +27,7 @@ import tensorflow as tf
 from absl import flags
 
 from cl_properties.distribute import StrategyConfig, is_chief
-from cl_properties.experiments.common import define_pretrain_flags, pretrain_config_from_flags, run
+from cl_properties.experiments.cli import define_pretrain_flags, pretrain_config_from_flags, run
 from cl_properties.experiments.runtime import (
     Runtime,
     define_runtime_flags,

@@ -1,0 +1,172 @@
+"""The reference models the contrastive model is measured against (paper section 4).
+
+- VAE (`train_vae`): `cl_properties.models.ConvVAE` with the contrastive model's encoder
+  architecture, trained on the same augmented single views, probed on its posterior mean (the
+  paper's reconstruction model, which suffers less from feature suppression).
+- Supervised (`train_supervised`): the encoder + a linear classifier trained with
+  cross-entropy on the first probe label: what the architecture can extract at all.
+
+Both train with the contrastive run's seed, optimizer, batch size and augmentation, and are
+probed like it (`probe_frozen_features`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from cl_properties.data import two_view_dataset
+from cl_properties.models import build_conv_vae, build_encoder
+from cl_properties.optimization import build_optimizer
+from cl_properties.training.config import PretrainConfig
+from cl_properties.training.evaluate import DataSpec, EvalConfig, probe_frozen_features
+
+BIT_WEIGHTINGS = ("group", "bit", "pixel")
+
+
+@dataclasses.dataclass(frozen=True)
+class VaeConfig:
+    """The VAE baseline (`cl_properties.models.vae`).
+
+    `bit_weighting` sets the reconstruction weight w of each pixel of the b channels a view
+    transform appends (RandBit's constant bit planes); the image's C channels weigh 1:
+    - "group": w = C / b, the bit planes together weigh as much as the image (the default);
+    - "bit": w = 1 / (H W), each bit counts once, as the single binary value it is;
+    - "pixel": w = 1, the plain summed BCE over all channels, where the b planes of H x W
+      copies of one bit outweigh a grey image b times and dominate the loss.
+    `train_steps` None trains as many steps as the contrastive runs.
+    """
+
+    latent_dim: int = 64
+    kl_weight: float = 1.0
+    bit_weighting: str = "group"
+    train_steps: int | None = None
+
+    def __post_init__(self):
+        if self.latent_dim < 1:
+            raise ValueError(f"vae latent_dim must be >= 1, got {self.latent_dim}")
+        if self.kl_weight < 0:
+            raise ValueError(f"vae kl_weight must be >= 0, got {self.kl_weight}")
+        if self.bit_weighting not in BIT_WEIGHTINGS:
+            raise ValueError(
+                f"vae bit_weighting must be one of {BIT_WEIGHTINGS}, got {self.bit_weighting!r}"
+            )
+        if self.train_steps is not None and self.train_steps < 1:
+            raise ValueError(f"vae train_steps must be >= 1, got {self.train_steps}")
+
+    def channel_weights(self, input_shape: Sequence[int], added: int) -> list[float]:
+        """Per-channel reconstruction weights for `input_shape` (H, W, C + added)."""
+        height, width, channels = input_shape
+        image = channels - added
+        w = {"group": image / max(added, 1), "bit": 1.0 / (height * width), "pixel": 1.0}[
+            self.bit_weighting
+        ]
+        return [1.0] * image + [w] * added
+
+
+def single_view_dataset(
+    config: PretrainConfig, data: DataSpec, label: str | None = None
+) -> tf.data.Dataset:
+    """View 1 of the contrastive pipeline (same augmentation, view transform and order, so a
+    baseline sees exactly the images the contrastive model does): batches of images, or of
+    (images, labels[label])."""
+    pairs = two_view_dataset(
+        data.train,
+        data.augment,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        shuffle_buffer=data.shuffle_buffer,
+        view_transform=data.view_transform,
+    )
+    if label is None:
+        return pairs.map(lambda views, labels: views[0])
+    return pairs.map(lambda views, labels: (views[0], labels[label]))
+
+
+def _fit(
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    steps: int,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> dict[str, float]:
+    loop = math.gcd(steps, 100)  # Keras "epochs" of `loop` steps; any step count works
+    history = model.fit(
+        dataset,
+        epochs=steps // loop,
+        steps_per_epoch=loop,
+        callbacks=list(callbacks),
+        verbose=0,
+        shuffle=False,
+    )
+    return {f"train_{k}": float(v[-1]) for k, v in history.history.items()}
+
+
+def train_vae(
+    config: PretrainConfig,
+    data: DataSpec,
+    *,
+    vae: VaeConfig = VaeConfig(),
+    evaluation: EvalConfig = EvalConfig(),
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> dict[str, float]:
+    """Trains the VAE baseline on `data` (`vae.train_steps`, or `config.train_steps`) and
+    probes its posterior mean; returns the final training terms (`train_<name>`) and the
+    probes (`linear_<key>`, `knn_<key>`)."""
+    steps = vae.train_steps or config.train_steps
+    added = data.view_transform.channels_added() if data.view_transform is not None else 0
+    keras.utils.set_random_seed(config.seed)
+    model = build_conv_vae(
+        data.input_shape,
+        latent_dim=vae.latent_dim,
+        encoder=config.encoder.name,
+        width_multiplier=config.encoder.width_multiplier,
+        kl_weight=vae.kl_weight,
+        channel_weights=vae.channel_weights(data.input_shape, added),
+        seed=config.seed,
+    )
+    model.compile(
+        optimizer=build_optimizer(
+            config.optimizer, batch_size=config.batch_size, total_steps=steps, model=model
+        )
+    )
+    metrics = _fit(model, single_view_dataset(config, data), steps, callbacks)
+    metrics.update(probe_frozen_features(model, data, evaluation, seed=config.seed))
+    return metrics
+
+
+def train_supervised(
+    config: PretrainConfig,
+    data: DataSpec,
+    *,
+    evaluation: EvalConfig = EvalConfig(),
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> dict[str, float]:
+    """Trains encoder + linear classifier on the first probe label with cross-entropy (the
+    contrastive run's augmentation, optimizer and steps), then probes the encoder; returns
+    the final training metrics (`train_<name>`) and the probes."""
+    key, classes = next(iter(data.probes.items()))
+    keras.utils.set_random_seed(config.seed)
+    encoder = build_encoder(
+        config.encoder.name,
+        input_shape=data.input_shape,
+        width_multiplier=config.encoder.width_multiplier,
+    )
+    model = keras.Sequential([encoder, keras.layers.Dense(classes, name=f"classifier_{key}")])
+    model.build((None, *data.input_shape))
+    model.compile(
+        optimizer=build_optimizer(
+            config.optimizer,
+            batch_size=config.batch_size,
+            total_steps=config.train_steps,
+            model=model,
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    metrics = _fit(model, single_view_dataset(config, data, key), config.train_steps, callbacks)
+    metrics.update(probe_frozen_features(encoder, data, evaluation, seed=config.seed))
+    return metrics

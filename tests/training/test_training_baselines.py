@@ -1,0 +1,73 @@
+"""The reference models: the VAE's configuration and reconstruction weights, and one tiny
+training run of each baseline through the probes every model shares."""
+
+import numpy as np
+import pytest
+
+from cl_properties.data import RandBit, crop_augment, source_from_arrays
+from cl_properties.optimization import OptimizerConfig
+from cl_properties.training import DataSpec, EvalConfig, PretrainConfig
+from cl_properties.training.baselines import (
+    VaeConfig,
+    single_view_dataset,
+    train_supervised,
+    train_vae,
+)
+from cl_properties.training.config import EncoderConfig
+
+
+def _data() -> DataSpec:
+    rng = np.random.default_rng(0)
+    images = rng.random((24, 16, 16, 1)).astype("float32")
+    source = source_from_arrays(images, {"label": (np.arange(24) % 3).astype("int32")})
+    transform = RandBit(2, seed=0)
+    return DataSpec(source, source, (16, 16, 3), {"label": 3}, crop_augment(), transform)
+
+
+CONFIG = PretrainConfig(
+    encoder=EncoderConfig(name="convn"),
+    optimizer=OptimizerConfig(name="adam", learning_rate=1e-3, lr_scaling="none", weight_decay=0.0),
+    batch_size=8,
+    train_steps=2,
+    steps_per_loop=2,
+)
+TINY_EVAL = EvalConfig(linear_epochs=1, knn_k=3)
+
+
+def test_single_views_are_view_one_with_the_bits():
+    images, labels = next(iter(single_view_dataset(CONFIG, _data(), "label")))
+    assert images.shape == (8, 16, 16, 3) and labels.shape == (8,)
+    assert set(np.unique(images[..., 1:])) <= {0.0, 1.0}
+
+
+@pytest.mark.slow
+def test_baselines_train_and_report_the_shared_probes():
+    vae_config = VaeConfig(latent_dim=4, train_steps=3)
+    vae = train_vae(CONFIG, _data(), vae=vae_config, evaluation=TINY_EVAL)
+    supervised = train_supervised(CONFIG, _data(), evaluation=TINY_EVAL)
+    for metrics in (vae, supervised):
+        assert 0.0 <= metrics["linear_label"] <= 1.0 and 0.0 <= metrics["knn_label"] <= 1.0
+        assert "train_loss" in metrics
+    assert "train_accuracy" in supervised
+
+
+def test_vae_config_validates():
+    with pytest.raises(ValueError, match="latent_dim"):
+        VaeConfig(latent_dim=0)
+    with pytest.raises(ValueError, match="kl_weight"):
+        VaeConfig(kl_weight=-1.0)
+    with pytest.raises(ValueError, match="bit_weighting"):
+        VaeConfig(bit_weighting="none")
+    with pytest.raises(ValueError, match="train_steps"):
+        VaeConfig(train_steps=0)
+
+
+@pytest.mark.parametrize(
+    "weighting, expected",
+    [("group", [1.0] + [1 / 4] * 4), ("bit", [1.0] + [1 / 784] * 4), ("pixel", [1.0] * 5)],
+)
+def test_vae_bit_weightings(weighting, expected):
+    weights = VaeConfig(bit_weighting=weighting).channel_weights((28, 28, 5), added=4)
+    assert weights == pytest.approx(expected, rel=1e-12)
+    # Without appended channels every weighting is the plain image BCE.
+    assert VaeConfig(bit_weighting=weighting).channel_weights((28, 28, 3), added=0) == [1.0] * 3
