@@ -32,22 +32,30 @@ CONTRASTIVE_BITS = (0, 5, 10, 20)
 VAE_BITS = (10, 20)
 SWEEPS = {
     "randbit_contrastive": ["--bits=0,5,10,20", "--temperatures=0.1", "--models=contrastive"],
-    "randbit_per_view": ["--bits=20", "--temperatures=0.1", "--models=per_view"],
+    "randbit_per_view": [
+        "--bits=20",
+        "--temperatures=0.1",
+        "--models=contrastive",
+        "--bit_mode=per_view",
+    ],
     "randbit_vae": ["--bits=10,20", "--models=vae"],
 }
 
 
 def _points(rows: list[dict]) -> dict[str, float]:
+    shared = {"model": "contrastive", "bit_mode": "shared"}
     points = {
-        f"contrastive/bits{b}/label": point(rows, "linear_label", model="contrastive", bits=b)
+        f"contrastive/bits{b}/label": point(rows, "linear_label", bits=b, **shared)
         for b in CONTRASTIVE_BITS
     }
-    points["per_view/bits20/label"] = point(rows, "linear_label", model="per_view", bits=20)
+    points["per_view/bits20/label"] = point(
+        rows, "linear_label", model="contrastive", bit_mode="per_view", bits=20
+    )
     points.update(
         {f"vae/bits{b}/label": point(rows, "linear_label", model="vae", bits=b) for b in VAE_BITS}
     )
     # How well the representation encodes the bits themselves (reported, not asserted).
-    points["contrastive/bits20/bit0"] = point(rows, "linear_bit0", model="contrastive", bits=20)
+    points["contrastive/bits20/bit0"] = point(rows, "linear_bit0", bits=20, **shared)
     points["vae/bits20/bit0"] = point(rows, "linear_bit0", model="vae", bits=20)
     return points
 

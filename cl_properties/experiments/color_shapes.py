@@ -10,50 +10,66 @@ across views, and the shape is learned. Paper section 4 / SimCLR's colour-distor
     python -m cl_properties.experiments.color_shapes [--jitter_strengths=0,0.25,0.5,1]
 
 Writes to --output_dir (default runs/color_shapes): results.json / results.csv (one row per
-strength x model x temperature) and color_shapes.png (shape probe vs jitter strength).
+strength x model x temperature), color_shapes.png (shape probe vs jitter strength) and
+examples/ (two augmented views of a few images at every strength).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from absl import flags
 
 from cl_properties.data import AugmentConfig, make_shapes, source_from_arrays
 from cl_properties.data.shapes import DEFAULT_CLASSES
-from cl_properties.experiments import common, suppression
+from cl_properties.experiments import cli, suppression
+from cl_properties.experiments.job_runner import Experiment, Job
 from cl_properties.training import DataSpec
 
 FLAGS = flags.FLAGS
 
 
+@dataclasses.dataclass(frozen=True)
+class ColorShapesOptions:
+    """The data of a colour-shapes run besides the knob (jitter strength)."""
+
+    jitter_prob: float = 0.8
+    grayscale_prob: float = 0.0
+    image_size: int = 32
+    num_train: int = 2048
+    num_test: int = 512
+    crop_area_min: float = 0.3
+
+
 @functools.lru_cache(maxsize=4)
-def _split(n: int, image_size: int, seed: int):
+def _colored_shapes(n: int, image_size: int, seed: int):
     return make_shapes(n, size=image_size, seed=seed, colored=True)
 
 
-def build_data(job: suppression.Job) -> DataSpec:
+def build_data(job: Job) -> DataSpec:
     """Point {"jitter_strength": s}: colour jitter of strength s (applied with probability
     --jitter_prob; no jitter at s = 0), grayscale with --grayscale_prob, random crops, flips."""
-    o, seed = job.data, job.pretrain.seed
-    train = _split(o["num_train"], o["image_size"], 2 * seed)
-    test = _split(o["num_test"], o["image_size"], 2 * seed + 1)
+    options: ColorShapesOptions = job.options
+    seed = job.pretrain.seed
+    train = _colored_shapes(options.num_train, options.image_size, 2 * seed)
+    test = _colored_shapes(options.num_test, options.image_size, 2 * seed + 1)
     return DataSpec(
         train=source_from_arrays(train.images, {"shape": train.labels}),
         test=source_from_arrays(test.images, {"shape": test.labels}),
         input_shape=train.images.shape[1:],
         probes={"shape": len(DEFAULT_CLASSES)},
         augment=AugmentConfig(
-            crop_area=(o["crop_area_min"], 1.0),
+            crop_area=(options.crop_area_min, 1.0),
             jitter_strength=job.point["jitter_strength"],
-            jitter_prob=o["jitter_prob"],
-            grayscale_prob=o["grayscale_prob"],
+            jitter_prob=options.jitter_prob,
+            grayscale_prob=options.grayscale_prob,
             resize_method="bilinear",
         ),
     )
 
 
-EXPERIMENT = suppression.Experiment(
+EXPERIMENT = Experiment(
     name="color_shapes",
     build_data=build_data,
     x="jitter_strength",
@@ -95,21 +111,14 @@ def define_flags() -> None:
 
 def main(argv: list[str]) -> None:
     del argv
-    strengths = common.list_flag("jitter_strengths", float, minimum=0)
-    data = {
-        name: FLAGS[name].value
-        for name in (
-            "jitter_prob",
-            "grayscale_prob",
-            "image_size",
-            "num_train",
-            "num_test",
-            "crop_area_min",
-        )
-    }
-    suppression.main(EXPERIMENT, [{"jitter_strength": s} for s in strengths], data, __name__)
+    strengths = cli.list_flag("jitter_strengths", float, minimum=0)
+    options = ColorShapesOptions(
+        **{field.name: FLAGS[field.name].value for field in dataclasses.fields(ColorShapesOptions)}
+    )
+    points = [{"jitter_strength": s} for s in strengths]
+    suppression.main(EXPERIMENT, suppression.jobs_from_flags(EXPERIMENT, points, options), __name__)
 
 
 if __name__ == "__main__":
     define_flags()
-    common.run(main)
+    cli.run(main)

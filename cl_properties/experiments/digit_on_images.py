@@ -11,11 +11,13 @@ the digit class linearly.
         [--pool_sizes=1,10,100,1000] [--temperatures=0.1]
 
 Writes to --output_dir (default runs/digit_on_images): results.json / results.csv (one row
-per K x model x temperature) and digit_on_images.png (object and digit probes vs K).
+per K x model x temperature), digit_on_images.png (object and digit probes vs K) and
+examples/ (two augmented views of a few images at every K).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from absl import flags
@@ -29,14 +31,29 @@ from cl_properties.data import (
     source_from_arrays,
 )
 from cl_properties.data.shapes import DEFAULT_CLASSES
-from cl_properties.experiments import common, suppression
+from cl_properties.experiments import cli, suppression
+from cl_properties.experiments.job_runner import Experiment, Job
 from cl_properties.training import DataSpec
 
 FLAGS = flags.FLAGS
 
 
+@dataclasses.dataclass(frozen=True)
+class DigitOnImagesOptions:
+    """The data of a DigitOnImages run besides the knob (pool size K)."""
+
+    image_size: int = 32
+    digit_size: int = 8
+    digits: str = "sklearn"  # the digit source, among cli.DIGIT_DATASETS
+    data_dir: str | None = None
+    num_train: int = 2048
+    num_test: int = 512
+    crop_area_min: float = 0.3
+    jitter_strength: float = 0.5
+
+
 @functools.lru_cache(maxsize=8)
-def _split(
+def _digits_on_shapes(
     n: int,
     image_size: int,
     digit_size: int,
@@ -60,28 +77,30 @@ def _split(
     )
 
 
-def build_data(job: suppression.Job) -> DataSpec:
+def build_data(job: Job) -> DataSpec:
     """Point {"pool_size": K}: grey shapes with one of K digits pasted on a 3x3 grid; the
     pool (and which image gets which digit) is fixed by the seed, train and test share it."""
-    o, seed, k = job.data, job.pretrain.seed, job.point["pool_size"]
+    options: DigitOnImagesOptions = job.options
+    seed, k = job.pretrain.seed, job.point["pool_size"]
     # Train and test backgrounds come from different seeds; the digit pool is the same.
-    sizes = (o["image_size"], o["digit_size"], k, seed)
-    train = _split(o["num_train"], *sizes, 2 * seed, o["digits"], o.get("data_dir"))
-    test = _split(o["num_test"], *sizes, 2 * seed + 1, o["digits"], o.get("data_dir"))
+    sizes = (options.image_size, options.digit_size, k, seed)
+    source = (options.digits, options.data_dir)
+    train = _digits_on_shapes(options.num_train, *sizes, 2 * seed, *source)
+    test = _digits_on_shapes(options.num_test, *sizes, 2 * seed + 1, *source)
     return DataSpec(
         train=source_from_arrays(train.images, train.labels),
         test=source_from_arrays(test.images, test.labels),
         input_shape=train.images.shape[1:],
         probes={"object": len(DEFAULT_CLASSES), "digit": 10},
         augment=AugmentConfig(
-            crop_area=(o["crop_area_min"], 1.0),
-            jitter_strength=o["jitter_strength"],
+            crop_area=(options.crop_area_min, 1.0),
+            jitter_strength=options.jitter_strength,
             resize_method="bilinear",
         ),
     )
 
 
-EXPERIMENT = suppression.Experiment(
+EXPERIMENT = Experiment(
     name="digit_on_images",
     build_data=build_data,
     x="pool_size",
@@ -101,7 +120,7 @@ def define_flags() -> None:
         ["1", "10", "100", "1000"],
         "Numbers K of unique digit images (scikit-learn digits: 1..1437).",
     )
-    common.define_digits_flag()
+    cli.define_digits_flag()
     flags.DEFINE_integer("image_size", 32, "Side of the shape images in pixels.", lower_bound=8)
     flags.DEFINE_integer(
         "digit_size", 8, "Side of the pasted digits (3 per side must fit).", lower_bound=1
@@ -122,23 +141,14 @@ def define_flags() -> None:
 
 def main(argv: list[str]) -> None:
     del argv
-    pool_sizes = common.list_flag("pool_sizes", minimum=1)
-    data = {
-        name: FLAGS[name].value
-        for name in (
-            "image_size",
-            "digit_size",
-            "digits",
-            "data_dir",
-            "num_train",
-            "num_test",
-            "crop_area_min",
-            "jitter_strength",
-        )
-    }
-    suppression.main(EXPERIMENT, [{"pool_size": k} for k in pool_sizes], data, __name__)
+    pool_sizes = cli.list_flag("pool_sizes", minimum=1)
+    options = DigitOnImagesOptions(
+        **{f.name: FLAGS[f.name].value for f in dataclasses.fields(DigitOnImagesOptions)}
+    )
+    points = [{"pool_size": k} for k in pool_sizes]
+    suppression.main(EXPERIMENT, suppression.jobs_from_flags(EXPERIMENT, points, options), __name__)
 
 
 if __name__ == "__main__":
     define_flags()
-    common.run(main)
+    cli.run(main)

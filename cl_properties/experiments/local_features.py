@@ -33,12 +33,11 @@ from cl_properties.data import (
 )
 from cl_properties.evaluation.local_features import (
     LocalFeatureConfig,
-    load_encoder,
     local_feature_scores,
     overlay_maps,
 )
-from cl_properties.experiments import common, runtime
-from cl_properties.models import build_encoder
+from cl_properties.experiments import cli, runtime
+from cl_properties.models import build_encoder, load_encoder
 from cl_properties.plotting.overlays import save_cluster_overlay_grid
 from cl_properties.results import format_table, write_results
 from cl_properties.training.evaluate import DataSpec, EvalConfig, train_and_evaluate
@@ -46,69 +45,80 @@ from cl_properties.training.evaluate import DataSpec, EvalConfig, train_and_eval
 FLAGS = flags.FLAGS
 NUM_CLASSES = 10
 
-common.define_pretrain_flags()
-runtime.define_runtime_flags()
-flags.DEFINE_alias("steps", "train_steps")
-# Defaults of this experiment (the CPU-scale study of the benchmark); flagfiles set them too.
-for _name, _value in {
-    "encoder": "resnet_small",
-    "optimizer": "adam",
-    "learning_rate": 3e-3,
-    "lr_scaling": "none",
-    "weight_decay": 0.0,
-    "head_output_dim": 64,
-    "steps_per_loop": 100,
-}.items():
-    FLAGS.set_default(_name, _value)
-flags.DEFINE_integer("canvas", 56, "MultiDigits canvas side in pixels.", lower_bound=8)
-flags.DEFINE_integer("num_digits", 3, "Digits per canvas.", lower_bound=1)
-flags.DEFINE_integer("digit_size", 16, "Digit side in pixels.", lower_bound=1)
-flags.DEFINE_enum("layout", "random", ["random", "grid"], "Digit placement on the canvas.")
-common.define_digits_flag()
-flags.DEFINE_string("data_dir", None, "TFDS data_dir for --digits=mnist (never downloads).")
-flags.DEFINE_integer(
-    "num_train", 4096, "Pretraining images (digits of the train split).", lower_bound=1
-)
-flags.DEFINE_integer(
-    "num_probe_train",
-    512,
-    "Images whose foreground locations train the dense probe (the first pretraining images).",
-    lower_bound=1,
-)
-flags.DEFINE_integer(
-    "num_probe_test",
-    256,
-    "Held-out images (digits of the test split): dense-probe test and ARI.",
-    lower_bound=1,
-)
-flags.DEFINE_float("crop_area_min", 0.2, "Smallest random-crop area fraction of the augmentation.")
-flags.register_validator(
-    "crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]"
-)
-flags.DEFINE_list("ks", ["2", "4", "6", "8"], "k values of the overlay picture.")
-flags.DEFINE_integer("ari_k", 4, "k of the k-means used for the ARI scores.", lower_bound=2)
-flags.DEFINE_integer("probe_epochs", 30, "Epochs of the dense linear probe.", lower_bound=1)
-flags.DEFINE_integer(
-    "probe_grid",
-    None,
-    "Side of the common probe grid (default: the finest block group's).",
-    lower_bound=1,
-)
-flags.DEFINE_integer(
-    "raw_window", None, "Raw-patch side in pixels (default: the block group's cell).", lower_bound=1
-)
-flags.DEFINE_integer(
-    "linear_epochs", 30, "Epochs of the global linear evaluation after pretraining.", lower_bound=1
-)
-flags.DEFINE_integer(
-    "overlay_images", 6, "Held-out images drawn in the overlay PNGs.", lower_bound=1
-)
-flags.DEFINE_string(
-    "checkpoint",
-    None,
-    "Score this saved model instead of training: a .keras ContrastiveModel or encoder, or an "
-    "encoder .weights.h5 (built from --encoder/--width_multiplier).",
-)
+
+def define_flags() -> None:
+    """Defines this program's flags (when it runs as a program: importing it defines none)."""
+    cli.define_pretrain_flags()
+    runtime.define_runtime_flags()
+    flags.DEFINE_alias("steps", "train_steps")
+    # Defaults of this experiment (the CPU-scale study of the benchmark); flagfiles set them too.
+    for name, value in {
+        "encoder": "resnet_small",
+        "optimizer": "adam",
+        "learning_rate": 3e-3,
+        "lr_scaling": "none",
+        "weight_decay": 0.0,
+        "head_output_dim": 64,
+        "steps_per_loop": 100,
+    }.items():
+        FLAGS.set_default(name, value)
+    flags.DEFINE_integer("canvas", 56, "MultiDigits canvas side in pixels.", lower_bound=8)
+    flags.DEFINE_integer("num_digits", 3, "Digits per canvas.", lower_bound=1)
+    flags.DEFINE_integer("digit_size", 16, "Digit side in pixels.", lower_bound=1)
+    flags.DEFINE_enum("layout", "random", ["random", "grid"], "Digit placement on the canvas.")
+    cli.define_digits_flag()
+    flags.DEFINE_string("data_dir", None, "TFDS data_dir for --digits=mnist (never downloads).")
+    flags.DEFINE_integer(
+        "num_train", 4096, "Pretraining images (digits of the train split).", lower_bound=1
+    )
+    flags.DEFINE_integer(
+        "num_probe_train",
+        512,
+        "Images whose foreground locations train the dense probe (the first pretraining images).",
+        lower_bound=1,
+    )
+    flags.DEFINE_integer(
+        "num_probe_test",
+        256,
+        "Held-out images (digits of the test split): dense-probe test and ARI.",
+        lower_bound=1,
+    )
+    flags.DEFINE_float(
+        "crop_area_min", 0.2, "Smallest random-crop area fraction of the augmentation."
+    )
+    flags.register_validator(
+        "crop_area_min", lambda a: 0 < a <= 1, message="--crop_area_min must be in (0, 1]"
+    )
+    flags.DEFINE_list("ks", ["2", "4", "6", "8"], "k values of the overlay picture.")
+    flags.DEFINE_integer("ari_k", 4, "k of the k-means used for the ARI scores.", lower_bound=2)
+    flags.DEFINE_integer("probe_epochs", 30, "Epochs of the dense linear probe.", lower_bound=1)
+    flags.DEFINE_integer(
+        "probe_grid",
+        None,
+        "Side of the common probe grid (default: the finest block group's).",
+        lower_bound=1,
+    )
+    flags.DEFINE_integer(
+        "raw_window",
+        None,
+        "Raw-patch side in pixels (default: the block group's cell).",
+        lower_bound=1,
+    )
+    flags.DEFINE_integer(
+        "linear_epochs",
+        30,
+        "Epochs of the global linear evaluation after pretraining.",
+        lower_bound=1,
+    )
+    flags.DEFINE_integer(
+        "overlay_images", 6, "Held-out images drawn in the overlay PNGs.", lower_bound=1
+    )
+    flags.DEFINE_string(
+        "checkpoint",
+        None,
+        "Score this saved model instead of training: a .keras ContrastiveModel or encoder, or an "
+        "encoder .weights.h5 (built from --encoder/--width_multiplier).",
+    )
 
 
 def _multidigits(n: int, seed: int, split: str):
@@ -130,7 +140,7 @@ def main(argv: list[str]) -> None:
     started = time.perf_counter()
     run_config = runtime.runtime_from_flags()
     strategy = run_config.start()
-    ks = common.list_flag("ks", minimum=1)
+    ks = cli.list_flag("ks", minimum=1)
     if not 1 <= FLAGS.num_probe_train <= FLAGS.num_train:
         raise ValueError(f"--num_probe_train must be in [1, --num_train={FLAGS.num_train}]")
     output_dir = FLAGS.output_dir or os.path.join("runs", "local_features")
@@ -151,7 +161,7 @@ def main(argv: list[str]) -> None:
                 FLAGS.encoder, input_shape=input_shape, width_multiplier=FLAGS.width_multiplier
             ),
         )
-    run_flags = common.flag_values(common.__name__, runtime.__name__, __name__)
+    run_flags = cli.flag_values(cli.__name__, runtime.__name__, __name__)
     with runtime.output_run(output_dir, config=run_flags, seed=FLAGS.seed, fresh=FLAGS.fresh):
         finished = runtime.completed_run(output_dir, run_flags)
         if finished:
@@ -195,7 +205,7 @@ def _train_and_score(
             augment=crop_augment(crop_area=(FLAGS.crop_area_min, 1.0)),
         )
         config = run_config.configure(
-            common.pretrain_config_from_flags(num_train_examples=FLAGS.num_train)
+            cli.pretrain_config_from_flags(num_train_examples=FLAGS.num_train)
         )
         result, pretrain_metrics = train_and_evaluate(
             config,
@@ -239,4 +249,5 @@ def _train_and_score(
 
 
 if __name__ == "__main__":
-    common.run(main)
+    define_flags()
+    cli.run(main)

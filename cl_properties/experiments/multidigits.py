@@ -8,11 +8,13 @@ digit grows, the fixed-size digit's probe accuracy falls.
     python -m cl_properties.experiments.multidigits [--variable_sizes=8,12,16] [--temperatures=0.1]
 
 Writes to --output_dir (default runs/multidigits): results.json / results.csv (one row per
-size x model x temperature) and multidigits.png (both probes vs the variable digit's size).
+size x model x temperature), multidigits.png (both probes vs the variable digit's size) and
+examples/ (two augmented views of a few canvases at every size).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from absl import flags
@@ -25,14 +27,28 @@ from cl_properties.data import (
     source_arrays,
     source_from_arrays,
 )
-from cl_properties.experiments import common, suppression
+from cl_properties.experiments import cli, suppression
+from cl_properties.experiments.job_runner import Experiment, Job
 from cl_properties.training import DataSpec
 
 FLAGS = flags.FLAGS
 
 
+@dataclasses.dataclass(frozen=True)
+class MultiDigitsOptions:
+    """The data of a MultiDigits run besides the knob (the variable digit's size)."""
+
+    canvas: int = 32
+    fixed_size: int = 16
+    digits: str = "sklearn"  # the digit source, among cli.DIGIT_DATASETS
+    num_train: int = 2048
+    num_test: int = 512
+    crop_area_min: float = 0.8
+    data_dir: str | None = None
+
+
 @functools.lru_cache(maxsize=8)
-def _split(
+def _two_digit_canvases(
     n: int,
     canvas: int,
     fixed: int,
@@ -48,23 +64,25 @@ def _split(
     )
 
 
-def build_data(job: suppression.Job) -> DataSpec:
+def build_data(job: Job) -> DataSpec:
     """Point {"variable_size": s}: canvases with a `fixed_size` digit and an s-pixel digit;
     train digits from the train split, test digits from the test split."""
-    o, seed, size = job.data, job.pretrain.seed, job.point["variable_size"]
-    common_args = (o["canvas"], o["fixed_size"], size)
-    train = _split(o["num_train"], *common_args, 2 * seed, "train", o["digits"], o.get("data_dir"))
-    test = _split(o["num_test"], *common_args, 2 * seed + 1, "test", o["digits"], o.get("data_dir"))
+    options: MultiDigitsOptions = job.options
+    seed, size = job.pretrain.seed, job.point["variable_size"]
+    sizes = (options.canvas, options.fixed_size, size)
+    source = (options.digits, options.data_dir)
+    train = _two_digit_canvases(options.num_train, *sizes, 2 * seed, "train", *source)
+    test = _two_digit_canvases(options.num_test, *sizes, 2 * seed + 1, "test", *source)
     return DataSpec(
         train=source_from_arrays(train.images, train.labels),
         test=source_from_arrays(test.images, test.labels),
         input_shape=train.images.shape[1:],
         probes={"fixed": 10, "variable": 10},
-        augment=crop_augment(crop_area=(o["crop_area_min"], 1.0)),
+        augment=crop_augment(crop_area=(options.crop_area_min, 1.0)),
     )
 
 
-EXPERIMENT = suppression.Experiment(
+EXPERIMENT = Experiment(
     name="multidigits",
     build_data=build_data,
     x="variable_size",
@@ -86,7 +104,7 @@ def define_flags() -> None:
     flags.DEFINE_integer(
         "canvas", 32, "Canvas side (px); fixed_size + the largest size must fit.", lower_bound=8
     )
-    common.define_digits_flag()
+    cli.define_digits_flag()
     flags.DEFINE_integer("num_train", 2048, "Training canvases.", lower_bound=1)
     flags.DEFINE_integer("num_test", 512, "Test canvases.", lower_bound=1)
     # Smaller crops often cut a digit out of one view; at 0.5 (canvas 48, digits 12 + 8 px) neither
@@ -99,27 +117,19 @@ def define_flags() -> None:
 
 def main(argv: list[str]) -> None:
     del argv
-    sizes = common.list_flag("variable_sizes", minimum=1)
+    sizes = cli.list_flag("variable_sizes", minimum=1)
     if FLAGS.fixed_size + max(sizes) > FLAGS.canvas:
         raise ValueError(
             f"--variable_sizes {sizes} must be >= 1 and fit beside --fixed_size={FLAGS.fixed_size} "
             f"on --canvas={FLAGS.canvas}"
         )
-    data = {
-        name: FLAGS[name].value
-        for name in (
-            "canvas",
-            "fixed_size",
-            "digits",
-            "num_train",
-            "num_test",
-            "crop_area_min",
-            "data_dir",
-        )
-    }
-    suppression.main(EXPERIMENT, [{"variable_size": s} for s in sizes], data, __name__)
+    options = MultiDigitsOptions(
+        **{f.name: FLAGS[f.name].value for f in dataclasses.fields(MultiDigitsOptions)}
+    )
+    points = [{"variable_size": s} for s in sizes]
+    suppression.main(EXPERIMENT, suppression.jobs_from_flags(EXPERIMENT, points, options), __name__)
 
 
 if __name__ == "__main__":
     define_flags()
-    common.run(main)
+    cli.run(main)

@@ -40,7 +40,7 @@ from cl_properties.data import (
     load_dataset,
 )
 from cl_properties.distribute import is_chief
-from cl_properties.experiments import common, runtime
+from cl_properties.experiments import cli, runtime
 from cl_properties.results import RESULTS_JSON, format_table, write_results
 from cl_properties.training import DataSpec, EvalConfig, PretrainConfig, train_and_evaluate
 
@@ -55,7 +55,7 @@ def define_flags() -> None:
     defines none, so that other entry points can share a process with it)."""
     if "experiment" in FLAGS:
         return
-    common.define_pretrain_flags()
+    cli.define_pretrain_flags()
     runtime.define_runtime_flags()
     flags.DEFINE_enum(
         "experiment",
@@ -286,15 +286,15 @@ def apply_defaults(experiment: Experiment) -> None:
 
 def launch(experiment: Experiment, argv: Sequence[str] | None = None) -> None:
     """The program: `experiment`'s defaults, then flags parsed from `argv` (default
-    sys.argv) and `main`, with errors as one line (`common.run`)."""
+    sys.argv) and `main`, with errors as one line (`cli.run`)."""
     apply_defaults(experiment)
-    common.run(functools.partial(main, experiment), argv)
+    cli.run(functools.partial(main, experiment), argv)
 
 
 def _run_config(config: PretrainConfig, data: DataSpec, evaluation: EvalConfig) -> dict[str, Any]:
     """Everything that determines the run, for results.json."""
     return {
-        "flags": common.flag_values(common.__name__, runtime.__name__, __name__),
+        "flags": cli.flag_values(cli.__name__, runtime.__name__, __name__),
         "pretrain": config.to_dict(),
         "evaluation": dataclasses.asdict(evaluation),
         "augment": dataclasses.asdict(data.augment),
@@ -342,12 +342,10 @@ def main(experiment: Experiment, argv: Sequence[str]) -> None:
     )
     train_size = int(data.train.cardinality())
     config = run_time.configure(
-        common.pretrain_config_from_flags(num_train_examples=train_size if train_size > 0 else None)
+        cli.pretrain_config_from_flags(num_train_examples=train_size if train_size > 0 else None)
     )
     if train_size > 0:
-        common.check_fits_training_set(
-            train_size, knn_k=FLAGS.knn_k if FLAGS.offline_eval else None
-        )
+        cli.check_fits_training_set(train_size, knn_k=FLAGS.knn_k if FLAGS.offline_eval else None)
     evaluation = EvalConfig(
         linear_epochs=FLAGS.linear_epochs,
         linear_learning_rate=FLAGS.linear_learning_rate,

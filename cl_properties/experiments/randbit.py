@@ -4,32 +4,47 @@ Each image gets b extra constant channels holding a b-bit code fixed per image
 (`cl_properties.data.RandBit`, shared by both views). The sweep trains the contrastive model
 at each number of bits and temperature and probes the digit class linearly on the frozen
 representation: with more bits the contrastive task is solved by the bits and the digit
-accuracy falls towards chance. Also, via --models: `per_view` (bits drawn independently per
-view, which cannot help the task: the control), `vae` (a convolutional VAE with the same
-encoder, trained on the same inputs, probed on its posterior mean) and `supervised`.
+accuracy falls towards chance. The control is a data mode, --bit_mode=per_view (bits drawn
+independently per view, which cannot help the task; --bit_mode=shared,per_view runs both);
+the references come through --models: `vae` (a convolutional VAE with the same encoder,
+trained on the same inputs, probed on its posterior mean) and `supervised`.
 
     python -m cl_properties.experiments.randbit                  # offline digits, ~minutes
     python -m cl_properties.experiments.randbit \
         --flagfile=experiments/suppression/randbit_mnist.flags
 
 Writes to --output_dir (default runs/randbit): results.json / results.csv (one row per bits x
-model x temperature) and randbit.png (accuracy vs bits, one line per model and temperature).
+bit mode x model x temperature), randbit.png (accuracy vs bits, one line per bit mode, model
+and temperature) and examples/ (two augmented views of a few images at every point).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import sys
 
 import tensorflow as tf
 from absl import flags
 
 from cl_properties.data import RandBit, cifar_augment, crop_augment, load_dataset, view_shape
-from cl_properties.experiments import common, suppression
+from cl_properties.data.randbit import MODES as BIT_MODES
+from cl_properties.experiments import cli, suppression
+from cl_properties.experiments.job_runner import Experiment, Job
 from cl_properties.training import DataSpec
 
 FLAGS = flags.FLAGS
 DATASET_CHOICES = ("digits", "mnist", "cifar10")  # names in cl_properties.data.DATASETS
 NUM_CLASSES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class RandBitOptions:
+    """The data of a RandBit run besides the knob (bits) and the variant (bit mode)."""
+
+    dataset: str = "digits"  # a name in cl_properties.data.DATASETS, among DATASET_CHOICES
+    data_dir: str | None = None
+    num_train: int | None = None  # only the first N training images
 
 
 @functools.lru_cache(maxsize=4)
@@ -52,16 +67,15 @@ def _with_first_bit(source, transform: RandBit):
     return source.map(add, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def build_data(job: suppression.Job) -> DataSpec:
-    """The RandBit data of a job: point {"bits": b}; shared bits, or per-view bits for the
-    per_view model; the colab's crop augmentation (SimCLR's CIFAR one for cifar10). Probes:
-    the class ("label") and, with bits, the first bit ("bit0": does the representation
-    encode the bits?)."""
-    options = job.data
-    train, test = _sources(options["dataset"], options.get("data_dir"), options.get("num_train"))
+def build_data(job: Job) -> DataSpec:
+    """The RandBit data of a job: point {"bits": b}, variant {"bit_mode": "shared" or
+    "per_view"}; the colab's crop augmentation (SimCLR's CIFAR one for cifar10). Probes: the
+    class ("label") and, with bits, the first bit ("bit0": does the representation encode
+    the bits?)."""
+    options: RandBitOptions = job.options
+    train, test = _sources(options.dataset, options.data_dir, options.num_train)
     bits = job.point["bits"]
-    mode = "per_view" if job.model == "per_view" else "shared"
-    transform = RandBit(bits, mode=mode, seed=job.pretrain.seed)
+    transform = RandBit(bits, mode=job.variant["bit_mode"], seed=job.pretrain.seed)
     probes = {"label": NUM_CLASSES}
     if bits:
         train, test = (_with_first_bit(s, transform) for s in (train, test))
@@ -71,19 +85,20 @@ def build_data(job: suppression.Job) -> DataSpec:
         test=test,
         input_shape=view_shape(train.element_spec["image"].shape, transform),
         probes=probes,
-        augment=cifar_augment() if options["dataset"] == "cifar10" else crop_augment(),
+        augment=cifar_augment() if options.dataset == "cifar10" else crop_augment(),
         view_transform=transform,
     )
 
 
-EXPERIMENT = suppression.Experiment(
+EXPERIMENT = Experiment(
     name="randbit",
     build_data=build_data,
     x="bits",
     points_flag="bits",
     x_label="shared random bits",
     probe_titles={"label": "class probe", "bit0": "first-bit probe"},
-    models=suppression.MODELS,
+    models=("contrastive", "vae", "supervised"),
+    variant_flags=("bit_mode",),
     chance={"label": 1 / NUM_CLASSES, "bit0": 0.5},
     title="RandBit: class accuracy vs extra bits (paper Figure 5a)",
 )
@@ -92,6 +107,12 @@ EXPERIMENT = suppression.Experiment(
 def define_flags() -> None:
     suppression.define_flags(temperatures=(0.05, 0.1, 0.2), models=("contrastive", "vae"))
     flags.DEFINE_list("bits", ["0", "5", "10", "15", "20"], "Numbers of random bits (0..30).")
+    flags.DEFINE_list(
+        "bit_mode",
+        ["shared"],
+        "Bit modes, one line each: shared (one code per image, in both views: the study), "
+        "per_view (a code drawn per view, which cannot help the task: the control).",
+    )
     flags.DEFINE_enum(
         "dataset",
         "digits",
@@ -101,19 +122,46 @@ def define_flags() -> None:
     flags.DEFINE_integer("num_train", None, "Use only the first N training images.", lower_bound=1)
 
 
+# --models=per_view: the control before it became --bit_mode (a data mode, not a model).
+_DEPRECATED_PER_VIEW_MODEL = "per_view"
+
+
 def main(argv: list[str]) -> None:
     del argv
-    bits = common.list_flag("bits", minimum=0)
-    points = [{"bits": b} for b in bits]
-    data = {"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir, "num_train": FLAGS.num_train}
+    bits = cli.list_flag("bits", minimum=0)
     for b in bits:  # bad values fail before any training
         try:
             RandBit(b)
         except ValueError as error:
             raise ValueError(f"--bits: {error}") from None
-    suppression.main(EXPERIMENT, points, data, __name__)
+    modes = list(FLAGS.bit_mode)
+    if not modes or any(m not in BIT_MODES for m in modes) or len(set(modes)) < len(modes):
+        raise ValueError(f"--bit_mode must be distinct values among {', '.join(BIT_MODES)}")
+    models = list(FLAGS.models)
+    per_view_alias = _DEPRECATED_PER_VIEW_MODEL in models
+    if per_view_alias:
+        print(
+            "--models=per_view is deprecated: it runs the contrastive model with "
+            "--bit_mode=per_view; use that flag",
+            file=sys.stderr,
+        )
+        models.remove(_DEPRECATED_PER_VIEW_MODEL)
+    options = RandBitOptions(FLAGS.dataset, FLAGS.data_dir, FLAGS.num_train)
+    points = [{"bits": b} for b in bits]
+    variants = [{"bit_mode": m} for m in modes]
+    jobs = []
+    if models or not per_view_alias:
+        jobs = suppression.jobs_from_flags(
+            EXPERIMENT, points, options, variants=variants, models=models
+        )
+    if per_view_alias and not ("per_view" in modes and "contrastive" in models):
+        alias_jobs = suppression.jobs_from_flags(
+            EXPERIMENT, points, options, variants=[{"bit_mode": "per_view"}], models=["contrastive"]
+        )
+        jobs = sorted([*jobs, *alias_jobs], key=lambda job: bits.index(job.point["bits"]))
+    suppression.main(EXPERIMENT, jobs, __name__)
 
 
 if __name__ == "__main__":
     define_flags()
-    common.run(main)
+    cli.run(main)

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from absl import flags
 
-from cl_properties.experiments import common
+from cl_properties.experiments import cli
 from cl_properties.results import (
     RESULTS_JSON,
     ResultsFileError,
@@ -242,4 +242,4 @@ def _launch_all(todo: Sequence[tuple[str, str]], commands: dict[str, list[str]])
 
 if __name__ == "__main__":
     define_flags()
-    common.run(main)
+    cli.run(main)

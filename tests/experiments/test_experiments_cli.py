@@ -1,19 +1,25 @@
-"""Shared experiment flags: range checks at parsing, epochs and warmup epochs as steps."""
+"""Shared experiment flags: range checks at parsing, epochs and warmup epochs as steps, and
+no flags defined by importing a program module."""
+
+import os
+import subprocess
+import sys
 
 import pytest
 from absl import flags
 from absl.testing import flagsaver
 
 from cl_properties.data import DATASETS
-from cl_properties.experiments import common, randbit
+from cl_properties.experiments import cli, randbit
 
 FLAGS = flags.FLAGS
-common.define_pretrain_flags()
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+cli.define_pretrain_flags()
 
 
 def _config(*args, **kwargs):
     FLAGS(["prog", *args])
-    return common.pretrain_config_from_flags(**kwargs)
+    return cli.pretrain_config_from_flags(**kwargs)
 
 
 @flagsaver.flagsaver
@@ -109,5 +115,25 @@ def test_only_a_completed_run_of_another_configuration_blocks_its_folder(tmp_pat
 
 
 def test_dataset_flags_choose_among_registered_datasets():
-    assert set(common.DIGIT_DATASETS) <= set(DATASETS)
+    assert set(cli.DIGIT_DATASETS) <= set(DATASETS)
     assert set(randbit.DATASET_CHOICES) <= set(DATASETS)
+
+
+def test_importing_a_program_module_defines_no_flags():
+    # One flag convention: programs define their flags under __main__ (`define_flags`), so
+    # tests, workers and benchmarks can import any of them together.
+    code = (
+        "import importlib, pkgutil\n"
+        "import absl.logging, tensorflow, tensorflow_datasets  # define flags of their own\n"
+        "from absl import flags\n"
+        "import cl_properties.experiments as package\n"
+        "before = set(flags.FLAGS)\n"
+        "for module in pkgutil.iter_modules(package.__path__):\n"
+        "    importlib.import_module(f'cl_properties.experiments.{module.name}')\n"
+        "print(sorted(set(flags.FLAGS) - before))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -1,25 +1,17 @@
-"""The feature-suppression experiments: smoke sweeps, flagfiles, errors, the shared sweep code.
+"""The feature-suppression programs: smoke runs, determinism, flagfiles, RandBit's bit modes.
 
 Experiment runs are subprocesses (absl flags are process-global and every experiment defines
-the shared pretraining flags); the shared sweep code (`suppression`) is tested in-process
-with a tiny data builder.
+the shared pretraining flags); the job runner they share is tested in-process in
+test_experiments_job_runner.py.
 """
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
 import matplotlib.image
-import numpy as np
 import pytest
-
-from cl_properties.data import crop_augment, source_from_arrays
-from cl_properties.experiments import suppression
-from cl_properties.optimization import OptimizerConfig
-from cl_properties.training import DataSpec, EvalConfig, Interrupted, PretrainConfig
-from cl_properties.training.config import EncoderConfig, HeadConfig, LossConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGFILES = os.path.join(ROOT, "experiments", "suppression")
@@ -61,22 +53,61 @@ def test_randbit_smoke_all_models(tmp_path):
         "--bits=0,3",
         "--temperatures=0.1",
         "--num_train=64",
+        # --models=per_view: the deprecated spelling of --bit_mode=per_view, still working.
         "--models=contrastive,per_view,vae,supervised",
         "--vae_steps=3",
         f"--output_dir={tmp_path}",
     )
     rows = _check_outputs(tmp_path, "randbit", result)
-    assert [(r["bits"], r["model"]) for r in rows] == [
-        (b, m) for b in (0, 3) for m in ("contrastive", "per_view", "vae", "supervised")
+    assert "--models=per_view is deprecated" in result.stderr
+    assert [(r["bits"], r["bit_mode"], r["model"]) for r in rows] == [
+        (b, mode, m)
+        for b in (0, 3)
+        for mode, m in [
+            ("shared", "contrastive"),
+            ("shared", "vae"),
+            ("shared", "supervised"),
+            ("per_view", "contrastive"),
+        ]
     ]
     for row in rows:
         assert 0.0 <= row["linear_label"] <= 1.0 and 0.0 <= row["knn_label"] <= 1.0
         assert row["seed"] == 0 and row["batch_size"] == 8
-        assert (row["temperature"] == 0.1) == (row["model"] in ("contrastive", "per_view"))
-        assert ("online_label" in row) == (row["model"] in ("contrastive", "per_view"))
+        assert (row["temperature"] == 0.1) == (row["model"] == "contrastive")
+        assert ("online_label" in row) == (row["model"] == "contrastive")
+    assert [r["series"] for r in rows[:4]] == [
+        "contrastive shared tau=0.1",
+        "vae shared",
+        "supervised shared",
+        "contrastive per_view tau=0.1",
+    ]
     assert [r["steps"] for r in rows if r["model"] == "vae"] == [3, 3]
     assert _document(tmp_path)["config"]["bits"] == ["0", "3"]
-    assert "[8/8] bits=3 supervised" in result.stderr  # progress lines
+    assert "[8/8] bits=3 contrastive per_view tau=0.1" in result.stderr  # progress lines
+    examples = sorted(os.listdir(tmp_path / "examples"))
+    modes = ("per_view", "shared")
+    assert examples == [f"bits={b}_bit_mode={m}.png" for b in (0, 3) for m in modes]
+    assert matplotlib.image.imread(tmp_path / "examples" / examples[0]).shape[1] > 400
+
+
+def test_randbit_bit_modes_are_a_grid_with_every_model():
+    result = _run(
+        "randbit",
+        "--bits=0,10",
+        "--bit_mode=shared,per_view",
+        "--models=contrastive,vae",
+        "--temperatures=0.1",
+        "--dry_run",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "deprecated" not in result.stderr
+    lines = [line.split("] ", 1)[1].split(" seed=")[0] for line in result.stdout.splitlines()]
+    assert lines == [
+        f"bits={b} {series}"
+        for b in (0, 10)
+        for mode in ("shared", "per_view")
+        for series in (f"contrastive {mode} tau=0.1", f"vae {mode}")
+    ]
 
 
 @pytest.mark.slow
@@ -142,8 +173,8 @@ def test_other_experiments_smoke(tmp_path, name, args, x, probes):
 @pytest.mark.parametrize(
     "flagfile, experiment, runs",
     [
-        ("randbit_mnist.flags", "randbit", 5 * (3 + 3 + 1)),
-        ("randbit_cifar10.flags", "randbit", 5 * (3 + 3 + 1)),
+        ("randbit_mnist.flags", "randbit", 5 * 2 * (3 + 1)),  # bits x bit modes x models
+        ("randbit_cifar10.flags", "randbit", 5 * 2 * (3 + 1)),
         ("multidigits_mnist.flags", "multidigits", 4 * (2 + 1)),
         ("digit_on_images_mnist.flags", "digit_on_images", 5 * 3),
     ],
@@ -163,193 +194,4 @@ def test_flagfiles_are_all_tested():
             "multidigits_mnist.flags",
             "digit_on_images_mnist.flags",
         ]
-    )
-
-
-# ----------------------------------------------------------------------------------------
-# The shared sweep code, in-process.
-
-
-def _tiny_data(job: suppression.Job) -> DataSpec:
-    if job.point["n"] == -2:
-        raise KeyboardInterrupt  # as Ctrl-C does, mid-sweep
-    if job.point["n"] < 0:
-        raise RuntimeError("this job fails on purpose")
-    rng = np.random.default_rng(0)
-    images = rng.random((24, 16, 16, 1)).astype("float32")
-    labels = {"label": (np.arange(24) % 3).astype("int32")}
-    source = source_from_arrays(images, labels)
-    return DataSpec(source, source, (16, 16, 1), {"label": 3}, crop_augment())
-
-
-TINY_EXPERIMENT = suppression.Experiment(
-    name="tiny",
-    build_data=_tiny_data,
-    x="n",
-    points_flag="ns",
-    x_label="n",
-    probe_titles={"label": "label probe"},
-    chance={"label": 1 / 3},
-)
-
-
-def _job(n: int, model: str = "contrastive", temperature: float = 0.1) -> suppression.Job:
-    config = PretrainConfig(
-        encoder=EncoderConfig(name="convn"),
-        head=HeadConfig(depth=2, hidden_dim=8, output_dim=4),
-        loss=LossConfig("nt_xent", {"temperature": temperature}),
-        optimizer=OptimizerConfig(
-            name="adam", learning_rate=1e-3, lr_scaling="none", weight_decay=0.0
-        ),
-        batch_size=8,
-        train_steps=2,
-        steps_per_loop=2,
-    )
-    return suppression.Job(
-        {"n": n},
-        model,
-        config,
-        EvalConfig(linear_epochs=1, knn_k=3),
-        suppression.VaeConfig(latent_dim=4),
-        {},
-    )
-
-
-def test_job_series_and_description():
-    assert _job(1).series == "contrastive tau=0.1" and _job(1).temperature == 0.1
-    vae = _job(2, "vae")
-    assert vae.series == "vae" and vae.temperature is None
-    assert vae.describe() == "n=2 vae"
-
-
-@pytest.mark.slow
-def test_failed_sweep_keeps_the_finished_rows(tmp_path):
-    import io
-
-    progress = io.StringIO()
-    with pytest.raises(RuntimeError, match="on purpose"):
-        suppression.run_sweep(
-            TINY_EXPERIMENT,
-            [_job(1), _job(-1)],
-            output_dir=str(tmp_path),
-            config={"a": 1},
-            seed=0,
-            stream=progress,
-        )
-    document = _document(tmp_path)
-    assert document["status"] == "failed" and "on purpose" in document["error"]
-    assert [r["n"] for r in document["rows"]] == [1] and document["config"] == {"a": 1}
-    assert os.path.exists(tmp_path / "tiny.png")
-    assert "[1/2] n=1 contrastive tau=0.1: label=" in progress.getvalue()
-
-
-@pytest.mark.slow
-def test_interrupted_sweep_keeps_its_rows_and_a_rerun_measures_only_the_rest(tmp_path):
-    import io
-
-    with pytest.raises(
-        Interrupted, match=r"interrupted after 1 of 3 runs.*rerun the same command"
-    ) as stopped:
-        suppression.run_sweep(
-            TINY_EXPERIMENT,
-            [_job(1), _job(-2), _job(2)],
-            output_dir=str(tmp_path),
-            config={"a": 1},
-            seed=0,
-            stream=io.StringIO(),
-        )
-    assert stopped.value.signal_number == signal.SIGINT
-    document = _document(tmp_path)
-    assert document["status"] == "interrupted" and [r["n"] for r in document["rows"]] == [1]
-
-    # The rerun (here a longer sweep of the same settings) keeps the measured row as it was.
-    progress = io.StringIO()
-    rows = suppression.run_sweep(
-        TINY_EXPERIMENT,
-        [_job(1), _job(2), _job(3)],
-        output_dir=str(tmp_path),
-        config={"a": 1},
-        seed=0,
-        measured=document["rows"],
-        stream=progress,
-    )
-    assert [r["n"] for r in rows] == [1, 2, 3] and rows[0] == document["rows"][0]
-    assert "3 runs, 1 measured before (kept; --fresh measures them again)" in progress.getvalue()
-    assert "n=1" not in progress.getvalue().split("output in")[1]  # not trained again
-    assert _document(tmp_path)["status"] == "completed"
-    # Rows that no job of this sweep names are kept too, first.
-    rows = suppression.run_sweep(
-        TINY_EXPERIMENT,
-        [_job(2)],
-        output_dir=str(tmp_path),
-        config={"a": 1},
-        seed=0,
-        measured=rows,
-        stream=io.StringIO(),
-    )
-    assert [r["n"] for r in rows] == [1, 3, 2]
-
-
-def test_plot_and_table_from_rows(tmp_path):
-    rows = [
-        {
-            "n": n,
-            "model": m,
-            "temperature": t,
-            "series": s,
-            "seed": 0,
-            "linear_label": a,
-            "seconds": 1.0,
-        }
-        for n, m, t, s, a in [
-            (1, "contrastive", 0.1, "contrastive tau=0.1", 0.9),
-            (2, "contrastive", 0.1, "contrastive tau=0.1", 0.5),
-            (1, "vae", None, "vae", 0.8),
-        ]
-    ]
-    suppression.plot_rows(TINY_EXPERIMENT, rows, str(tmp_path / "p.png"))
-    assert matplotlib.image.imread(tmp_path / "p.png").shape[1] >= 400
-    text = suppression.table(TINY_EXPERIMENT, rows)
-    assert text.splitlines()[0].split() == [
-        "n",
-        "model",
-        "temperature",
-        "seed",
-        "linear_label",
-        "seconds",
-    ]
-    assert len(text.splitlines()) == 4
-
-
-def test_run_sweep_rejects_no_jobs_and_bad_workers(tmp_path):
-    with pytest.raises(ValueError, match="no jobs"):
-        suppression.run_sweep(TINY_EXPERIMENT, [], output_dir=str(tmp_path), config={}, seed=0)
-    with pytest.raises(ValueError, match="workers"):
-        suppression.run_sweep(
-            TINY_EXPERIMENT, [_job(1)], output_dir=str(tmp_path), config={}, seed=0, workers=0
-        )
-
-
-def test_vae_config_validates():
-    with pytest.raises(ValueError, match="latent_dim"):
-        suppression.VaeConfig(latent_dim=0)
-    with pytest.raises(ValueError, match="kl_weight"):
-        suppression.VaeConfig(kl_weight=-1.0)
-    with pytest.raises(ValueError, match="bit_weighting"):
-        suppression.VaeConfig(bit_weighting="none")
-    with pytest.raises(ValueError, match="train_steps"):
-        suppression.VaeConfig(train_steps=0)
-
-
-@pytest.mark.parametrize(
-    "weighting, expected",
-    [("group", [1.0] + [1 / 4] * 4), ("bit", [1.0] + [1 / 784] * 4), ("pixel", [1.0] * 5)],
-)
-def test_vae_bit_weightings(weighting, expected):
-    weights = suppression.VaeConfig(bit_weighting=weighting).channel_weights((28, 28, 5), added=4)
-    assert weights == pytest.approx(expected, rel=1e-12)
-    # Without appended channels every weighting is the plain image BCE.
-    assert (
-        suppression.VaeConfig(bit_weighting=weighting).channel_weights((28, 28, 3), added=0)
-        == [1.0] * 3
     )

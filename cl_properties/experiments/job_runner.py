@@ -1,0 +1,429 @@
+"""Runs a grid of jobs (knob points x variants x models), one row of probe accuracies each.
+
+The engine of the feature-suppression experiments (`cl_properties.experiments.suppression`):
+a `Job` is one point of the knob (e.g. 10 bits), one variant of the data (e.g. RandBit's
+per-view bits) and one model (`TRAINERS`), with everything a worker needs and no flags.
+`run_jobs` runs them in order or in worker processes, prints progress, and after every
+finished job rewrites results.json (`cl_properties.results.write_results`, so a stopped run
+keeps what it measured) and the plot (one panel per probe: accuracy vs the knob, one line
+per model, variant and temperature); `table` formats the rows.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cl_properties.data import two_view_dataset
+from cl_properties.plotting.curves import CurvePanel, save_curve_panels, series_from_rows
+from cl_properties.plotting.examples import save_example_grid
+from cl_properties.results import format_table, write_results
+from cl_properties.training import (
+    DataSpec,
+    EvalConfig,
+    Interrupted,
+    PretrainConfig,
+    train_and_evaluate,
+)
+from cl_properties.training.baselines import VaeConfig, train_supervised, train_vae
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One point of the knob, one variant of the data and one model: everything a worker
+    needs, without flags.
+
+    `point` holds the knob values (e.g. {"bits": 10}); `variant` data modes that are not the
+    knob (e.g. {"bit_mode": "per_view"}; {} for experiments without); both are JSON-able and
+    become columns of the row. `options` is the experiment's typed data options (a frozen
+    dataclass: dataset, sizes, ...). `pretrain` carries the seed, steps, batch size,
+    optimizer and, for the contrastive model, the temperature.
+    """
+
+    point: Mapping[str, Any]
+    model: str
+    pretrain: PretrainConfig
+    evaluation: EvalConfig
+    vae: VaeConfig
+    options: Any
+    variant: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def temperature(self) -> float | None:
+        if self.model != "contrastive":
+            return None
+        return self.pretrain.loss.resolved().get("temperature")
+
+    @property
+    def steps(self) -> int:
+        """Training steps of this job (the VAE may train longer or shorter)."""
+        if self.model == "vae" and self.vae.train_steps:
+            return self.vae.train_steps
+        return self.pretrain.train_steps
+
+    @property
+    def series(self) -> str:
+        """The plot line this job belongs to: model, variant, and the contrastive temperature."""
+        parts = [self.model, *map(str, self.variant.values())]
+        if self.temperature is not None:
+            parts.append(f"tau={self.temperature:g}")
+        return " ".join(parts)
+
+    def describe(self) -> str:
+        knobs = " ".join(f"{k}={v}" for k, v in self.point.items())
+        return f"{knobs} {self.series}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """What an experiment gives the runner.
+
+    build_data: job -> DataSpec (sources, input shape, probes, augmentation, view transform);
+      a module-level function, so worker processes can unpickle it.
+    x / x_label / x_scale: the knob column of the rows and its plot axis.
+    points_flag: the flag listing the knob values (e.g. "bits").
+    variant_flags: the flags listing variants of the data (e.g. "bit_mode").
+    probe_titles: label key -> panel title; one panel (linear probe accuracy) per key.
+    chance: label key -> chance accuracy, drawn as a reference line.
+    """
+
+    name: str
+    build_data: Callable[[Job], DataSpec]
+    x: str
+    points_flag: str
+    x_label: str
+    probe_titles: Mapping[str, str]
+    models: tuple[str, ...] = ("contrastive", "vae", "supervised")  # those it allows
+    variant_flags: tuple[str, ...] = ()
+    x_scale: str = "linear"
+    chance: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    title: str = ""
+
+
+# ----------------------------------------------------------------------------------------
+# Training and probing one job.
+
+
+def _contrastive(job: Job, data: DataSpec, callbacks) -> dict[str, float]:
+    _, metrics = train_and_evaluate(
+        job.pretrain, data, evaluation=job.evaluation, callbacks=list(callbacks), verbose=0
+    )
+    metrics.pop("pretrain_seconds", None)
+    return metrics
+
+
+def _vae(job: Job, data: DataSpec, callbacks) -> dict[str, float]:
+    return train_vae(
+        job.pretrain, data, vae=job.vae, evaluation=job.evaluation, callbacks=callbacks
+    )
+
+
+def _supervised(job: Job, data: DataSpec, callbacks) -> dict[str, float]:
+    return train_supervised(job.pretrain, data, evaluation=job.evaluation, callbacks=callbacks)
+
+
+# Model name -> trainer(job, data, callbacks) -> metrics (probes and training terms).
+TRAINERS: Mapping[str, Callable[[Job, DataSpec, Sequence[keras.callbacks.Callback]], dict]] = {
+    "contrastive": _contrastive,  # the ContrastiveModel, one per temperature
+    "vae": _vae,  # cl_properties.training.baselines.train_vae
+    "supervised": _supervised,  # cl_properties.training.baselines.train_supervised
+}
+MODELS = tuple(TRAINERS)
+
+
+def run_job(
+    job: Job,
+    build_data: Callable[[Job], DataSpec],
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> dict[str, Any]:
+    """Trains and probes one job; returns its row (knobs, model, temperature, seed, steps,
+    batch size, probe accuracies, training metrics, seconds)."""
+    if job.model not in TRAINERS:
+        raise ValueError(f"unknown model {job.model!r}; known: {MODELS}")
+    started = time.perf_counter()
+    metrics = TRAINERS[job.model](job, build_data(job), callbacks)
+    row = {
+        **job.point,
+        **job.variant,
+        "model": job.model,
+        "temperature": job.temperature,
+        "series": job.series,
+        "seed": job.pretrain.seed,
+        "steps": job.steps,
+        "batch_size": job.pretrain.batch_size,
+    }
+    probes = sorted(k for k in metrics if k.startswith(("linear_", "knn_", "online_")))
+    row.update({k: metrics[k] for k in probes})
+    row.update({k: v for k, v in metrics.items() if k not in probes})
+    row["seconds"] = round(time.perf_counter() - started, 1)
+    return row
+
+
+# ----------------------------------------------------------------------------------------
+# Running the jobs: in order (or in worker processes), progress, results after every job.
+
+
+class _StepProgress(keras.callbacks.Callback):
+    """Rewrites one status line on a terminal every few training steps."""
+
+    def __init__(self, prefix: str, total: int, stream=sys.stderr):
+        super().__init__()
+        self.prefix, self.total, self.stream, self.done = prefix, total, stream, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.done += 1
+        if self.done % 10 == 0 or self.done == self.total:
+            self.stream.write(f"\r{self.prefix} step {self.done}/{self.total}")
+            self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def _worker_init(threads: int) -> None:
+    # Ctrl-C reaches the whole process group: the parent alone handles it (and stops the workers).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tf.get_logger().setLevel("ERROR")
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def job_key(job: Job) -> tuple:
+    """What identifies a job's row in results.json: its knob values, variant, model and
+    temperature."""
+    return (*sorted({**job.point, **job.variant}.items()), job.model, job.temperature)
+
+
+def _row_key(row: Mapping[str, Any], names: Sequence[str]) -> tuple:
+    return (
+        *sorted((name, row.get(name)) for name in names),
+        row.get("model"),
+        row.get("temperature"),
+    )
+
+
+def run_jobs(
+    experiment: Experiment,
+    jobs: Sequence[Job],
+    *,
+    output_dir: str,
+    config: Mapping[str, Any],
+    seed: int,
+    workers: int = 1,
+    measured: Sequence[Mapping[str, Any]] = (),
+    stream=sys.stderr,
+) -> list[dict[str, Any]]:
+    """Runs every job not `measured` yet, writes results/plot after each, and returns the
+    rows: those of `measured` that no job names first, then one per job (in job order).
+
+    `measured` are rows of an earlier run of the same settings (results.json): a job whose
+    knob values, variant, model and temperature match one of them is not run again, so a
+    stopped run, rerun, continues where it stopped. workers=1 runs the jobs here, in order, with a
+    step counter on a terminal; workers=N > 1 runs them in N spawned processes sharing the
+    CPU cores (each N-th of them). After every finished job, results.json (status
+    "running") and the plot are rewritten; at the end the status is "completed", or
+    "failed" with the error when a job raised (re-raised), or "interrupted" on Ctrl-C /
+    SIGTERM (raised as `Interrupted`; worker processes are stopped). Progress lines (job
+    i/N, its probes, seconds, time left) go to `stream`.
+    """
+    if not jobs:
+        raise ValueError("there are no jobs: check the knob values and --models")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    started = time.perf_counter()
+    names = [*jobs[0].point, *jobs[0].variant]
+    previous = {_row_key(row, names): dict(row) for row in measured}
+    rows: list[dict[str, Any] | None] = [previous.pop(job_key(job), None) for job in jobs]
+    kept = list(previous.values())  # measured earlier, not asked for now: never dropped
+    todo = [i for i, row in enumerate(rows) if row is None]
+    finished = len(jobs) - len(todo)
+    total_steps = sum(jobs[i].steps for i in todo)
+    done_steps = 0
+    keys = list(experiment.probe_titles)
+
+    def done() -> list[dict[str, Any]]:
+        return kept + [r for r in rows if r is not None]
+
+    def record(index: int, row: dict[str, Any]) -> None:
+        nonlocal finished, done_steps
+        rows[index] = row
+        finished += 1
+        done_steps += jobs[index].steps
+        elapsed = time.perf_counter() - started
+        left = elapsed * (total_steps - done_steps) / done_steps
+        probes = " ".join(f"{k}={row[f'linear_{k}']:.3f}" for k in keys if f"linear_{k}" in row)
+        eta = f", about {_duration(left)} left" if finished < len(jobs) else ""
+        stream.write(
+            f"\r[{finished}/{len(jobs)}] {jobs[index].describe()}: {probes} ({row['seconds']:.0f} "
+            f"s{eta})\n"
+        )
+        stream.flush()
+        _write(experiment, done(), output_dir, config, seed, started, "running")
+
+    reused = (
+        f", {len(jobs) - len(todo)} measured before (kept; --fresh measures them again)"
+        if len(todo) < len(jobs)
+        else ""
+    )
+    how = "in order" if workers == 1 else f"{workers} workers"
+    stream.write(f"{experiment.name}: {len(jobs)} runs{reused} ({how}), output in {output_dir}\n")
+    try:
+        if workers == 1:
+            for i in todo:
+                job = jobs[i]
+                progress = _StepProgress(
+                    f"[{finished + 1}/{len(jobs)}] {job.describe()}:", job.steps, stream
+                )
+                record(
+                    i, run_job(job, experiment.build_data, [progress] if stream.isatty() else [])
+                )
+        elif todo:
+            _run_in_workers(experiment, jobs, todo, workers, record)
+    except KeyboardInterrupt as interrupt:
+        _write(
+            experiment,
+            done(),
+            output_dir,
+            config,
+            seed,
+            started,
+            "interrupted",
+            {"error": "interrupted"},
+        )
+        raise Interrupted(
+            f"interrupted after {finished} of {len(jobs)} runs; their rows are in "
+            f"{output_dir}/results.json; "
+            "rerun the same command to measure the rest",
+            getattr(interrupt, "signal_number", signal.SIGINT),
+        ) from None
+    except BaseException as error:
+        _write(
+            experiment, done(), output_dir, config, seed, started, "failed", {"error": repr(error)}
+        )
+        raise
+    _write(experiment, done(), output_dir, config, seed, started, "completed")
+    return done()
+
+
+def _run_in_workers(
+    experiment: Experiment, jobs: Sequence[Job], todo: Sequence[int], workers: int, record
+) -> None:
+    """Runs jobs[i] for i in `todo` in `workers` spawned processes, recording each as it ends;
+    on any exception (Ctrl-C included) the workers are stopped at once, not waited for."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = concurrent.futures.ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(threads,),
+    )
+    try:
+        futures = {pool.submit(run_job, jobs[i], experiment.build_data): i for i in todo}
+        for future in concurrent.futures.as_completed(futures):
+            record(futures[future], future.result())
+    except BaseException:
+        for process in multiprocessing.active_children():
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def plot_rows(experiment: Experiment, rows: Sequence[Mapping[str, Any]], path: str) -> None:
+    """One panel per probe key: linear probe accuracy vs the knob, one line per series."""
+    panels = []
+    for key, title in experiment.probe_titles.items():
+        column = f"linear_{key}"
+        if not any(column in row for row in rows):
+            continue
+        chance = experiment.chance.get(key)
+        panels.append(
+            CurvePanel(
+                series_from_rows(rows, x=experiment.x, y=column, by=("series",), label="{series}"),
+                experiment.x_label,
+                "linear probe accuracy (test)",
+                title,
+                experiment.x_scale,
+                (0.0, 1.02),
+                {} if chance is None else {"chance": chance},
+            )
+        )
+    if panels:
+        save_curve_panels(path, panels, title=experiment.title)
+
+
+def _write(experiment, rows, output_dir, config, seed, started, status, extra=None) -> None:
+    write_results(
+        output_dir,
+        rows=rows,
+        config=config,
+        seed=seed,
+        wall_time_s=time.perf_counter() - started,
+        status=status,
+        extra={"experiment": experiment.name, **(extra or {})},
+    )
+    if rows:
+        plot_rows(experiment, rows, os.path.join(output_dir, f"{experiment.name}.png"))
+
+
+def save_examples(
+    experiment: Experiment, jobs: Sequence[Job], folder: str, images: int = 4
+) -> list[str]:
+    """Writes `folder/<point and variant>.png` for every point and variant of `jobs`: two
+    augmented views (as the contrastive model sees them, view transform included) of the
+    first `images` training images of its first job's batch order. Returns the paths."""
+    paths = []
+    seen = set()
+    for job in jobs:
+        key = tuple({**job.point, **job.variant}.items())
+        if key in seen:
+            continue
+        seen.add(key)
+        data = experiment.build_data(job)
+        (view1, view2), _ = next(
+            iter(
+                two_view_dataset(
+                    data.train,
+                    data.augment,
+                    batch_size=images,
+                    seed=job.pretrain.seed,
+                    shuffle_buffer=data.shuffle_buffer,
+                    view_transform=data.view_transform,
+                )
+            )
+        )
+        pairs = np.stack([view1.numpy(), view2.numpy()], axis=1).reshape(-1, *view1.shape[1:])
+        name = "_".join(f"{k}={v}" for k, v in key)
+        path = os.path.join(folder, f"{name}.png")
+        save_example_grid(
+            pairs,
+            path,
+            labels=[f"image {i // 2 + 1} view {i % 2 + 1}" for i in range(len(pairs))],
+            ncols=2 * images,
+            title=f"{experiment.name} {name.replace('_', ' ')}: two views of each image",
+            image_channels=int(data.input_shape[-1])
+            - (data.view_transform.channels_added() if data.view_transform is not None else 0),
+        )
+        paths.append(path)
+    return paths
+
+
+def table(experiment: Experiment, rows: Sequence[Mapping[str, Any]]) -> str:
+    """The printed table: knob, model, temperature, seed, linear probes, seconds."""
+    columns = [experiment.x, "model", "temperature", "seed"]
+    columns += [
+        f"linear_{k}" for k in experiment.probe_titles if any(f"linear_{k}" in r for r in rows)
+    ]
+    return format_table(rows, columns + ["seconds"])

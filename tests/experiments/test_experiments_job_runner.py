@@ -1,0 +1,218 @@
+"""The job runner of the feature-suppression experiments, in-process, with a tiny data
+builder: rows, series, resume after a failure or an interrupt, plots, tables, examples."""
+
+import io
+import json
+import os
+import signal
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from cl_properties.data import RandBit, crop_augment, source_from_arrays
+from cl_properties.experiments import job_runner
+from cl_properties.optimization import OptimizerConfig
+from cl_properties.training import DataSpec, EvalConfig, Interrupted, PretrainConfig
+from cl_properties.training.baselines import VaeConfig
+from cl_properties.training.config import EncoderConfig, HeadConfig, LossConfig
+
+
+def _document(output_dir) -> dict:
+    with open(os.path.join(output_dir, "results.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _tiny_data(job: job_runner.Job) -> DataSpec:
+    if job.point["n"] == -2:
+        raise KeyboardInterrupt  # as Ctrl-C does, mid-sweep
+    if job.point["n"] < 0:
+        raise RuntimeError("this job fails on purpose")
+    rng = np.random.default_rng(0)
+    images = rng.random((24, 16, 16, 1)).astype("float32")
+    labels = {"label": (np.arange(24) % 3).astype("int32")}
+    source = source_from_arrays(images, labels)
+    return DataSpec(source, source, (16, 16, 1), {"label": 3}, crop_augment())
+
+
+TINY_EXPERIMENT = job_runner.Experiment(
+    name="tiny",
+    build_data=_tiny_data,
+    x="n",
+    points_flag="ns",
+    x_label="n",
+    probe_titles={"label": "label probe"},
+    chance={"label": 1 / 3},
+)
+
+
+def _job(
+    n: int, model: str = "contrastive", temperature: float = 0.1, variant: dict | None = None
+) -> job_runner.Job:
+    config = PretrainConfig(
+        encoder=EncoderConfig(name="convn"),
+        head=HeadConfig(depth=2, hidden_dim=8, output_dim=4),
+        loss=LossConfig("nt_xent", {"temperature": temperature}),
+        optimizer=OptimizerConfig(
+            name="adam", learning_rate=1e-3, lr_scaling="none", weight_decay=0.0
+        ),
+        batch_size=8,
+        train_steps=2,
+        steps_per_loop=2,
+    )
+    variant = variant or {}
+    return job_runner.Job(
+        {"n": n},
+        model,
+        config,
+        EvalConfig(linear_epochs=1, knn_k=3),
+        VaeConfig(latent_dim=4),
+        None,
+        variant,
+    )
+
+
+def test_job_series_and_description():
+    assert _job(1).series == "contrastive tau=0.1" and _job(1).temperature == 0.1
+    vae = _job(2, "vae")
+    assert vae.series == "vae" and vae.temperature is None
+    assert vae.describe() == "n=2 vae"
+    per_view = _job(3, variant={"bit_mode": "per_view"})
+    assert per_view.series == "contrastive per_view tau=0.1"
+    assert job_runner.job_key(per_view) != job_runner.job_key(_job(3))
+
+
+def test_unknown_model_is_rejected():
+    with pytest.raises(ValueError, match="unknown model 'per_view'"):
+        job_runner.run_job(_job(1, "per_view"), _tiny_data)
+
+
+def _bits_data(job: job_runner.Job) -> DataSpec:
+    spec = _tiny_data(job)
+    transform = RandBit(3, mode=job.variant["bit_mode"], seed=0)
+    return DataSpec(spec.train, spec.test, (16, 16, 4), spec.probes, spec.augment, transform)
+
+
+def test_examples_show_two_views_per_point_and_variant(tmp_path):
+    experiment = job_runner.Experiment(
+        "bits", _bits_data, "n", "ns", "n", {"label": "label probe"}, variant_flags=("bit_mode",)
+    )
+    jobs = [
+        _job(n, model, variant={"bit_mode": mode})
+        for n in (1, 2)
+        for mode in ("shared", "per_view")
+        for model in ("contrastive", "vae")
+    ]
+    paths = job_runner.save_examples(experiment, jobs, str(tmp_path / "examples"), images=3)
+    assert [os.path.basename(p) for p in paths] == [
+        "n=1_bit_mode=shared.png",
+        "n=1_bit_mode=per_view.png",
+        "n=2_bit_mode=shared.png",
+        "n=2_bit_mode=per_view.png",
+    ]
+    picture = matplotlib.image.imread(paths[0])
+    assert picture.shape[1] == 4 + 6 * (96 + 4)  # 3 images x 2 views, 16 px upscaled to 96
+
+
+@pytest.mark.slow
+def test_failed_sweep_keeps_the_finished_rows(tmp_path):
+    progress = io.StringIO()
+    with pytest.raises(RuntimeError, match="on purpose"):
+        job_runner.run_jobs(
+            TINY_EXPERIMENT,
+            [_job(1), _job(-1)],
+            output_dir=str(tmp_path),
+            config={"a": 1},
+            seed=0,
+            stream=progress,
+        )
+    document = _document(tmp_path)
+    assert document["status"] == "failed" and "on purpose" in document["error"]
+    assert [r["n"] for r in document["rows"]] == [1] and document["config"] == {"a": 1}
+    assert os.path.exists(tmp_path / "tiny.png")
+    assert "[1/2] n=1 contrastive tau=0.1: label=" in progress.getvalue()
+
+
+@pytest.mark.slow
+def test_interrupted_sweep_keeps_its_rows_and_a_rerun_measures_only_the_rest(tmp_path):
+    with pytest.raises(
+        Interrupted, match=r"interrupted after 1 of 3 runs.*rerun the same command"
+    ) as stopped:
+        job_runner.run_jobs(
+            TINY_EXPERIMENT,
+            [_job(1), _job(-2), _job(2)],
+            output_dir=str(tmp_path),
+            config={"a": 1},
+            seed=0,
+            stream=io.StringIO(),
+        )
+    assert stopped.value.signal_number == signal.SIGINT
+    document = _document(tmp_path)
+    assert document["status"] == "interrupted" and [r["n"] for r in document["rows"]] == [1]
+
+    # The rerun (here a longer sweep of the same settings) keeps the measured row as it was.
+    progress = io.StringIO()
+    rows = job_runner.run_jobs(
+        TINY_EXPERIMENT,
+        [_job(1), _job(2), _job(3)],
+        output_dir=str(tmp_path),
+        config={"a": 1},
+        seed=0,
+        measured=document["rows"],
+        stream=progress,
+    )
+    assert [r["n"] for r in rows] == [1, 2, 3] and rows[0] == document["rows"][0]
+    assert "3 runs, 1 measured before (kept; --fresh measures them again)" in progress.getvalue()
+    assert "n=1" not in progress.getvalue().split("output in")[1]  # not trained again
+    assert _document(tmp_path)["status"] == "completed"
+    # Rows that no job of this sweep names are kept too, first.
+    rows = job_runner.run_jobs(
+        TINY_EXPERIMENT,
+        [_job(2)],
+        output_dir=str(tmp_path),
+        config={"a": 1},
+        seed=0,
+        measured=rows,
+        stream=io.StringIO(),
+    )
+    assert [r["n"] for r in rows] == [1, 3, 2]
+
+
+def test_plot_and_table_from_rows(tmp_path):
+    rows = [
+        {
+            "n": n,
+            "model": m,
+            "temperature": t,
+            "series": s,
+            "seed": 0,
+            "linear_label": a,
+            "seconds": 1.0,
+        }
+        for n, m, t, s, a in [
+            (1, "contrastive", 0.1, "contrastive tau=0.1", 0.9),
+            (2, "contrastive", 0.1, "contrastive tau=0.1", 0.5),
+            (1, "vae", None, "vae", 0.8),
+        ]
+    ]
+    job_runner.plot_rows(TINY_EXPERIMENT, rows, str(tmp_path / "p.png"))
+    assert matplotlib.image.imread(tmp_path / "p.png").shape[1] >= 400
+    text = job_runner.table(TINY_EXPERIMENT, rows)
+    assert text.splitlines()[0].split() == [
+        "n",
+        "model",
+        "temperature",
+        "seed",
+        "linear_label",
+        "seconds",
+    ]
+    assert len(text.splitlines()) == 4
+
+
+def test_run_jobs_rejects_no_jobs_and_bad_workers(tmp_path):
+    with pytest.raises(ValueError, match="no jobs"):
+        job_runner.run_jobs(TINY_EXPERIMENT, [], output_dir=str(tmp_path), config={}, seed=0)
+    with pytest.raises(ValueError, match="workers"):
+        job_runner.run_jobs(
+            TINY_EXPERIMENT, [_job(1)], output_dir=str(tmp_path), config={}, seed=0, workers=0
+        )
