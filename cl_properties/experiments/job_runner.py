@@ -25,7 +25,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cl_properties.data import two_view_dataset
 from cl_properties.plotting.curves import CurvePanel, save_curve_panels, series_from_rows
 from cl_properties.plotting.examples import save_example_grid
 from cl_properties.results import format_table, write_results
@@ -37,6 +36,7 @@ from cl_properties.training import (
     train_and_evaluate,
 )
 from cl_properties.training.baselines import VaeConfig, train_supervised, train_vae
+from cl_properties.training.evaluate import training_views
 
 
 @dataclasses.dataclass(frozen=True)
@@ -392,18 +392,8 @@ def save_examples(
             continue
         seen.add(key)
         data = experiment.build_data(job)
-        (view1, view2), _ = next(
-            iter(
-                two_view_dataset(
-                    data.train,
-                    data.augment,
-                    batch_size=images,
-                    seed=job.pretrain.seed,
-                    shuffle_buffer=data.shuffle_buffer,
-                    view_transform=data.view_transform,
-                )
-            )
-        )
+        config = dataclasses.replace(job.pretrain, batch_size=images)
+        (view1, view2), _ = next(iter(training_views(config, data)))
         pairs = np.stack([view1.numpy(), view2.numpy()], axis=1).reshape(-1, *view1.shape[1:])
         name = "_".join(f"{k}={v}" for k, v in key)
         path = os.path.join(folder, f"{name}.png")

@@ -19,11 +19,15 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-from cl_properties.data import two_view_dataset
 from cl_properties.models import build_conv_vae, build_encoder
 from cl_properties.optimization import build_optimizer
 from cl_properties.training.config import PretrainConfig
-from cl_properties.training.evaluate import DataSpec, EvalConfig, probe_frozen_features
+from cl_properties.training.evaluate import (
+    DataSpec,
+    EvalConfig,
+    probe_frozen_features,
+    training_views,
+)
 
 BIT_WEIGHTINGS = ("group", "bit", "pixel")
 
@@ -74,14 +78,7 @@ def single_view_dataset(
     """View 1 of the contrastive pipeline (same augmentation, view transform and order, so a
     baseline sees exactly the images the contrastive model does): batches of images, or of
     (images, labels[label])."""
-    pairs = two_view_dataset(
-        data.train,
-        data.augment,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        shuffle_buffer=data.shuffle_buffer,
-        view_transform=data.view_transform,
-    )
+    pairs = training_views(config, data)
     if label is None:
         return pairs.map(lambda views, labels: views[0])
     return pairs.map(lambda views, labels: (views[0], labels[label]))

@@ -56,6 +56,29 @@ class EvalConfig:
     offline: bool = True  # False: online probes only (paper-scale runs evaluate separately)
 
 
+def training_views(
+    config: PretrainConfig,
+    data: DataSpec,
+    *,
+    input_context: tf.distribute.InputContext | None = None,
+    start_step: int = 0,
+) -> tf.data.Dataset:
+    """The stream a run of `config` trains on: batches `((view1, view2), labels)` of
+    `data.train` (its augmentation and view transform, shuffled by `config.seed`), from
+    step `start_step`. `config.batch_size` is the global batch: with an input context the
+    batches are per replica (`two_view_dataset`)."""
+    return two_view_dataset(
+        data.train,
+        data.augment,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        shuffle_buffer=data.shuffle_buffer,
+        view_transform=data.view_transform,
+        input_context=input_context,
+        start_step=start_step,
+    )
+
+
 def eval_batches(
     data: DataSpec, source: tf.data.Dataset, evaluation: EvalConfig
 ) -> tf.data.Dataset:
@@ -133,26 +156,13 @@ def train_and_evaluate(
     """
     started = time.perf_counter()
 
-    def train_data(
-        input_context: tf.distribute.InputContext | None, start_step: int
-    ) -> tf.data.Dataset:
-        # Global batch: with an input context, two_view_dataset yields per-replica batches.
-        return two_view_dataset(
-            data.train,
-            data.augment,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            shuffle_buffer=data.shuffle_buffer,
-            view_transform=data.view_transform,
-            input_context=input_context,
-            start_step=start_step,
-        )
-
     result = pretrain(
         config,
         input_shape=data.input_shape,
         probes=data.probes,
-        train_data=train_data,
+        train_data=lambda context, start_step: training_views(
+            config, data, input_context=context, start_step=start_step
+        ),
         strategy=strategy,
         model_dir=model_dir,
         checkpoints=checkpoints,
