@@ -92,7 +92,7 @@ def _fit(
 ) -> dict[str, float]:
     loop = math.gcd(steps, 100)  # Keras "epochs" of `loop` steps; any step count works
     history = model.fit(
-        dataset,
+        dataset.take(steps),  # an endless stream is slow to tear down (see `pretrain`)
         epochs=steps // loop,
         steps_per_epoch=loop,
         callbacks=list(callbacks),

@@ -201,10 +201,18 @@ def pretrain(
         if verbose != 0 and resumed:
             print(f"resuming from step {start} ({manager.committed()[-1][1]})", flush=True)
 
+        # Exactly the steps left: at the end of fit, tearing down an endless stream mid-way
+        # cost 14 s per 200 steps of the RandBit default here (benchmarks/profile_randbit.py).
+        left = config.train_steps - start
         if strategy.num_replicas_in_sync > 1:
-            dataset = strategy.distribute_datasets_from_function(lambda ctx: train_data(ctx, start))
+            # A pipeline feeds num_replicas / num_input_pipelines batches per global step.
+            dataset = strategy.distribute_datasets_from_function(
+                lambda ctx: train_data(ctx, start).take(
+                    left * ctx.num_replicas_in_sync // ctx.num_input_pipelines
+                )
+            )
         else:
-            dataset = train_data(None, start)
+            dataset = train_data(None, start).take(left)
         history = LoopHistory(resumed["history"] if resumed else None)
         run_callbacks: list[keras.callbacks.Callback] = [
             StopOnNonFinite(
