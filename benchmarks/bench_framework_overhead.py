@@ -78,17 +78,17 @@ def _optimizer(variables) -> keras.optimizers.Optimizer:
     return optimizer
 
 
-def bare_step(case: Case):
+def bare_step(case: Case, jit_compile: bool = False):
     """A tf.function (view1, view2) -> loss: encoder, head, nt_xent, gradients, LARS."""
     encoder, head = _networks(case)
     variables = encoder.trainable_variables + head.trainable_variables
     optimizer = _optimizer(variables)
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def step(view1, view2):
         with tf.GradientTape() as tape:
             z = head(encoder(tf.concat([view1, view2], axis=0), training=True), training=True)
-            z1, z2 = tf.split(z, 2)
+            z1, z2 = tf.split(tf.cast(z, tf.float32), 2)  # the loss in float32 (mixed precision)
             loss = nt_xent(z1, z2, temperature=TEMPERATURE)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
@@ -96,7 +96,7 @@ def bare_step(case: Case):
     return step
 
 
-def contrastive_model(case: Case) -> ContrastiveModel:
+def contrastive_model(case: Case, jit_compile: bool = False) -> ContrastiveModel:
     encoder, head = _networks(case)
     model = ContrastiveModel(
         encoder,
@@ -104,7 +104,7 @@ def contrastive_model(case: Case) -> ContrastiveModel:
         ContrastiveLoss(method="nt_xent", temperature=TEMPERATURE),
         probes={"label": NUM_CLASSES},
     )
-    model.compile(optimizer=_optimizer(model.trainable_variables), jit_compile=False)
+    model.compile(optimizer=_optimizer(model.trainable_variables), jit_compile=jit_compile)
     return model
 
 
