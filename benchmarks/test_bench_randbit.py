@@ -31,14 +31,19 @@ MIN_BAND = 0.03  # 11 of the 360 test digits
 CONTRASTIVE_BITS = (0, 5, 10, 20)
 VAE_BITS = (10, 20)
 SWEEPS = {
-    "randbit_contrastive": ["--bits=0,5,10,20", "--temperatures=0.1", "--models=contrastive"],
+    "randbit_contrastive": [
+        "--bits=0,5,10,20",
+        "--temperatures=0.1",
+        "--models=contrastive",
+        "--bit_mode=shared",
+    ],
     "randbit_per_view": [
         "--bits=20",
         "--temperatures=0.1",
         "--models=contrastive",
         "--bit_mode=per_view",
     ],
-    "randbit_vae": ["--bits=10,20", "--models=vae"],
+    "randbit_vae": ["--bits=10,20", "--models=vae", "--bit_mode=shared"],
 }
 
 

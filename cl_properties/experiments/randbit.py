@@ -5,11 +5,15 @@ Each image gets b extra constant channels holding a b-bit code fixed per image
 at each number of bits and temperature and probes the digit class linearly on the frozen
 representation: with more bits the contrastive task is solved by the bits and the digit
 accuracy falls towards chance. The control is a data mode, --bit_mode=per_view (bits drawn
-independently per view, which cannot help the task; --bit_mode=shared,per_view runs both);
-the references come through --models: `vae` (a convolutional VAE with the same encoder,
-trained on the same inputs, probed on its posterior mean) and `supervised`.
+independently per view, which cannot help the task; run for the contrastive model); the
+references come through --models: `vae` (a convolutional VAE with the same encoder, trained on
+the same inputs, probed on its posterior mean) and `supervised`. The default (bits 0/5/10/20,
+tau 0.1, shared and per-view bits, the VAE: 12 runs) is the main job; the paper's full figure
+is a flagfile away.
 
-    python -m cl_properties.experiments.randbit                  # offline digits, ~minutes
+    python -m cl_properties.experiments.randbit                  # offline digits, ~12 minutes
+    python -m cl_properties.experiments.randbit \
+        --flagfile=experiments/suppression/randbit_figure5a.flags  # 3 temperatures, ~17 minutes
     python -m cl_properties.experiments.randbit \
         --flagfile=experiments/suppression/randbit_mnist.flags
 
@@ -105,13 +109,16 @@ EXPERIMENT = Experiment(
 
 
 def define_flags() -> None:
-    suppression.define_flags(temperatures=(0.05, 0.1, 0.2), models=("contrastive", "vae"))
-    flags.DEFINE_list("bits", ["0", "5", "10", "15", "20"], "Numbers of random bits (0..30).")
+    # The main job's default: the effect with both controls, tau 0.1 (12 runs). The paper's
+    # full figure (3 temperatures, bits 0..20) is experiments/suppression/randbit_figure5a.flags.
+    suppression.define_flags(temperatures=(0.1,), models=("contrastive", "vae"))
+    flags.DEFINE_list("bits", ["0", "5", "10", "20"], "Numbers of random bits (0..30).")
     flags.DEFINE_list(
         "bit_mode",
-        ["shared"],
-        "Bit modes, one line each: shared (one code per image, in both views: the study), "
-        "per_view (a code drawn per view, which cannot help the task: the control).",
+        ["shared", "per_view"],
+        "Bit modes: shared (one code per image, in both views: the study) and/or per_view (a "
+        "code drawn per view, which cannot help the two-view task: the control; it runs the "
+        "contrastive model only, as the VAE and supervised references see one view).",
     )
     flags.DEFINE_enum(
         "dataset",
@@ -146,19 +153,29 @@ def main(argv: list[str]) -> None:
             file=sys.stderr,
         )
         models.remove(_DEPRECATED_PER_VIEW_MODEL)
+    # Per-view bits are a control of the two-view objective: the contrastive model only.
+    models_of = {
+        "shared": models if "shared" in modes else [],
+        "per_view": ["contrastive"]
+        if per_view_alias or ("per_view" in modes and "contrastive" in models)
+        else [],
+    }
+    if not any(models_of.values()):
+        raise ValueError(
+            f"--models={','.join(FLAGS.models)} with --bit_mode={','.join(modes)} runs nothing "
+            "(per_view runs the contrastive model only)"
+        )
     options = RandBitOptions(FLAGS.dataset, FLAGS.data_dir, FLAGS.num_train)
     points = [{"bits": b} for b in bits]
-    variants = [{"bit_mode": m} for m in modes]
-    jobs = []
-    if models or not per_view_alias:
-        jobs = suppression.jobs_from_flags(
-            EXPERIMENT, points, options, variants=variants, models=models
+    jobs = [
+        job
+        for mode in BIT_MODES
+        if models_of[mode]
+        for job in suppression.jobs_from_flags(
+            EXPERIMENT, points, options, variants=[{"bit_mode": mode}], models=models_of[mode]
         )
-    if per_view_alias and not ("per_view" in modes and "contrastive" in models):
-        alias_jobs = suppression.jobs_from_flags(
-            EXPERIMENT, points, options, variants=[{"bit_mode": "per_view"}], models=["contrastive"]
-        )
-        jobs = sorted([*jobs, *alias_jobs], key=lambda job: bits.index(job.point["bits"]))
+    ]
+    jobs.sort(key=lambda job: bits.index(job.point["bits"]))  # stable: point by point
     suppression.main(EXPERIMENT, jobs, __name__)
 
 
