@@ -1,6 +1,7 @@
 """Where the time of one RandBit configuration goes, phase by phase, in one process.
 
     python benchmarks/profile_randbit.py [--bits=10] [--steps=300] [--linear_epochs=90]
+        [--image_size=N] [--jit_compile=auto|on|off]
 
 Builds the job the main job's defaults describe (ConvN, head 256 -> 64, Adam, batch 256,
 tau 0.1) and times each phase of `train_and_evaluate` separately: dataset build, the first
@@ -45,7 +46,9 @@ class _LoopTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._begin)
 
 
-def profile(bits: int, steps: int, linear_epochs: int, jit: str) -> list[tuple[str, float]]:
+def profile(
+    bits: int, steps: int, linear_epochs: int, jit: str, image_size: int | None = None
+) -> list[tuple[str, float]]:
     """[(phase, seconds)] of one configuration, in the order they run."""
     randbit.define_flags()
     flags.FLAGS(
@@ -58,7 +61,7 @@ def profile(bits: int, steps: int, linear_epochs: int, jit: str) -> list[tuple[s
             f"--linear_epochs={linear_epochs}",
         ]
     )
-    options = randbit.RandBitOptions()
+    options = randbit.RandBitOptions(image_size=image_size)
     job = suppression.jobs_from_flags(
         randbit.EXPERIMENT, [{"bits": bits}], options, variants=[{"bit_mode": "shared"}]
     )[0]
@@ -146,9 +149,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--linear_epochs", type=int, default=90)
     parser.add_argument("--jit_compile", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--image_size", type=int, default=None, help="digits' side (28)")
     args = parser.parse_args()
     tf.get_logger().setLevel("ERROR")
-    phases = profile(args.bits, args.steps, args.linear_epochs, args.jit_compile)
+    phases = profile(args.bits, args.steps, args.linear_epochs, args.jit_compile, args.image_size)
     total = time.perf_counter() - _started
     width = max(len(name) for name, _ in phases)
     for name, seconds in phases:

@@ -13,6 +13,10 @@ import sys
 import matplotlib.image
 import pytest
 
+from cl_properties.experiments import randbit
+from cl_properties.experiments.job_runner import Job
+from cl_properties.training import PretrainConfig
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGFILES = os.path.join(ROOT, "experiments", "suppression")
 TINY = ["--steps=2", "--batch_size=8", "--linear_epochs=1", "--knn_k=3"]
@@ -60,22 +64,22 @@ def test_randbit_smoke_all_models(tmp_path):
     )
     rows = _check_outputs(tmp_path, "randbit", result)
     assert "--models=per_view is deprecated" in result.stderr
+    # Without bits the per-view mode is the shared data: only the shared run is made.
     assert [(r["bits"], r["bit_mode"], r["model"]) for r in rows] == [
-        (b, mode, m)
-        for b in (0, 3)
-        for mode, m in [
-            ("shared", "contrastive"),
-            ("shared", "vae"),
-            ("shared", "supervised"),
-            ("per_view", "contrastive"),
-        ]
+        (0, "shared", "contrastive"),
+        (0, "shared", "vae"),
+        (0, "shared", "supervised"),
+        (3, "shared", "contrastive"),
+        (3, "shared", "vae"),
+        (3, "shared", "supervised"),
+        (3, "per_view", "contrastive"),
     ]
     for row in rows:
         assert 0.0 <= row["linear_label"] <= 1.0 and 0.0 <= row["knn_label"] <= 1.0
         assert row["seed"] == 0 and row["batch_size"] == 8
         assert (row["temperature"] == 0.1) == (row["model"] == "contrastive")
         assert ("online_label" in row) == (row["model"] == "contrastive")
-    assert [r["series"] for r in rows[:4]] == [
+    assert [r["series"] for r in rows[3:]] == [
         "contrastive shared tau=0.1",
         "vae shared",
         "supervised shared",
@@ -83,10 +87,13 @@ def test_randbit_smoke_all_models(tmp_path):
     ]
     assert [r["steps"] for r in rows if r["model"] == "vae"] == [3, 3]
     assert _document(tmp_path)["config"]["bits"] == ["0", "3"]
-    assert "[8/8] bits=3 contrastive per_view tau=0.1" in result.stderr  # progress lines
+    assert "[7/7] bits=3 contrastive per_view tau=0.1" in result.stderr  # progress lines
     examples = sorted(os.listdir(tmp_path / "examples"))
-    modes = ("per_view", "shared")
-    assert examples == [f"bits={b}_bit_mode={m}.png" for b in (0, 3) for m in modes]
+    assert examples == [
+        "bits=0_bit_mode=shared.png",
+        "bits=3_bit_mode=per_view.png",
+        "bits=3_bit_mode=shared.png",
+    ]
     assert matplotlib.image.imread(tmp_path / "examples" / examples[0]).shape[1] > 400
 
 
@@ -103,16 +110,20 @@ def test_randbit_per_view_bits_run_the_contrastive_model_only():
     assert "deprecated" not in result.stderr
     lines = [line.split("] ", 1)[1].split(" seed=")[0] for line in result.stdout.splitlines()]
     assert lines == [
-        f"bits={b} {series}"
-        for b in (0, 10)
-        for series in ("contrastive shared tau=0.1", "vae shared", "contrastive per_view tau=0.1")
+        "bits=0 contrastive shared tau=0.1",  # the per-view mode without bits is the same run
+        "bits=0 vae shared",
+        "bits=10 contrastive shared tau=0.1",
+        "bits=10 vae shared",
+        "bits=10 contrastive per_view tau=0.1",
     ]
+    alone = _run("randbit", "--bits=0", "--bit_mode=per_view", "--dry_run")
+    assert alone.returncode == 0 and "bits=0 contrastive per_view" in alone.stdout
 
 
 def test_randbit_default_is_the_main_job():
     result = _run("randbit", "--dry_run")
     assert result.returncode == 0, result.stderr
-    assert "[12/12] bits=20 contrastive per_view tau=0.1" in result.stdout
+    assert "[11/11] bits=20 contrastive per_view tau=0.1" in result.stdout
     nothing = _run("randbit", "--bit_mode=per_view", "--models=vae", "--dry_run")
     assert nothing.returncode == 2 and "runs nothing" in nothing.stderr
 
@@ -182,8 +193,8 @@ def test_other_experiments_smoke(tmp_path, name, args, x, probes):
     "flagfile, experiment, runs",
     [
         # bits x (3 temperatures shared + the VAE + 3 temperatures per-view)
-        ("randbit_mnist.flags", "randbit", 5 * (3 + 1 + 3)),
-        ("randbit_cifar10.flags", "randbit", 5 * (3 + 1 + 3)),
+        ("randbit_mnist.flags", "randbit", 5 * (3 + 1 + 3) - 3),  # no per-view run at 0 bits
+        ("randbit_cifar10.flags", "randbit", 5 * (3 + 1 + 3) - 3),
         ("randbit_figure5a.flags", "randbit", 5 * (3 + 1)),
         ("multidigits_mnist.flags", "multidigits", 4 * (2 + 1)),
         ("digit_on_images_mnist.flags", "digit_on_images", 5 * 3),
@@ -205,4 +216,27 @@ def test_flagfiles_are_all_tested():
             "multidigits_mnist.flags",
             "digit_on_images_mnist.flags",
         ]
+    )
+
+
+@pytest.mark.parametrize("image_size, side", [(None, 28), (14, 14)])
+def test_randbit_renders_the_offline_digits_at_image_size(image_size, side):
+    job = Job(
+        {"bits": 3},
+        "contrastive",
+        PretrainConfig(),
+        None,
+        None,
+        randbit.RandBitOptions(image_size=image_size),
+        {"bit_mode": "shared"},
+    )
+    data = randbit.build_data(job)
+    assert data.input_shape == (side, side, 1 + 3)
+    assert next(iter(data.test))["image"].shape == (side, side, 1)
+
+
+def test_randbit_image_size_is_for_the_offline_digits_only():
+    result = _run("randbit", "--dataset=mnist", "--image_size=14", "--dry_run")
+    assert result.returncode == 2 and "--image_size applies to --dataset=digits only" in (
+        result.stderr
     )
