@@ -20,7 +20,6 @@ EXPERIMENT = pretraining.Experiment(
         "encoder": "resnet18",
         "head_output_dim": 64,
         "loss": "nt_xent",
-        "temperature": 0.2,
         "optimizer": "lars",
         "learning_rate": 0.2,
         "lr_scaling": "sqrt",
@@ -36,6 +35,7 @@ EXPERIMENT = pretraining.Experiment(
         "eval_crop_proportion": 1.0,
         "linear_epochs": 100,
     },
+    loss_presets={"nt_xent": {"temperature": 0.2}},
 )
 
 

@@ -9,7 +9,7 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 import tensorflow as tf
@@ -17,7 +17,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 from cl_properties.data import DataNotFoundError
-from cl_properties.losses import LOSSES
+from cl_properties.losses import LOSSES, loss_uses
 from cl_properties.models import ENCODER_NAMES
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import (
@@ -79,13 +79,14 @@ def define_pretrain_flags() -> None:
     flags.DEFINE_float(
         "temperature",
         None,
-        "Temperature tau (NT-Xent and the LogSumExp distribution term; default: the loss's "
-        "preset).",
+        "Temperature tau (NT-Xent and the LogSumExp distribution term; SWD has none; default: "
+        "the loss's own, the entry point's where it has one, e.g. cifar's NT-Xent 0.2).",
     )
     flags.DEFINE_float(
         "lambda_weight",
         None,
-        "Weight lambda of the distribution term (generalized losses; default: the loss's preset).",
+        "Weight lambda of the distribution term (generalized losses; NT-Xent has none; default: "
+        "the loss's preset).",
         lower_bound=0.0,
     )
     flags.DEFINE_float(
@@ -173,15 +174,26 @@ def define_digits_flag() -> None:
     )
 
 
-def loss_config_from_flags() -> LossConfig:
-    """--loss with the arguments its flags give (--temperature and --lambda_weight replace
-    the preset only when set; --loss_scale)."""
+LOSS_PARAMETER_FLAGS = ("temperature", "lambda_weight")
+
+
+def loss_config_from_flags(
+    entry_presets: Mapping[str, Mapping[str, Any]] | None = None,
+) -> LossConfig:
+    """--loss with its arguments: the registry's preset, replaced by the entry point's own
+    preset for that loss (`entry_presets`, loss name -> arguments, e.g. CIFAR's NT-Xent tau
+    0.2), replaced by --temperature / --lambda_weight when given; --loss_scale. ValueError
+    naming the flag when it sets a parameter the loss does not have (SWD has no
+    temperature, NT-Xent no lambda)."""
+    loss = FLAGS.loss
     given = {
-        name: FLAGS[name].value
-        for name in ("temperature", "lambda_weight")
-        if FLAGS[name].value is not None
+        name: FLAGS[name].value for name in LOSS_PARAMETER_FLAGS if FLAGS[name].value is not None
     }
-    return LossConfig(FLAGS.loss, {**given, "scale": FLAGS.loss_scale})
+    for name in given:
+        if not loss_uses(loss, name):
+            raise ValueError(f"--{name} does not apply to --loss={loss}, which has no {name}")
+    entry = dict((entry_presets or {}).get(loss, {}))
+    return LossConfig(loss, {**entry, **given, "scale": FLAGS.loss_scale})
 
 
 def _steps(epochs: float, num_examples: int, batch_size: int) -> int:

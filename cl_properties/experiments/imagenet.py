@@ -21,7 +21,6 @@ EXPERIMENT = pretraining.Experiment(
         "encoder": "resnet50",
         "head_output_dim": 128,
         "loss": "nt_xent",
-        "temperature": 0.1,
         "optimizer": "lars",
         "learning_rate": 0.075,
         "lr_scaling": "sqrt",

@@ -168,10 +168,13 @@ def define_flags() -> None:
 
 @dataclass(frozen=True)
 class Experiment:
-    """An entry point: its name ("cifar", "imagenet") and its flag defaults."""
+    """An entry point: its name ("cifar", "imagenet"), its flag defaults and its loss presets
+    (loss name -> arguments replacing the registry's, e.g. CIFAR's NT-Xent tau 0.2: a
+    --temperature default would also reach losses with another temperature, or none)."""
 
     name: str
     defaults: Mapping[str, Any]
+    loss_presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.name not in EXPERIMENTS:
@@ -319,6 +322,7 @@ def main(experiment: Experiment, argv: Sequence[str]) -> None:
             f"python -m cl_properties.experiments.{FLAGS.experiment}"
         )
     started = time.perf_counter()
+    loss = cli.loss_config_from_flags(experiment.loss_presets)
     run_time = runtime.runtime_from_flags()
     strategy = run_time.start()
     augment = augment_config(
@@ -342,7 +346,9 @@ def main(experiment: Experiment, argv: Sequence[str]) -> None:
     )
     train_size = int(data.train.cardinality())
     config = run_time.configure(
-        cli.pretrain_config_from_flags(num_train_examples=train_size if train_size > 0 else None)
+        cli.pretrain_config_from_flags(
+            num_train_examples=train_size if train_size > 0 else None, loss=loss
+        )
     )
     if train_size > 0:
         cli.check_fits_training_set(train_size, knn_k=FLAGS.knn_k if FLAGS.offline_eval else None)

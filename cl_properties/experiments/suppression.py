@@ -41,6 +41,7 @@ from cl_properties.experiments.job_runner import (
     save_examples,
     table,
 )
+from cl_properties.losses import loss_uses
 from cl_properties.results import lock_output_dir, previous_results, remove_results
 from cl_properties.training import EvalConfig, PretrainConfig
 from cl_properties.training.baselines import BIT_WEIGHTINGS, VaeConfig
@@ -78,7 +79,9 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
     flags.DEFINE_list(
         "temperatures",
         [f"{t:g}" for t in temperatures],
-        "Temperatures of the contrastive models (one line each); replaces --temperature.",
+        "Temperatures of the contrastive models (one line each); replaces --temperature. The "
+        "default is this study's NT-Xent sweep: with another --loss and no --temperatures, the "
+        "loss's own temperature (decoupled 1.0; the SWD losses have none).",
     )
     flags.DEFINE_list("models", list(models), f"Models, among {', '.join(MODELS)}.")
     flags.DEFINE_integer(
@@ -117,6 +120,20 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
     )
 
 
+def _temperatures() -> list[float | None]:
+    """The contrastive runs' temperatures: --temperatures for a loss that has one (its
+    default values are NT-Xent's); None (the loss's own) for another loss without the flag."""
+    if not loss_uses(FLAGS.loss, "temperature"):
+        if FLAGS["temperatures"].present:
+            raise ValueError(
+                f"--temperatures does not apply to --loss={FLAGS.loss}, which has no temperature"
+            )
+        return [None]
+    if FLAGS.loss != "nt_xent" and not FLAGS["temperatures"].present:
+        return [None]
+    return cli.list_flag("temperatures", float, positive=True)
+
+
 def jobs_from_flags(
     experiment: Experiment,
     points: Sequence[Mapping[str, Any]],
@@ -141,15 +158,17 @@ def jobs_from_flags(
         )
     if any(models.count(m) > 1 for m in models):
         raise ValueError(f"--models must not repeat values, got {models}")
-    temperatures = cli.list_flag("temperatures", float, positive=True)
+    temperatures = _temperatures()
     loop = math.gcd(FLAGS.train_steps, FLAGS.steps_per_loop)
     evaluation = EvalConfig(linear_epochs=FLAGS.linear_epochs, knn_k=FLAGS.knn_k)
     vae = VaeConfig(
         FLAGS.vae_latent_dim, FLAGS.vae_kl_weight, FLAGS.vae_bit_weighting, FLAGS.vae_steps
     )
 
+    loss_flags = cli.loss_config_from_flags()
+
     def pretrain(temperature: float | None) -> PretrainConfig:
-        loss = cli.loss_config_from_flags()
+        loss = loss_flags
         if temperature is not None:
             loss = dataclasses.replace(
                 loss, arguments={**loss.arguments, "temperature": temperature}

@@ -19,7 +19,13 @@ from cl_properties.losses.ntxent import (
 )
 from cl_properties.losses.primitives import LossTerms
 from cl_properties.losses.priors import PRIORS, default_normalize, sample_prior
-from cl_properties.losses.registry import LOSSES, build_loss, loss_arguments, register_loss
+from cl_properties.losses.registry import (
+    LOSSES,
+    build_loss,
+    loss_arguments,
+    loss_uses,
+    register_loss,
+)
 from cl_properties.losses.swd import random_orthogonal, sliced_wasserstein_loss, swd_draws
 
 __all__ = [
@@ -36,6 +42,7 @@ __all__ = [
     "generalized_contrastive_loss",
     "logsumexp_distribution",
     "loss_arguments",
+    "loss_uses",
     "nt_xent",
     "nt_xent_terms",
     "pair_logits",

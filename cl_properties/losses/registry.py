@@ -50,6 +50,12 @@ def loss_arguments(name: str, **arguments: Any) -> dict[str, Any]:
     return {**_entry(name).preset, **arguments}
 
 
+def loss_uses(name: str, argument: str) -> bool:
+    """Whether loss `name` has the parameter `argument` (e.g. "temperature"): one its preset
+    sets. The SWD losses have no temperature and NT-Xent no lambda."""
+    return argument in _entry(name).preset
+
+
 def build_loss(name: str, **arguments: Any):
     """The loss `name` with its preset arguments, replaced by `arguments` (e.g. seed,
     temperature, scale). ValueError for an unknown name or an invalid argument."""

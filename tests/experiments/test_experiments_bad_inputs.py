@@ -153,6 +153,13 @@ CASES = [
     ("randbit", ["--temperatures=0.1,nan"], None, "--temperatures must be finite numbers"),
     ("randbit", ["--temperatures=0,0.1"], None, "--temperatures must be > 0"),
     ("randbit", ["--temperature=0.3"], None, "--temperatures (a list)"),
+    (
+        "randbit",
+        ["--loss=swd_normal", "--temperatures=0.1"],
+        None,
+        "--temperatures does not apply to --loss=swd_normal",
+    ),
+    ("randbit", ["--lambda_weight=2"], None, "--lambda_weight does not apply to --loss=nt_xent"),
     ("randbit", ["--models=contrastive,bogus"], None, "--models must be among"),
     ("randbit", ["--num_train=-1"], None, "flag --num_train=-1"),
     ("randbit", ["--knn_k=5000"], None, "--knn_k=5000 is larger than the training set (64 images)"),

@@ -71,6 +71,40 @@ def test_loss_scale_reaches_the_loss_config():
 
 
 @pytest.mark.parametrize(
+    "args, entry_presets, temperature, lambda_weight",
+    [
+        ([], None, 0.1, None),  # NT-Xent has no lambda
+        (["--loss=decoupled"], None, 1.0, 0.1),  # its own tau, not NT-Xent's
+        (["--loss=decoupled"], {"nt_xent": {"temperature": 0.2}}, 1.0, 0.1),
+        ([], {"nt_xent": {"temperature": 0.2}}, 0.2, None),  # the entry point's NT-Xent
+        (["--temperature=0.3"], {"nt_xent": {"temperature": 0.2}}, 0.3, None),
+        (["--loss=swd_normal"], None, None, 5.0),  # SWD has no temperature
+        (["--loss=swd_normal", "--lambda_weight=2"], None, None, 2.0),
+    ],
+)
+@flagsaver.flagsaver
+def test_each_loss_takes_its_own_parameters(args, entry_presets, temperature, lambda_weight):
+    FLAGS(["prog", *args])
+    resolved = cli.loss_config_from_flags(entry_presets).resolved()
+    assert resolved.get("temperature") == temperature
+    assert resolved.get("lambda_weight") == lambda_weight
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--loss=swd_normal", "--temperature=0.1"], "--temperature does not apply to "),
+        (["--lambda_weight=0.5"], "--lambda_weight does not apply to --loss=nt_xent"),
+    ],
+)
+@flagsaver.flagsaver
+def test_a_parameter_the_loss_lacks_is_an_error_naming_the_flag(args, message):
+    FLAGS(["prog", *args])
+    with pytest.raises(ValueError, match=message):
+        cli.loss_config_from_flags()
+
+
+@pytest.mark.parametrize(
     "arg",
     [
         "--temperature=0",

@@ -136,6 +136,7 @@ BAD_FLAGS = [
     (["--epochs=1", "--warmup_epochs=10"], "longer than the run"),
     (["--train_steps=3"], "must be a multiple of steps_per_loop"),
     (["--dataset=cifar10", "--data_dir={tmp}"], "is not prepared in data_dir="),
+    (["--loss=swd_normal", "--temperature=0.2"], "--temperature does not apply to --loss=swd"),
 ]
 
 
@@ -221,12 +222,28 @@ def test_varying_size_dataset_needs_an_image_size():
         assert data.input_shape == (32, 32, 3) and data.probes == {"label": 5}
 
 
+@pytest.mark.parametrize(
+    "loss, temperature, lambda_weight",
+    [("nt_xent", 0.2, None), ("decoupled", 1.0, 0.1), ("swd_normal", None, 5.0)],
+)
+def test_a_run_trains_and_records_its_loss_own_parameters(
+    loss, temperature, lambda_weight, tmp_path
+):
+    # cifar's tau 0.2 is NT-Xent's: decoupled keeps its 1.0, SWD (no temperature) records none.
+    out = tmp_path / "out"
+    assert _launch(cifar.EXPERIMENT, *TINY, f"--loss={loss}", f"--output_dir={out}") == 0
+    row = read_results(out)["rows"][0]
+    assert (row["temperature"], row["lambda_weight"]) == (temperature, lambda_weight)
+
+
 def test_entry_points_differ_in_their_paper_defaults():
     cifar_defaults, imagenet_defaults = cifar.EXPERIMENT.defaults, imagenet.EXPERIMENT.defaults
     assert (cifar_defaults["dataset"], imagenet_defaults["dataset"]) == ("cifar10", "imagenet2012")
     assert (cifar_defaults["encoder"], imagenet_defaults["encoder"]) == ("resnet18", "resnet50")
     assert (cifar_defaults["batch_size"], imagenet_defaults["batch_size"]) == (128, 1024)
-    assert (cifar_defaults["temperature"], imagenet_defaults["temperature"]) == (0.2, 0.1)
+    # CIFAR's tau 0.2 is NT-Xent's only: a flag default would reach every loss.
+    assert "temperature" not in cifar_defaults and "temperature" not in imagenet_defaults
+    assert cifar.EXPERIMENT.loss_presets == {"nt_xent": {"temperature": 0.2}}
     assert (cifar_defaults["blur"], imagenet_defaults["blur"]) == (False, True)
     with pytest.raises(ValueError, match="experiment must be one of"):
         pretraining.Experiment(name="mnist", defaults={})

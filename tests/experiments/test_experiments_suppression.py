@@ -120,6 +120,22 @@ def test_randbit_per_view_bits_run_the_contrastive_model_only():
     assert alone.returncode == 0 and "bits=0 contrastive per_view" in alone.stdout
 
 
+@pytest.mark.parametrize(
+    "args, series",
+    [
+        ([], ["contrastive tau=0.1", "contrastive tau=0.2"]),  # the study's NT-Xent sweep
+        (["--loss=decoupled"], ["contrastive tau=1"]),  # decoupled's own, not NT-Xent's
+        (["--loss=decoupled", "--temperatures=0.5"], ["contrastive tau=0.5"]),
+        (["--loss=swd_normal"], ["contrastive"]),  # no temperature at all
+    ],
+)
+def test_the_temperature_sweep_is_the_loss_own_unless_given(args, series):
+    result = _run("digit_on_images", "--pool_sizes=1", *args, "--dry_run")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line.split("] ", 1)[1].split(" seed=")[0] for line in result.stdout.splitlines()]
+    assert lines == [f"pool_size=1 {s}" for s in series]
+
+
 def test_randbit_default_is_the_main_job():
     result = _run("randbit", "--dry_run")
     assert result.returncode == 0, result.stderr
