@@ -123,7 +123,7 @@ def test_flagfile_values_override_the_entry_point_defaults_and_the_command_line_
     with flagsaver.flagsaver():
         _parse("experiments/figure1/cifar10_decoupled_head1.flags", "--head_depth=3")
         assert FLAGS.encoder == "resnet50"  # base flagfile over cifar's default resnet18
-        assert FLAGS.temperature == 1.0  # run flagfile over base (and cifar's 0.2)
+        assert FLAGS.temperature == 1.0  # the run flagfile sets decoupled's own tau
         assert FLAGS.head_depth == 3  # command line over the flagfile
 
 
@@ -133,12 +133,16 @@ def test_flagfile_runs_two_steps_on_tiny_data(flagfile, tmp_path):
     with flagsaver.flagsaver():
         _parse(flagfile)
         expected = (FLAGS.experiment, FLAGS.loss, FLAGS.head_depth)
+        # The loss's flags over the entry point's preset for it (cifar's NT-Xent tau 0.2).
         arguments = {
-            name: FLAGS[name].value
-            for name in ("temperature", "lambda_weight")
-            if FLAGS[name].value is not None
+            **EXPERIMENTS[FLAGS.experiment].loss_presets.get(FLAGS.loss, {}),
+            **{
+                name: FLAGS[name].value
+                for name in ("temperature", "lambda_weight")
+                if FLAGS[name].value is not None
+            },
+            "scale": FLAGS.loss_scale,
         }
-        arguments["scale"] = FLAGS.loss_scale
     # Figure 1's 40 run files add a loss, its parameters and a head depth to their base: they
     # run those with plain views and online probes only. The base and smoke flagfiles run
     # everything: their augmentation, linear evaluation and kNN.
