@@ -17,8 +17,9 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 from cl_properties.data import DataNotFoundError
-from cl_properties.losses import LOSSES, loss_uses
+from cl_properties.losses import CANDIDATES, LOSSES, loss_uses
 from cl_properties.models import ENCODER_NAMES
+from cl_properties.models.contrastive import BN_VIEWS, PROBE_VIEWS
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import (
     EncoderConfig,
@@ -88,6 +89,26 @@ def define_pretrain_flags() -> None:
         "Weight lambda of the distribution term (generalized losses; NT-Xent has none; default: "
         "the loss's preset).",
         lower_bound=0.0,
+    )
+    flags.DEFINE_enum(
+        "loss_candidates",
+        None,
+        list(CANDIDATES),
+        "NT-Xent's candidates per anchor: all (the other 2n - 1 embeddings, SimCLR's, the "
+        "default) or cross_view (the other view's n, the official RandBit colab's).",
+    )
+    flags.DEFINE_enum(
+        "bn_views",
+        "joint",
+        list(BN_VIEWS),
+        "BatchNorm over both views in one batch (joint, SimCLR's) or over each view alone "
+        "(separate, the official RandBit colab's).",
+    )
+    flags.DEFINE_enum(
+        "probe_views",
+        "both",
+        list(PROBE_VIEWS),
+        "Views the online probes train on: both, or the first (the official RandBit colab's).",
     )
     flags.DEFINE_float(
         "loss_scale",
@@ -174,7 +195,12 @@ def define_digits_flag() -> None:
     )
 
 
-LOSS_PARAMETER_FLAGS = ("temperature", "lambda_weight")
+# Flags that set a loss parameter: flag name -> the loss's argument.
+LOSS_PARAMETER_FLAGS = {
+    "temperature": "temperature",
+    "lambda_weight": "lambda_weight",
+    "loss_candidates": "candidates",
+}
 
 
 def loss_config_from_flags(
@@ -186,12 +212,13 @@ def loss_config_from_flags(
     naming the flag when it sets a parameter the loss does not have (SWD has no
     temperature, NT-Xent no lambda)."""
     loss = FLAGS.loss
-    given = {
-        name: FLAGS[name].value for name in LOSS_PARAMETER_FLAGS if FLAGS[name].value is not None
-    }
-    for name in given:
-        if not loss_uses(loss, name):
-            raise ValueError(f"--{name} does not apply to --loss={loss}, which has no {name}")
+    given = {}
+    for flag, argument in LOSS_PARAMETER_FLAGS.items():
+        if FLAGS[flag].value is None:
+            continue
+        if not loss_uses(loss, argument):
+            raise ValueError(f"--{flag} does not apply to --loss={loss}, which has no {argument}")
+        given[argument] = FLAGS[flag].value
     entry = dict((entry_presets or {}).get(loss, {}))
     return LossConfig(loss, {**entry, **given, "scale": FLAGS.loss_scale})
 
@@ -258,6 +285,8 @@ def pretrain_config_from_flags(
         steps_per_loop=steps_per_loop,
         seed=FLAGS.seed,
         precision=FLAGS.precision,
+        bn_views=FLAGS.bn_views,
+        probe_views=FLAGS.probe_views,
     )
     fields.update(overrides)
     return PretrainConfig(**fields)

@@ -11,6 +11,7 @@ from cl_properties.losses.generalized import (
 )
 from cl_properties.losses.keras_loss import METHODS, ContrastiveLoss
 from cl_properties.losses.ntxent import (
+    CANDIDATES,
     contrastive_accuracy,
     nt_xent,
     nt_xent_terms,
@@ -29,6 +30,7 @@ from cl_properties.losses.registry import (
 from cl_properties.losses.swd import random_orthogonal, sliced_wasserstein_loss, swd_draws
 
 __all__ = [
+    "CANDIDATES",
     "DISTRIBUTIONS",
     "LOSSES",
     "METHODS",

@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from cl_properties.losses.generalized import check_pairing, generalized_contrastive_loss
-from cl_properties.losses.ntxent import nt_xent_terms
+from cl_properties.losses.ntxent import check_candidates, nt_xent_terms
 from cl_properties.losses.primitives import LossTerms, check_lambda, check_scale, check_temperature
 
 METHODS = ("nt_xent", "decoupled", "swd")
@@ -21,7 +21,8 @@ class ContrastiveLoss:
 
     - method="nt_xent": SimCLR's NT-Xent (`nt_xent_terms`): loss = NT-Xent, alignment =
       -mean cos(positive) / tau, distribution = mean log sum_{k != i} exp(s_ik / tau), so
-      loss == alignment + distribution (lambda_weight is not used).
+      loss == alignment + distribution (lambda_weight is not used); `candidates` "all"
+      (SimCLR's 2n - 1) or "cross_view" (the other view's n, the RandBit colab's).
     - method="decoupled": `generalized_contrastive_loss(distribution="logsumexp")`.
     - method="swd": `generalized_contrastive_loss(distribution="swd", prior=prior)`; the
       projection and prior samples are drawn from the seed (seed, step), so they are fresh
@@ -51,6 +52,7 @@ class ContrastiveLoss:
         normalize: bool | None = None,
         seed: int = 0,
         scale: float = 1.0,
+        candidates: str = "all",
     ):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
@@ -60,6 +62,8 @@ class ContrastiveLoss:
         normalize = check_pairing(distribution, prior, normalize)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an int, got {seed!r}")
+        if check_candidates(candidates) != "all" and method != "nt_xent":
+            raise ValueError(f"candidates={candidates!r} is an NT-Xent option, not {method}'s")
         self.method = method
         self.prior = prior
         self.temperature = check_temperature(
@@ -69,6 +73,7 @@ class ContrastiveLoss:
         self.normalize = normalize
         self.seed = seed
         self.scale = check_scale(scale)
+        self.candidates = candidates
 
     def __call__(self, z1, z2, step=None) -> LossTerms:
         """The loss terms for views z1, z2 (n, d); `step` (int scalar or variable, e.g.
@@ -77,7 +82,13 @@ class ContrastiveLoss:
 
     def _terms(self, z1, z2, step) -> LossTerms:
         if self.method == "nt_xent":
-            return nt_xent_terms(z1, z2, temperature=self.temperature, normalize=self.normalize)
+            return nt_xent_terms(
+                z1,
+                z2,
+                temperature=self.temperature,
+                normalize=self.normalize,
+                candidates=self.candidates,
+            )
         seed = self.seed
         if step is not None:
             seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)])
@@ -101,6 +112,7 @@ class ContrastiveLoss:
             "normalize": self.normalize,
             "seed": self.seed,
             "scale": self.scale,
+            "candidates": self.candidates,
         }
 
     @classmethod

@@ -21,17 +21,33 @@ def _mask(where, logits):
     return ops.where(where, ops.cast(lowest, logits.dtype), logits)
 
 
-def pair_logits(z1, z2, temperature: float):
+# The candidates of an anchor: "all" 2n - 1 other embeddings (SimCLR), or "cross_view", the
+# n embeddings of the other view (the official RandBit colab's loss).
+CANDIDATES = ("all", "cross_view")
+
+
+def check_candidates(candidates: str) -> str:
+    if candidates not in CANDIDATES:
+        raise ValueError(f"candidates must be one of {CANDIDATES}, got {candidates!r}")
+    return candidates
+
+
+def pair_logits(z1, z2, temperature: float, candidates: str = "all"):
     """The candidates of NT-Xent-style losses: (z1, z2) gathered from all replicas, the
-    (2n, 2n) logits h h^T / tau of h = [z1; z2] with self-pairs masked (an anchor is never
-    its own candidate) and the index p(i) of each anchor's positive (i +- n). Pass
-    normalized views for cosine similarities."""
+    (2n, 2n) logits h h^T / tau of h = [z1; z2] with the non-candidates masked (self-pairs
+    always; with candidates="cross_view" every pair within one view) and the index p(i) of
+    each anchor's positive (i +- n). Pass normalized views for cosine similarities."""
+    check_candidates(candidates)
     z1, z2 = cross_replica_concat((z1, z2))
     h = ops.concatenate([z1, z2], axis=0)
     index = ops.arange(ops.shape(h)[0])
-    self_pairs = ops.expand_dims(index, 1) == ops.expand_dims(index, 0)
-    logits = _mask(self_pairs, ops.matmul(h, ops.transpose(h)) / temperature)
     n = ops.shape(z1)[0]
+    if candidates == "all":
+        masked = ops.expand_dims(index, 1) == ops.expand_dims(index, 0)
+    else:
+        view = index // n
+        masked = ops.expand_dims(view, 1) == ops.expand_dims(view, 0)
+    logits = _mask(masked, ops.matmul(h, ops.transpose(h)) / temperature)
     positive = ops.concatenate([index[n:], index[:n]], axis=0)  # anchor i <-> i +- n
     return z1, z2, logits, positive
 
@@ -57,15 +73,20 @@ def positive_cross_entropy(logits, positive):
     return ops.softplus(ops.logsumexp(others, axis=1))
 
 
-def nt_xent_terms(z1, z2, temperature: float = 0.1, normalize: bool = True) -> LossTerms:
+def nt_xent_terms(
+    z1, z2, temperature: float = 0.1, normalize: bool = True, candidates: str = "all"
+) -> LossTerms:
     """NT-Xent with its exact decomposition into alignment and distribution terms.
 
     With s_ik = z~_i . z~_k over the 2n embeddings h = [z1; z2] (z~ = z / ||z|| when
-    `normalize`) and p(i) the other view of anchor i:
+    `normalize`), p(i) the other view of anchor i and C(i) its candidates (`candidates`
+    "all": k != i, SimCLR's; "cross_view": the n embeddings of the other view, the official
+    RandBit colab's CE(I, z1 z2^T / tau) + CE(I, z2 z1^T / tau), here halved to a mean over
+    the 2n anchors like the rest of the family):
 
-        loss         = (1/2n) sum_i -log( exp(s_i,p(i) / tau) / sum_{k != i} exp(s_ik / tau) )
+        loss         = (1/2n) sum_i -log( exp(s_i,p(i) / tau) / sum_{k in C(i)} exp(s_ik / tau) )
         alignment    = -(1/2n) sum_i s_i,p(i) / tau
-        distribution =  (1/2n) sum_i log sum_{k != i} exp(s_ik / tau)
+        distribution =  (1/2n) sum_i log sum_{k in C(i)} exp(s_ik / tau)
 
     and loss = alignment + distribution, i.e. tau * NT-Xent = L_alignment + tau *
     L_distribution (paper Sec. 2, lambda = tau). The loss is computed per anchor by
@@ -82,7 +103,7 @@ def nt_xent_terms(z1, z2, temperature: float = 0.1, normalize: bool = True) -> L
     z1, z2 = as_views(z1, z2)
     if normalize:
         z1, z2 = l2_normalize(z1), l2_normalize(z2)
-    z1, z2, logits, positive = pair_logits(z1, z2, temperature)
+    z1, z2, logits, positive = pair_logits(z1, z2, temperature, candidates)
     loss = ops.mean(positive_cross_entropy(logits, positive))
     # s_i,p(i) is the same for both anchors of a pair, so the mean over 2n anchors is over n.
     alignment = -ops.mean(ops.sum(z1 * z2, axis=-1)) / temperature
@@ -90,7 +111,7 @@ def nt_xent_terms(z1, z2, temperature: float = 0.1, normalize: bool = True) -> L
     return LossTerms(loss, alignment, distribution)
 
 
-def nt_xent(z1, z2, temperature: float = 0.1, normalize: bool = True):
+def nt_xent(z1, z2, temperature: float = 0.1, normalize: bool = True, candidates: str = "all"):
     """SimCLR's NT-Xent loss (paper-notes section 1), a scalar.
 
     Every one of the 2n embeddings h = [z1; z2] is an anchor; its candidates are the other
@@ -99,9 +120,13 @@ def nt_xent(z1, z2, temperature: float = 0.1, normalize: bool = True):
         l_i = -log( exp(s_i,p(i) / tau) / sum_{k != i} exp(s_ik / tau) ),  L = mean_i l_i
 
     with s_ik the cosine similarity (dot product if not `normalize`). SimCLR's
-    `add_contrastive_loss` returns 2L. Global batch under distribution: see `nt_xent_terms`.
+    `add_contrastive_loss` returns 2L. `candidates="cross_view"` keeps the n candidates of
+    the other view only (see `nt_xent_terms`). Global batch under distribution: see
+    `nt_xent_terms`.
     """
-    return nt_xent_terms(z1, z2, temperature=temperature, normalize=normalize).loss
+    return nt_xent_terms(
+        z1, z2, temperature=temperature, normalize=normalize, candidates=candidates
+    ).loss
 
 
 def contrastive_accuracy(z1, z2):

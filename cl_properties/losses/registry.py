@@ -68,6 +68,7 @@ register_loss(
     "SimCLR's NT-Xent (tau 0.1; 0.2 is CIFAR-10's)",
     method="nt_xent",
     temperature=0.1,
+    candidates="all",
 )
 register_loss(
     "decoupled",

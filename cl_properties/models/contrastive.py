@@ -15,6 +15,12 @@ import tensorflow as tf
 from cl_properties.distribute import num_replicas_in_sync
 from cl_properties.losses import ContrastiveLoss, contrastive_accuracy
 
+# How the two views meet BatchNorm: "joint", one concatenated batch of 2B (SimCLR), or
+# "separate", one encoder call per view (the official RandBit colab's, statistics per view).
+BN_VIEWS = ("joint", "separate")
+# Which views train the online probes: "both" (2B examples) or "first" (the colab's).
+PROBE_VIEWS = ("both", "first")
+
 
 @keras.saving.register_keras_serializable(package="cl_properties")
 class ContrastiveModel(keras.Model):
@@ -22,8 +28,11 @@ class ContrastiveModel(keras.Model):
 
     Training data are batches `((view1, view2), labels)` with `labels` a dict
     `name -> int [B]`; evaluation data are `(image, labels)` (probe accuracies only) or
-    two-view batches (also the contrastive loss). Both views go through the encoder in one
-    concatenated batch, as in SimCLR, so BatchNorm sees 2B images.
+    two-view batches (also the contrastive loss). With `bn_views="joint"` both views go
+    through the encoder in one concatenated batch, as in SimCLR, so BatchNorm sees 2B
+    images; "separate" encodes each view alone (BatchNorm statistics per view, as the
+    official RandBit colab). The probes train on both views or, with `probe_views="first"`,
+    on the first (the colab's).
 
     Each probe is a linear classifier on the stop-gradient encoder representation (SimCLR's
     online linear evaluation): it measures what the representation encodes without shaping it.
@@ -40,6 +49,8 @@ class ContrastiveModel(keras.Model):
       head: projection head mapping `[B, D]` to `[B, d]` (identity for depth 0).
       loss: the contrastive objective.
       probes: label key -> number of classes; one online linear probe per key.
+      bn_views: "joint" or "separate" (above).
+      probe_views: "both" or "first" (above).
     """
 
     def __init__(
@@ -48,9 +59,16 @@ class ContrastiveModel(keras.Model):
         head: keras.layers.Layer,
         loss: ContrastiveLoss,
         probes: Mapping[str, int] | None = None,
+        bn_views: str = "joint",
+        probe_views: str = "both",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if bn_views not in BN_VIEWS:
+            raise ValueError(f"bn_views must be one of {BN_VIEWS}, got {bn_views!r}")
+        if probe_views not in PROBE_VIEWS:
+            raise ValueError(f"probe_views must be one of {PROBE_VIEWS}, got {probe_views!r}")
+        self.bn_views, self.probe_views = bn_views, probe_views
         probes = dict(probes or {})
         for key, num_classes in probes.items():
             if int(num_classes) < 2:
@@ -126,16 +144,28 @@ class ContrastiveModel(keras.Model):
             self._probe_accuracy[key].update_state(target, logits)
         return losses
 
+    def _encode_views(self, view1, view2, training: bool):
+        """(features, projections) of both views stacked [2B, ...], view 1 first."""
+        if self.bn_views == "joint":
+            features = self.encoder(tf.concat([view1, view2], axis=0), training=training)
+            return features, self.head(features, training=training)
+        features = [self.encoder(view, training=training) for view in (view1, view2)]
+        projections = [self.head(f, training=training) for f in features]
+        return tf.concat(features, axis=0), tf.concat(projections, axis=0)
+
     def _contrastive_terms(self, view1, view2, labels, training: bool):
         batch = tf.shape(view1)[0]
-        features = self.encoder(tf.concat([view1, view2], axis=0), training=training)
-        z = tf.cast(self.head(features, training=training), tf.float32)
+        features, z = self._encode_views(view1, view2, training)
+        z = tf.cast(z, tf.float32)
         z1, z2 = z[:batch], z[batch:]
         terms = self.contrastive_loss(z1, z2, step=self.optimizer.iterations if training else None)
-        both_views_labels = {
-            key: tf.concat([value, value], axis=0) for key, value in labels.items()
-        }
-        probe_losses = self._probe_losses(features, both_views_labels)
+        if self.probe_views == "first":
+            probe_losses = self._probe_losses(features[:batch], labels)
+        else:
+            both_views_labels = {
+                key: tf.concat([value, value], axis=0) for key, value in labels.items()
+            }
+            probe_losses = self._probe_losses(features, both_views_labels)
         for name in ("loss", "alignment", "distribution"):
             self._trackers[name].update_state(getattr(terms, name))
         for name in self._extra_terms:
@@ -174,6 +204,8 @@ class ContrastiveModel(keras.Model):
             "head": keras.saving.serialize_keras_object(self.head),
             "loss": keras.saving.serialize_keras_object(self.contrastive_loss),
             "probes": dict(self.probe_classes),
+            "bn_views": self.bn_views,
+            "probe_views": self.probe_views,
         }
 
     @classmethod

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cl_properties.losses import build_loss, loss_arguments
+from cl_properties.models.contrastive import BN_VIEWS, PROBE_VIEWS
 from cl_properties.optimization import OptimizerConfig
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -75,6 +76,8 @@ class PretrainConfig:
     seed: int = 0
     precision: str = "float32"
     jit_compile: bool | None = None  # None: Keras decides (off under MirroredStrategy on CPU)
+    bn_views: str = "joint"  # BatchNorm over both views at once, or "separate" (the colab's)
+    probe_views: str = "both"  # online probes train on both views, or the "first" (colab's)
 
     def __post_init__(self):
         if self.batch_size < 2:
@@ -87,6 +90,10 @@ class PretrainConfig:
             raise ValueError(f"steps_per_loop must be >= 1, got {self.steps_per_loop}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.bn_views not in BN_VIEWS:
+            raise ValueError(f"bn_views must be one of {BN_VIEWS}, got {self.bn_views!r}")
+        if self.probe_views not in PROBE_VIEWS:
+            raise ValueError(f"probe_views must be one of {PROBE_VIEWS}, got {self.probe_views!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

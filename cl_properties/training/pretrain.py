@@ -76,7 +76,14 @@ def build_contrastive_model(
         sync_bn=config.encoder.sync_bn,
     )
     loss = config.loss.build(seed=config.seed)
-    return ContrastiveModel(encoder, head, loss, probes=probes)
+    return ContrastiveModel(
+        encoder,
+        head,
+        loss,
+        probes=probes,
+        bn_views=config.bn_views,
+        probe_views=config.probe_views,
+    )
 
 
 def _work_around_keras_strategies(model: ContrastiveModel, kind: str) -> None:

@@ -90,11 +90,25 @@ def test_each_loss_takes_its_own_parameters(args, entry_presets, temperature, la
     assert resolved.get("lambda_weight") == lambda_weight
 
 
+def test_the_official_colab_options_reach_the_config():
+    with flagsaver.flagsaver():
+        default = _config()
+    assert default.loss.resolved()["candidates"] == "all"
+    assert (default.bn_views, default.probe_views) == ("joint", "both")
+    with flagsaver.flagsaver():
+        config = _config(
+            "--loss_candidates=cross_view", "--bn_views=separate", "--probe_views=first"
+        )
+    assert config.loss.resolved()["candidates"] == "cross_view"
+    assert (config.bn_views, config.probe_views) == ("separate", "first")
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--loss=swd_normal", "--temperature=0.1"], "--temperature does not apply to "),
         (["--lambda_weight=0.5"], "--lambda_weight does not apply to --loss=nt_xent"),
+        (["--loss=decoupled", "--loss_candidates=cross_view"], "which has no candidates"),
     ],
 )
 @flagsaver.flagsaver

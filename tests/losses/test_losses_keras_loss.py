@@ -14,6 +14,7 @@ from cl_properties.losses import (
 
 CONFIGS = [
     {"method": "nt_xent", "temperature": 0.2},
+    {"method": "nt_xent", "temperature": 0.2, "candidates": "cross_view"},
     {"method": "decoupled", "temperature": 1.0, "lambda_weight": 0.1},
     {"method": "swd", "prior": "hypersphere", "lambda_weight": 5.0, "seed": 1},
     {"method": "swd", "prior": "hypercube", "lambda_weight": 5.0, "seed": 2},
@@ -44,6 +45,15 @@ def test_dispatches_to_the_functions(views):
     np.testing.assert_array_equal(np.array(swd(z1, z2)), np.array(swd(z1, z2, step=0)))
 
 
+def test_cross_view_candidates_are_an_nt_xent_option(views):
+    z1, z2 = views
+    got = ContrastiveLoss("nt_xent", candidates="cross_view")(z1, z2).loss
+    np.testing.assert_array_equal(got.numpy(), nt_xent(z1, z2, candidates="cross_view").numpy())
+    for method in ("decoupled", "swd"):
+        with pytest.raises(ValueError, match="is an NT-Xent option"):
+            ContrastiveLoss(method, candidates="cross_view")
+
+
 def test_defaults_resolve():
     assert ContrastiveLoss().get_config() == {
         "method": "nt_xent",
@@ -53,6 +63,7 @@ def test_defaults_resolve():
         "normalize": True,
         "seed": 0,
         "scale": 1.0,
+        "candidates": "all",
     }
     assert ContrastiveLoss("decoupled").temperature == 1.0
     assert ContrastiveLoss("swd", prior="normal").normalize is False

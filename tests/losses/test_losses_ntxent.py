@@ -222,3 +222,33 @@ def test_single_pair_has_zero_loss_and_gradient():
         np.testing.assert_allclose(terms.alignment.numpy(), -terms.distribution.numpy(), rtol=1e-6)
         for grad in tape.gradient(terms.loss, [z1, z2]):
             np.testing.assert_array_equal(grad.numpy(), 0)
+
+
+def reference_cross_view_nt_xent(z1, z2, tau):
+    """The official RandBit colab's loss, CE(I, u1 u2^T / tau) + CE(I, u2 u1^T / tau) with
+    cosine similarities, halved to the mean over the 2n anchors."""
+    u1, u2 = unit(np.asarray(z1, np.float64)), unit(np.asarray(z2, np.float64))
+
+    def cross_entropy(logits):  # mean over rows of -log softmax(row)[own index]
+        logits = logits - logits.max(axis=1, keepdims=True)
+        log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return -np.mean(np.diag(log_softmax))
+
+    return (cross_entropy(u1 @ u2.T / tau) + cross_entropy(u2 @ u1.T / tau)) / 2
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5])
+def test_cross_view_candidates_match_the_colab_loss(views, tau):
+    z1, z2 = views
+    terms = nt_xent_terms(z1, z2, temperature=tau, candidates="cross_view")
+    np.testing.assert_allclose(
+        terms.loss.numpy(), reference_cross_view_nt_xent(z1, z2, tau), rtol=1e-10
+    )
+    np.testing.assert_allclose(terms.loss, terms.alignment + terms.distribution, rtol=1e-10)
+    # Fewer candidates (n, not 2n - 1): a different, smaller loss than SimCLR's.
+    assert terms.loss < nt_xent(z1, z2, temperature=tau)
+
+
+def test_unknown_candidates_are_rejected(views):
+    with pytest.raises(ValueError, match="candidates must be one of"):
+        nt_xent(*views, candidates="same_view")

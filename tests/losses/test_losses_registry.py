@@ -21,7 +21,7 @@ from cl_properties.training import LossConfig
 
 # Paper-notes section 1: the five members of the family and their paper settings.
 PAPER_PRESETS = {
-    "nt_xent": {"method": "nt_xent", "temperature": 0.1},
+    "nt_xent": {"method": "nt_xent", "temperature": 0.1, "candidates": "all"},
     "decoupled": {"method": "decoupled", "temperature": 1.0, "lambda_weight": 0.1},
     "swd_hypersphere": {"method": "swd", "prior": "hypersphere", "lambda_weight": 5.0},
     "swd_hypercube": {"method": "swd", "prior": "hypercube", "lambda_weight": 5.0},

@@ -131,3 +131,47 @@ def test_batch_without_a_probed_label_raises():
 def test_probe_needs_two_classes():
     with pytest.raises(ValueError, match="at least 2 classes"):
         _model(probes={"label": 1})
+
+
+def test_separate_bn_views_encode_each_view_alone_and_joint_views_together():
+    (v1, v2), _ = _views()
+    joint = _model()
+    separate = _model()
+    separate.bn_views = "separate"  # same weights (seeded), the colab's BatchNorm per view
+    features, _ = separate._encode_views(v1, v2, training=True)
+    want = [separate.encoder(v, training=True) for v in (v1, v2)]
+    np.testing.assert_allclose(features, np.concatenate(want), rtol=1e-5, atol=1e-6)
+    joint_features, _ = joint._encode_views(v1, v2, training=True)
+    assert np.abs(joint_features - features).max() > 1e-3  # batch statistics of 2B images
+    # At inference BatchNorm uses its moving statistics: the two ways agree.
+    fresh_joint, fresh_separate = _model(), _model()
+    fresh_separate.bn_views = "separate"
+    a, _ = fresh_joint._encode_views(v1, v2, training=False)
+    b, _ = fresh_separate._encode_views(v1, v2, training=False)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("probe_views, examples", [("both", 32), ("first", 16)])
+def test_probes_train_on_both_views_or_the_first(probe_views, examples):
+    model = _model(probes={"label": 2})
+    model.probe_views = probe_views
+    batch = _views(n=16)
+    model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+    assert float(model._probe_accuracy["label"].count) == examples
+
+
+def test_view_options_are_checked_and_serialized():
+    encoder = build_encoder("convn", input_shape=SHAPE)
+    model = ContrastiveModel(
+        encoder,
+        ProjectionHead(1, 8, 8),
+        ContrastiveLoss(),
+        bn_views="separate",
+        probe_views="first",
+    )
+    clone = ContrastiveModel.from_config(model.get_config())
+    assert (clone.bn_views, clone.probe_views) == ("separate", "first")
+    with pytest.raises(ValueError, match="bn_views must be one of"):
+        ContrastiveModel(encoder, ProjectionHead(1, 8, 8), ContrastiveLoss(), bn_views="per_view")
+    with pytest.raises(ValueError, match="probe_views must be one of"):
+        ContrastiveModel(encoder, ProjectionHead(1, 8, 8), ContrastiveLoss(), probe_views="two")
