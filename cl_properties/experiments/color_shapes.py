@@ -76,7 +76,6 @@ EXPERIMENT = Experiment(
     points_flag="jitter_strengths",
     x_label="colour-jitter strength s",
     probe_titles={"shape": "shape probe"},
-    chance={"shape": 1 / len(DEFAULT_CLASSES)},
     title="Colour shapes: colour suppresses shape; colour jitter removes the shortcut",
 )
 

@@ -108,7 +108,6 @@ EXPERIMENT = Experiment(
     x_label="unique digits K",
     x_scale="log",
     probe_titles={"object": "object (shape) probe", "digit": "digit probe"},
-    chance={"object": 1 / len(DEFAULT_CLASSES), "digit": 0.1},
     title="DigitOnImages: object and digit accuracy vs the number of unique digits",
 )
 

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cl_properties.plotting.curves import CurvePanel, save_curve_panels, series_from_rows
+from cl_properties.plotting.curves import CurvePanel, Series, save_curve_panels, series_from_rows
 from cl_properties.plotting.examples import save_example_grid
 from cl_properties.results import format_table, write_results
 from cl_properties.training import (
@@ -94,8 +94,8 @@ class Experiment:
     x / x_label / x_scale: the knob column of the rows and its plot axis.
     points_flag: the flag listing the knob values (e.g. "bits").
     variant_flags: the flags listing variants of the data (e.g. "bit_mode").
-    probe_titles: label key -> panel title; one panel (linear probe accuracy) per key.
-    chance: label key -> chance accuracy, drawn as a reference line.
+    probe_titles: label key -> panel title; one panel (linear probe accuracy) per key, with
+      the chance level each point measured (`chance_<key>` of the rows).
     """
 
     name: str
@@ -107,7 +107,6 @@ class Experiment:
     models: tuple[str, ...] = ("contrastive", "vae", "supervised")  # those it allows
     variant_flags: tuple[str, ...] = ()
     x_scale: str = "linear"
-    chance: Mapping[str, float] = dataclasses.field(default_factory=dict)
     title: str = ""
 
 
@@ -342,26 +341,40 @@ def _run_in_workers(
 
 
 def plot_rows(experiment: Experiment, rows: Sequence[Mapping[str, Any]], path: str) -> None:
-    """One panel per probe key: linear probe accuracy vs the knob, one line per series."""
+    """Draws `probe_panels` side by side in the PNG `path` (nothing when there is none)."""
+    panels = probe_panels(experiment, rows)
+    if panels:
+        save_curve_panels(path, panels, title=experiment.title)
+
+
+def probe_panels(experiment: Experiment, rows: Sequence[Mapping[str, Any]]) -> list[CurvePanel]:
+    """One panel per probe key the rows have: linear probe accuracy vs the knob, one line per
+    series, and the chance level measured at each knob value."""
     panels = []
     for key, title in experiment.probe_titles.items():
         column = f"linear_{key}"
         if not any(column in row for row in rows):
             continue
-        chance = experiment.chance.get(key)
+        series = series_from_rows(rows, x=experiment.x, y=column, by=("series",), label="{series}")
+        # Chance is measured per point (the test set's most frequent label): it moves with
+        # the knob where the labels do, e.g. a digit from a pool of K images.
+        chance = {row[experiment.x]: row[f"chance_{key}"] for row in rows if f"chance_{key}" in row}
+        if chance:
+            xs = sorted(chance)
+            series.append(
+                Series("chance", xs, [chance[x] for x in xs], linestyle=":", color="grey")
+            )
         panels.append(
             CurvePanel(
-                series_from_rows(rows, x=experiment.x, y=column, by=("series",), label="{series}"),
+                series,
                 experiment.x_label,
                 "linear probe accuracy (test)",
                 title,
                 experiment.x_scale,
                 (0.0, 1.02),
-                {} if chance is None else {"chance": chance},
             )
         )
-    if panels:
-        save_curve_panels(path, panels, title=experiment.title)
+    return panels
 
 
 def _write(experiment, rows, output_dir, config, seed, started, status, extra=None) -> None:

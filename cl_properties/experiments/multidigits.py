@@ -92,7 +92,6 @@ EXPERIMENT = Experiment(
         "fixed": "fixed-size digit probe",
         "variable": "other (variable-size) digit probe",
     },
-    chance={"fixed": 0.1, "variable": 0.1},
     title="MultiDigits: a growing digit suppresses the fixed-size one",
 )
 

@@ -108,7 +108,6 @@ EXPERIMENT = Experiment(
     probe_titles={"label": "class probe", "bit0": "first-bit probe"},
     models=("contrastive", "vae", "supervised"),
     variant_flags=("bit_mode",),
-    chance={"label": 1 / NUM_CLASSES, "bit0": 0.5},
     title="RandBit: class accuracy vs extra bits (paper Figure 5a)",
 )
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from cl_properties.data import (
@@ -99,7 +100,10 @@ def probe_frozen_features(
     seed: int,
 ) -> dict[str, float]:
     """`linear_<key>` and `knn_<key>` for every probe of `data`, on frozen features
-    `represent(images)` of the un-augmented train and test images.
+    `represent(images)` of the un-augmented train and test images, and `chance_<key>`: the
+    accuracy of always answering the test set's most frequent label (its chance level, which
+    differs from 1 / classes when the labels are unbalanced or some classes never occur,
+    e.g. a digit drawn from a pool of K < 10 images).
 
     The linear probe is SimCLR's (`linear_eval`: a linear classifier trained on the train
     features); kNN is the weighted vote of `knn_accuracy`. Every model of every experiment
@@ -120,6 +124,7 @@ def probe_frozen_features(
             seed=seed,
             num_classes=classes,
         )
+        metrics[f"chance_{key}"] = float(np.bincount(test_y[key]).max() / len(test_y[key]))
         metrics[f"linear_{key}"] = float(linear.test_accuracy)
         metrics[f"knn_{key}"] = float(
             knn_accuracy(

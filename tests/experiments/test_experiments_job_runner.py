@@ -42,7 +42,6 @@ TINY_EXPERIMENT = job_runner.Experiment(
     points_flag="ns",
     x_label="n",
     probe_titles={"label": "label probe"},
-    chance={"label": 1 / 3},
 )
 
 
@@ -207,6 +206,21 @@ def test_plot_and_table_from_rows(tmp_path):
         "seconds",
     ]
     assert len(text.splitlines()) == 4
+
+
+def test_each_panel_draws_the_chance_level_measured_at_each_point():
+    rows = [
+        {"n": n, "series": s, "linear_label": a, "chance_label": c}
+        for n, s, a, c in [
+            (1, "contrastive", 1.0, 1.0),  # one class in the test set: chance is 1
+            (10, "contrastive", 0.4, 0.1),
+            (1, "vae", 1.0, 1.0),
+        ]
+    ]
+    (panel,) = job_runner.probe_panels(TINY_EXPERIMENT, rows)
+    chance = [s for s in panel.series if s.label == "chance"]
+    assert len(chance) == 1 and list(chance[0].x) == [1, 10] and list(chance[0].y) == [1.0, 0.1]
+    assert [s.label for s in panel.series] == ["contrastive", "vae", "chance"]
 
 
 def test_run_jobs_rejects_no_jobs_and_bad_workers(tmp_path):

@@ -20,6 +20,7 @@ from cl_properties.training import (
     pretrain,
     train_and_evaluate,
 )
+from cl_properties.training.evaluate import probe_frozen_features
 
 SIZE = 16
 BATCH = 8
@@ -133,3 +134,25 @@ def test_online_only_evaluation_skips_linear_and_knn():
     )
     assert {"online_label", "online_parity"} <= set(metrics)
     assert not any(k.startswith(("linear_", "knn_")) for k in metrics)
+
+
+def test_frozen_probes_report_the_test_sets_chance_level():
+    # Test labels: class 0 six times, class 1 twice -> always answering 0 scores 0.75; the
+    # "single" label has one class only -> chance 1.
+    rng = np.random.default_rng(0)
+    images = rng.random((8, SIZE, SIZE, 1), dtype=np.float32)
+    labels = {"label": np.array([0, 0, 0, 1, 0, 1, 0, 0]), "single": np.zeros(8, np.int64)}
+    data = DataSpec(
+        train=source_from_arrays(images, labels),
+        test=source_from_arrays(images, labels),
+        input_shape=(SIZE, SIZE, 1),
+        probes={"label": 2, "single": 2},
+        augment=crop_augment(),
+    )
+    metrics = probe_frozen_features(
+        lambda x: tf.reshape(x, (tf.shape(x)[0], -1)),
+        data,
+        EvalConfig(linear_epochs=1, knn_k=3, batch_size=4),
+        seed=0,
+    )
+    assert metrics["chance_label"] == 0.75 and metrics["chance_single"] == 1.0
