@@ -147,7 +147,8 @@ def run_job(
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> dict[str, Any]:
     """Trains and probes one job; returns its row (knobs, model, temperature, seed, steps,
-    batch size, probe accuracies, training metrics, seconds)."""
+    batch size, the VAE's objective, probe accuracies, chance levels, training metrics,
+    seconds)."""
     if job.model not in TRAINERS:
         raise ValueError(f"unknown model {job.model!r}; known: {MODELS}")
     started = time.perf_counter()
@@ -162,6 +163,8 @@ def run_job(
         "steps": job.steps,
         "batch_size": job.pretrain.batch_size,
     }
+    if job.model == "vae":  # the VAE's objective: its KL weight and bit-plane weighting
+        row.update(vae_kl_weight=job.vae.kl_weight, vae_bit_weighting=job.vae.bit_weighting)
     probes = sorted(k for k in metrics if k.startswith(("linear_", "knn_", "online_")))
     row.update({k: metrics[k] for k in probes})
     row.update({k: v for k, v in metrics.items() if k not in probes})

@@ -86,6 +86,8 @@ def test_randbit_smoke_all_models(tmp_path):
         "contrastive per_view tau=0.1",
     ]
     assert [r["steps"] for r in rows if r["model"] == "vae"] == [3, 3]
+    vae_objective = {(r.get("vae_kl_weight"), r.get("vae_bit_weighting")) for r in rows}
+    assert vae_objective == {(1.0, "group"), (None, None)}  # recorded in the VAE's rows only
     assert _document(tmp_path)["config"]["bits"] == ["0", "3"]
     assert "[7/7] bits=3 contrastive per_view tau=0.1" in result.stderr  # progress lines
     examples = sorted(os.listdir(tmp_path / "examples"))
