@@ -419,8 +419,7 @@ def save_examples(
             labels=[f"image {i // 2 + 1} view {i % 2 + 1}" for i in range(len(pairs))],
             ncols=2 * images,
             title=f"{experiment.name} {name.replace('_', ' ')}: two views of each image",
-            image_channels=int(data.input_shape[-1])
-            - (data.view_transform.channels_added() if data.view_transform is not None else 0),
+            image_channels=data.image_channels,
         )
         paths.append(path)
     return paths

@@ -62,10 +62,11 @@ class VaeConfig:
         if self.train_steps is not None and self.train_steps < 1:
             raise ValueError(f"vae train_steps must be >= 1, got {self.train_steps}")
 
-    def channel_weights(self, input_shape: Sequence[int], added: int) -> list[float]:
-        """Per-channel reconstruction weights for `input_shape` (H, W, C + added)."""
+    def channel_weights(self, input_shape: Sequence[int], image_channels: int) -> list[float]:
+        """Per-channel reconstruction weights for `input_shape` (H, W, C): the first
+        `image_channels` are the image's, the rest appended planes."""
         height, width, channels = input_shape
-        image = channels - added
+        image, added = image_channels, channels - image_channels
         w = {"group": image / max(added, 1), "bit": 1.0 / (height * width), "pixel": 1.0}[
             self.bit_weighting
         ]
@@ -114,7 +115,6 @@ def train_vae(
     probes its posterior mean; returns the final training terms (`train_<name>`) and the
     probes (`linear_<key>`, `knn_<key>`)."""
     steps = vae.train_steps or config.train_steps
-    added = data.view_transform.channels_added() if data.view_transform is not None else 0
     keras.utils.set_random_seed(config.seed)
     model = build_conv_vae(
         data.input_shape,
@@ -122,7 +122,7 @@ def train_vae(
         encoder=config.encoder.name,
         width_multiplier=config.encoder.width_multiplier,
         kl_weight=vae.kl_weight,
-        channel_weights=vae.channel_weights(data.input_shape, added),
+        channel_weights=vae.channel_weights(data.input_shape, data.image_channels),
         seed=config.seed,
     )
     model.compile(

@@ -44,6 +44,13 @@ class DataSpec:
     eval_preprocess: EvalPreprocess = field(default_factory=EvalPreprocess)
     shuffle_buffer: int = 10_000
 
+    @property
+    def image_channels(self) -> int:
+        """Channels of the images themselves: the input's, less those the view transform
+        appends (RandBit's bit planes)."""
+        added = 0 if self.view_transform is None else self.view_transform.channels_added()
+        return int(self.input_shape[-1]) - added
+
 
 @dataclass(frozen=True)
 class EvalConfig:

@@ -67,7 +67,10 @@ def test_vae_config_validates():
     [("group", [1.0] + [1 / 4] * 4), ("bit", [1.0] + [1 / 784] * 4), ("pixel", [1.0] * 5)],
 )
 def test_vae_bit_weightings(weighting, expected):
-    weights = VaeConfig(bit_weighting=weighting).channel_weights((28, 28, 5), added=4)
+    weights = VaeConfig(bit_weighting=weighting).channel_weights((28, 28, 5), image_channels=1)
     assert weights == pytest.approx(expected, rel=1e-12)
     # Without appended channels every weighting is the plain image BCE.
-    assert VaeConfig(bit_weighting=weighting).channel_weights((28, 28, 3), added=0) == [1.0] * 3
+    assert (
+        VaeConfig(bit_weighting=weighting).channel_weights((28, 28, 3), image_channels=3)
+        == [1.0] * 3
+    )

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cl_properties.data import crop_augment, make_shapes, source_from_arrays
+from cl_properties.data import RandBit, crop_augment, make_shapes, source_from_arrays
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import (
     DataSpec,
@@ -156,3 +156,10 @@ def test_frozen_probes_report_the_test_sets_chance_level():
         seed=0,
     )
     assert metrics["chance_label"] == 0.75 and metrics["chance_single"] == 1.0
+
+
+def test_image_channels_exclude_what_the_view_transform_appends():
+    source = source_from_arrays(np.zeros((2, 8, 8, 1), np.float32), {"label": np.zeros(2, np.int64)})
+    spec = DataSpec(source, source, (8, 8, 1 + 3), {"label": 2}, crop_augment(), RandBit(3))
+    assert spec.image_channels == 1
+    assert dataclasses.replace(spec, input_shape=(8, 8, 3), view_transform=None).image_channels == 3
