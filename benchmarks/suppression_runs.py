@@ -18,7 +18,7 @@ import pytest
 
 from cl_properties.results import read_results
 
-from bands import Run
+from bands import Run, record_extra, spread_bands
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -99,6 +99,34 @@ def measure(
         for key, values in per_run.items():
             print(f"  {key:>28s}  " + "  ".join(f"{v:.4f}" for v in values))
     return per_run, " ; ".join(commands)
+
+
+def measure_against_baseline(
+    baseline: Any,
+    name: str,
+    experiment: str,
+    sweeps: Mapping[str, Sequence[str]],
+    runs: Sequence[Run],
+    points_of: Callable[[list[dict[str, Any]]], dict[str, float]],
+    *,
+    min_band: float,
+    description: str,
+    output_dir: str,
+    results_dir: str,
+) -> dict[str, list[float]]:
+    """`measure`, then `baseline.check(name, ...)` of the first run's points with bands sized
+    by the spread over `runs` (`spread_bands`, at least `min_band`) and every run's values
+    recorded; returns {point: [value per run]} for the claims."""
+    per_run, command = measure(experiment, sweeps, runs, points_of, output_dir, results_dir)
+    baseline.check(
+        name,
+        {key: values[0] for key, values in per_run.items()},
+        tolerance=spread_bands(per_run, min_band),
+        description=description,
+        command=command,
+        extra=record_extra(runs, min_band, per_run),
+    )
+    return per_run
 
 
 def point(rows: Sequence[Mapping[str, Any]], column: str, **where: Any) -> float:

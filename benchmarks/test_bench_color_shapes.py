@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import pytest
 
-from bands import Run, record_extra, runs_to_measure, spread_bands
-from suppression_runs import measure, point
+from bands import Run, runs_to_measure
+from suppression_runs import measure_against_baseline, point
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 15 of the 512 test images
@@ -53,16 +53,19 @@ def measured(
     """(runs, {point: [value per run]}), checked against the baseline."""
     runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
     output_dir = str(tmp_path_factory.mktemp("color_shapes"))
-    per_run, command = measure("color_shapes", SWEEPS, runs, _points, output_dir, results_dir)
-    baseline.check(
+    per_run = measure_against_baseline(
+        baseline,
         "color_shapes",
-        {key: values[0] for key, values in per_run.items()},
-        tolerance=spread_bands(per_run, MIN_BAND),
+        "color_shapes",
+        SWEEPS,
+        runs,
+        _points,
+        min_band=MIN_BAND,
         description=(
             "linear probe test accuracy of the shape (4 classes) vs colour-jitter strength, tau 0.1"
         ),
-        command=command,
-        extra=record_extra(runs, MIN_BAND, per_run),
+        output_dir=output_dir,
+        results_dir=results_dir,
     )
     return runs, per_run
 

@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import pytest
 
-from bands import NUMERICS, record_extra, runs_to_measure, spread_bands
-from suppression_runs import measure, point
+from bands import NUMERICS, runs_to_measure
+from suppression_runs import measure_against_baseline, point
 
 SPREAD_SEEDS = (0, 1, 2)  # also the seeds the claim averages over
 MIN_BAND = 0.03  # 15 of the 512 test images
@@ -62,17 +62,20 @@ def test_unique_digits_suppress_the_object_feature(baseline, results_dir, tmp_pa
     runs = runs_to_measure(
         baseline.update, SPREAD_SEEDS, every_seed=True
     )  # the claim is on the seeds' mean
-    per_run, command = measure("digit_on_images", SWEEPS, runs, _points, str(tmp_path), results_dir)
-    baseline.check(
+    per_run = measure_against_baseline(
+        baseline,
         "digit_on_images",
-        {key: values[0] for key, values in per_run.items()},
-        tolerance=spread_bands(per_run, MIN_BAND),
+        "digit_on_images",
+        SWEEPS,
+        runs,
+        _points,
+        min_band=MIN_BAND,
         description=(
             "linear probe test accuracy of the object (shape, 4 classes) and the digit "
             "(10 classes) vs K, tau 0.1"
         ),
-        command=command,
-        extra=record_extra(runs, MIN_BAND, per_run),
+        output_dir=str(tmp_path),
+        results_dir=results_dir,
     )
     drops = {
         run: k1 - kmax

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import pytest
 
-from bands import record_extra, runs_to_measure, spread_bands
-from suppression_runs import measure, point
+from bands import runs_to_measure
+from suppression_runs import measure_against_baseline, point
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 15 of the 512 test canvases
@@ -39,17 +39,20 @@ def _points(rows: list[dict]) -> dict[str, float]:
 @pytest.mark.benchmark
 def test_growing_digit_suppresses_the_fixed_size_one(baseline, results_dir, tmp_path):
     runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
-    per_run, command = measure("multidigits", SWEEPS, runs, _points, str(tmp_path), results_dir)
-    baseline.check(
+    per_run = measure_against_baseline(
+        baseline,
         "multidigits",
-        {key: values[0] for key, values in per_run.items()},
-        tolerance=spread_bands(per_run, MIN_BAND),
+        "multidigits",
+        SWEEPS,
+        runs,
+        _points,
+        min_band=MIN_BAND,
         description=(
             "linear probe test accuracy of the 16 px fixed-size digit and of the other "
             "digit vs the other's size, tau 0.1"
         ),
-        command=command,
-        extra=record_extra(runs, MIN_BAND, per_run),
+        output_dir=str(tmp_path),
+        results_dir=results_dir,
     )
     for i, run in enumerate(runs):
         drop = per_run[f"size{SIZES[0]}/fixed"][i] - per_run[f"size{SIZES[-1]}/fixed"][i]

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import pytest
 
-from bands import record_extra, runs_to_measure, spread_bands
-from suppression_runs import measure, point
+from bands import runs_to_measure
+from suppression_runs import measure_against_baseline, point
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 11 of the 360 test digits
@@ -68,17 +68,20 @@ def _points(rows: list[dict]) -> dict[str, float]:
 @pytest.mark.benchmark
 def test_randbit_bits_suppress_the_class_feature(baseline, results_dir, tmp_path):
     runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
-    per_run, command = measure("randbit", SWEEPS, runs, _points, str(tmp_path), results_dir)
-    baseline.check(
+    per_run = measure_against_baseline(
+        baseline,
         "randbit",
-        {key: values[0] for key, values in per_run.items()},
-        tolerance=spread_bands(per_run, MIN_BAND),
+        "randbit",
+        SWEEPS,
+        runs,
+        _points,
+        min_band=MIN_BAND,
         description=(
             "linear probe test accuracy of the digit class (label) and of the first bit (bit0) on "
             "frozen features: contrastive tau 0.1 vs shared bits, per-view bits, VAE"
         ),
-        command=command,
-        extra=record_extra(runs, MIN_BAND, per_run),
+        output_dir=str(tmp_path),
+        results_dir=results_dir,
     )
 
     for i, run in enumerate(runs):
@@ -134,19 +137,20 @@ def test_randbit_vae_advantage_depends_on_how_the_bit_planes_are_weighted(
     reconstruction and the VAE is suppressed too (<= 0.30), so "a VAE suffers much less"
     holds for the group weighting only; bit is recorded."""
     runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
-    per_run, command = measure(
-        "randbit", VAE_WEIGHTING_SWEEPS, runs, _weighting_points, str(tmp_path), results_dir
-    )
-    baseline.check(
+    per_run = measure_against_baseline(
+        baseline,
         "randbit_vae_weightings",
-        {key: values[0] for key, values in per_run.items()},
-        tolerance=spread_bands(per_run, MIN_BAND),
+        "randbit",
+        VAE_WEIGHTING_SWEEPS,
+        runs,
+        _weighting_points,
+        min_band=MIN_BAND,
         description=(
             "linear probe test accuracy of the digit class on the VAE's posterior mean at 20 "
             "shared bits, bit planes weighted per bit and per pixel (plain ELBO)"
         ),
-        command=command,
-        extra=record_extra(runs, MIN_BAND, per_run),
+        output_dir=str(tmp_path),
+        results_dir=results_dir,
     )
     for i, run in enumerate(runs):
         plain = per_run["vae_pixel/bits20/label"][i]

@@ -159,7 +159,9 @@ def test_frozen_probes_report_the_test_sets_chance_level():
 
 
 def test_image_channels_exclude_what_the_view_transform_appends():
-    source = source_from_arrays(np.zeros((2, 8, 8, 1), np.float32), {"label": np.zeros(2, np.int64)})
+    source = source_from_arrays(
+        np.zeros((2, 8, 8, 1), np.float32), {"label": np.zeros(2, np.int64)}
+    )
     spec = DataSpec(source, source, (8, 8, 1 + 3), {"label": 2}, crop_augment(), RandBit(3))
     assert spec.image_channels == 1
     assert dataclasses.replace(spec, input_shape=(8, 8, 3), view_transform=None).image_channels == 3
