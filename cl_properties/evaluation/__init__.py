@@ -9,7 +9,7 @@ from cl_properties.evaluation.dense import (
 from cl_properties.evaluation.features import extract_features
 from cl_properties.evaluation.kmeans import KMeansResult, cluster_maps, kmeans, kmeans_batch
 from cl_properties.evaluation.knn import knn_accuracy, knn_predict
-from cl_properties.evaluation.linear import LinearEvalResult, linear_eval
+from cl_properties.evaluation.linear import LinearEvalResult, linear_eval, linear_eval_augmented
 
 __all__ = [
     "KMeansResult",
@@ -25,4 +25,5 @@ __all__ = [
     "knn_accuracy",
     "knn_predict",
     "linear_eval",
+    "linear_eval_augmented",
 ]

@@ -1,7 +1,9 @@
-"""Offline linear evaluation on frozen features (SimCLR protocol)."""
+"""Offline linear evaluation of a frozen encoder: on precomputed features of the plain images
+(fast), or on freshly augmented images (SimCLR's own protocol)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import keras
@@ -140,6 +142,70 @@ def linear_eval(
 
     def accuracy(x: np.ndarray, y: np.ndarray) -> float:
         predictions = np.argmax(np.asarray(classifier(tf.constant(x))), axis=1)
+        return float(np.mean(predictions == y))
+
+    return LinearEvalResult(accuracy(train_x, train_y), accuracy(test_x, test_y))
+
+
+def linear_eval_augmented(
+    represent: Callable[[tf.Tensor], tf.Tensor],
+    train_batches: tf.data.Dataset,
+    steps: int,
+    train_features,
+    train_labels,
+    test_features,
+    test_labels,
+    *,
+    num_classes: int,
+    batch_size: int,
+    learning_rate: float = 0.1,
+) -> LinearEvalResult:
+    """SimCLR's own linear evaluation (`tf2/run.py`, linear-eval mode): a linear classifier
+    on the frozen encoder, trained on freshly augmented training images.
+
+    `train_batches` yields `(images [B, ...], labels [B])`, the training images augmented
+    anew for each batch (SimCLR: random crop and flip); the classifier (zero-initialized, as
+    SimCLR's `zero_init_logits_layer`, no feature standardization) trains for `steps` steps
+    on `represent(images)` with mean softmax cross-entropy and Nesterov momentum SGD
+    (momentum 0.9, learning rate `learning_rate * batch_size / 256` decayed to 0 by a
+    cosine). Accuracies are measured on the un-augmented `train_features` / `test_features`
+    (`represent` of the plain images). ValueError for steps < 1 or mismatched arrays.
+    """
+    train_x, train_y = check_labeled_features(train_features, train_labels, "train")
+    test_x, test_y = check_labeled_features(test_features, test_labels, "test")
+    if steps < 1 or batch_size < 1 or learning_rate <= 0:
+        raise ValueError(
+            f"need steps, batch_size >= 1 and learning_rate > 0, got {steps}, {batch_size}, "
+            f"{learning_rate}"
+        )
+    classifier = keras.layers.Dense(
+        num_classes, kernel_initializer="zeros", bias_initializer="zeros", dtype="float32"
+    )
+    classifier.build((None, train_x.shape[1]))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate * batch_size / 256.0, decay_steps=steps
+    )
+    optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+    optimizer.build(classifier.trainable_variables)
+
+    @tf.function
+    def train_step(images: tf.Tensor, labels: tf.Tensor) -> None:
+        features = tf.stop_gradient(tf.cast(represent(images), tf.float32))
+        with tf.GradientTape() as tape:
+            logits = classifier(features)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels=tf.cast(labels, tf.int32), logits=logits
+                )
+            )
+        grads = tape.gradient(loss, classifier.trainable_variables)
+        optimizer.apply_gradients(zip(grads, classifier.trainable_variables, strict=True))
+
+    for images, labels in train_batches.take(steps):
+        train_step(images, labels)
+
+    def accuracy(x: np.ndarray, y: np.ndarray) -> float:
+        predictions = np.argmax(np.asarray(classifier(tf.constant(x, tf.float32))), axis=1)
         return float(np.mean(predictions == y))
 
     return LinearEvalResult(accuracy(train_x, train_y), accuracy(test_x, test_y))

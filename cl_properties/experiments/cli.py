@@ -30,6 +30,7 @@ from cl_properties.training import (
     PretrainConfig,
 )
 from cl_properties.training.config import PRECISIONS
+from cl_properties.training.evaluate import LINEAR_PROTOCOLS
 
 FLAGS = flags.FLAGS
 
@@ -177,6 +178,18 @@ def define_pretrain_flags() -> None:
     )
     flags.register_validator(
         "width_multiplier", lambda w: w > 0, message="--width_multiplier must be > 0"
+    )
+
+
+def define_linear_protocol_flag() -> None:
+    """Defines --linear_protocol, how the offline linear probe trains (`EvalConfig`)."""
+    flags.DEFINE_enum(
+        "linear_protocol",
+        "frozen",
+        list(LINEAR_PROTOCOLS),
+        "Offline linear probe: frozen (on precomputed features of the plain training images, "
+        "standardized; fast) or simclr (SimCLR's tf2/run.py: training images cropped and "
+        "flipped anew every step, a zero-initialized classifier, batch 512).",
     )
 
 

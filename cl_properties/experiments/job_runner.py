@@ -162,6 +162,7 @@ def run_job(
         "seed": job.pretrain.seed,
         "steps": job.steps,
         "batch_size": job.pretrain.batch_size,
+        "linear_protocol": job.evaluation.linear_protocol,  # how the linear_* numbers were made
     }
     if job.model == "vae":  # the VAE's objective: its KL weight and bit-plane weighting
         row.update(vae_kl_weight=job.vae.kl_weight, vae_bit_weighting=job.vae.bit_weighting)

@@ -134,6 +134,7 @@ def define_flags() -> None:
     flags.DEFINE_integer(
         "linear_epochs", 100, "Epochs of the linear classifier on frozen features.", lower_bound=1
     )
+    cli.define_linear_protocol_flag()
     flags.DEFINE_float(
         "linear_learning_rate",
         0.1,
@@ -359,6 +360,7 @@ def main(experiment: Experiment, argv: Sequence[str]) -> None:
         knn_temperature=FLAGS.knn_temperature,
         batch_size=FLAGS.eval_batch_size,
         offline=FLAGS.offline_eval,
+        linear_protocol=FLAGS.linear_protocol,
     )
     output_dir = FLAGS.output_dir or default_output_dir(
         experiment.name, FLAGS.dataset, config, FLAGS.loss
@@ -401,6 +403,7 @@ def main(experiment: Experiment, argv: Sequence[str]) -> None:
             "batch_size": config.batch_size,
             "train_steps": config.train_steps,
             "seed": config.seed,
+            **({"linear_protocol": evaluation.linear_protocol} if evaluation.offline else {}),
             **metrics,
         }
         if not chief:

@@ -94,6 +94,7 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
     flags.DEFINE_integer(
         "linear_epochs", 90, "Epochs of the offline linear probe on frozen features.", lower_bound=1
     )
+    cli.define_linear_protocol_flag()
     flags.DEFINE_integer(
         "knn_k", 200, "Neighbours of the kNN probe (at most the training images).", lower_bound=1
     )
@@ -160,7 +161,11 @@ def jobs_from_flags(
         raise ValueError(f"--models must not repeat values, got {models}")
     temperatures = _temperatures()
     loop = math.gcd(FLAGS.train_steps, FLAGS.steps_per_loop)
-    evaluation = EvalConfig(linear_epochs=FLAGS.linear_epochs, knn_k=FLAGS.knn_k)
+    evaluation = EvalConfig(
+        linear_epochs=FLAGS.linear_epochs,
+        knn_k=FLAGS.knn_k,
+        linear_protocol=FLAGS.linear_protocol,
+    )
     vae = VaeConfig(
         FLAGS.vae_latent_dim, FLAGS.vae_kl_weight, FLAGS.vae_bit_weighting, FLAGS.vae_steps
     )

@@ -6,6 +6,7 @@ the Figure 1 study, the feature-suppression sweeps and the benchmark suite.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,12 @@ from cl_properties.data import (
     eval_dataset,
     two_view_dataset,
 )
-from cl_properties.evaluation import extract_features, knn_accuracy, linear_eval
+from cl_properties.evaluation import (
+    extract_features,
+    knn_accuracy,
+    linear_eval,
+    linear_eval_augmented,
+)
 from cl_properties.training.config import CheckpointConfig, PretrainConfig
 from cl_properties.training.pretrain import PretrainResult, pretrain
 
@@ -52,9 +58,17 @@ class DataSpec:
         return int(self.input_shape[-1]) - added
 
 
+# The linear probe's protocols: "frozen", a classifier on precomputed features of the plain
+# training images (standardized, fast); "simclr", SimCLR's own (`tf2/run.py`): freshly
+# cropped and flipped training images every step, a zero-initialized classifier, batch 512.
+LINEAR_PROTOCOLS = ("frozen", "simclr")
+SIMCLR_LINEAR_BATCH = 512
+
+
 @dataclass(frozen=True)
 class EvalConfig:
-    """Offline evaluation on frozen encoder features (SimCLR protocol and weighted kNN)."""
+    """Offline evaluation of the frozen encoder: the linear probe (`linear_protocol`, one of
+    LINEAR_PROTOCOLS, for `linear_epochs` passes over the training set) and weighted kNN."""
 
     linear_epochs: int = 90
     linear_learning_rate: float = 0.1
@@ -62,6 +76,13 @@ class EvalConfig:
     knn_temperature: float = 0.1
     batch_size: int = 256
     offline: bool = True  # False: online probes only (paper-scale runs evaluate separately)
+    linear_protocol: str = "frozen"
+
+    def __post_init__(self):
+        if self.linear_protocol not in LINEAR_PROTOCOLS:
+            raise ValueError(
+                f"linear_protocol must be one of {LINEAR_PROTOCOLS}, got {self.linear_protocol!r}"
+            )
 
 
 def training_views(
@@ -99,6 +120,31 @@ def eval_batches(
     )
 
 
+def _simclr_linear_batches(data: DataSpec, key: str, seed: int) -> tf.data.Dataset:
+    """Endless (images, labels[key]) batches of SIMCLR_LINEAR_BATCH training images, each
+    cropped (area 0.08-1) and flipped anew (SimCLR's linear-evaluation augmentation, no
+    colour; the data's output size and view transform kept)."""
+    augment = dataclasses.replace(
+        data.augment,
+        crop=True,
+        crop_area=(0.08, 1.0),
+        crop_ratio=(3 / 4, 4 / 3),
+        flip=True,
+        color_jitter=False,
+        blur=False,
+        extra_layers=(),
+    )
+    pairs = two_view_dataset(
+        data.train,
+        augment,
+        batch_size=SIMCLR_LINEAR_BATCH,
+        seed=seed,
+        shuffle_buffer=data.shuffle_buffer,
+        view_transform=data.view_transform,
+    )
+    return pairs.map(lambda views, labels: (views[0], labels[key]))
+
+
 def probe_frozen_features(
     represent: Callable[[tf.Tensor], tf.Tensor],
     data: DataSpec,
@@ -107,7 +153,9 @@ def probe_frozen_features(
     seed: int,
 ) -> dict[str, float]:
     """`linear_<key>` and `knn_<key>` for every probe of `data`, on frozen features
-    `represent(images)` of the un-augmented train and test images, and `chance_<key>`: the
+    `represent(images)` of the un-augmented train and test images (the linear probe by
+    `evaluation.linear_protocol`: on those features, or SimCLR's on augmented images), and
+    `chance_<key>`: the
     accuracy of always answering the test set's most frequent label (its chance level, which
     differs from 1 / classes when the labels are unbalanced or some classes never occur,
     e.g. a digit drawn from a pool of K < 10 images).
@@ -120,17 +168,31 @@ def probe_frozen_features(
     test_x, test_y = extract_features(represent, eval_batches(data, data.test, evaluation))
     metrics = {}
     for key, classes in data.probes.items():
-        linear = linear_eval(
-            train_x,
-            train_y[key],
-            test_x,
-            test_y[key],
-            epochs=evaluation.linear_epochs,
-            batch_size=evaluation.batch_size,
-            learning_rate=evaluation.linear_learning_rate,
-            seed=seed,
-            num_classes=classes,
-        )
+        if evaluation.linear_protocol == "simclr":
+            linear = linear_eval_augmented(
+                represent,
+                _simclr_linear_batches(data, key, seed),
+                evaluation.linear_epochs * -(-len(train_x) // SIMCLR_LINEAR_BATCH),
+                train_x,
+                train_y[key],
+                test_x,
+                test_y[key],
+                num_classes=classes,
+                batch_size=SIMCLR_LINEAR_BATCH,
+                learning_rate=evaluation.linear_learning_rate,
+            )
+        else:
+            linear = linear_eval(
+                train_x,
+                train_y[key],
+                test_x,
+                test_y[key],
+                epochs=evaluation.linear_epochs,
+                batch_size=evaluation.batch_size,
+                learning_rate=evaluation.linear_learning_rate,
+                seed=seed,
+                num_classes=classes,
+            )
         metrics[f"chance_{key}"] = float(np.bincount(test_y[key]).max() / len(test_y[key]))
         metrics[f"linear_{key}"] = float(linear.test_accuracy)
         metrics[f"knn_{key}"] = float(

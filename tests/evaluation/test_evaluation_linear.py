@@ -2,8 +2,9 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from cl_properties.evaluation import LinearEvalResult, linear_eval
+from cl_properties.evaluation import LinearEvalResult, linear_eval, linear_eval_augmented
 
 
 def _separable(n: int, d: int, classes: int, seed: int):
@@ -69,3 +70,28 @@ def test_bad_inputs():
         linear_eval(x, y, x, y, epochs=0)
     with pytest.raises(ValueError, match="integers"):
         linear_eval(x, y.astype(np.float32), x, y)
+
+
+def test_augmented_protocol_trains_a_zero_initialized_classifier_on_fresh_batches():
+    x, y = _separable(1200, 16, 4, seed=2)
+
+    def represent(images):  # the frozen "encoder"
+        return images * 2.0
+
+    # "Augmentation": every batch adds fresh noise to the training images.
+    batches = tf.data.Dataset.from_tensor_slices((x[:1000], y[:1000])).repeat().batch(100)
+    batches = batches.map(lambda a, b: (a + tf.random.normal(tf.shape(a), stddev=0.1), b))
+    result = linear_eval_augmented(
+        represent,
+        batches,
+        50,
+        represent(x[:1000]),
+        y[:1000],
+        represent(x[1000:]),
+        y[1000:],
+        num_classes=4,
+        batch_size=100,
+    )
+    assert result.train_accuracy >= 0.99 and result.test_accuracy >= 0.98
+    with pytest.raises(ValueError, match="need steps"):
+        linear_eval_augmented(represent, batches, 0, x, y, x, y, num_classes=4, batch_size=100)

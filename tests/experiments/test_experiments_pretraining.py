@@ -234,6 +234,7 @@ def test_a_run_trains_and_records_its_loss_own_parameters(
     assert _launch(cifar.EXPERIMENT, *TINY, f"--loss={loss}", f"--output_dir={out}") == 0
     row = read_results(out)["rows"][0]
     assert (row["temperature"], row["lambda_weight"]) == (temperature, lambda_weight)
+    assert row["linear_protocol"] == "frozen"
 
 
 def test_entry_points_differ_in_their_paper_defaults():

@@ -60,9 +60,11 @@ def test_randbit_smoke_all_models(tmp_path):
         # --models=per_view: the deprecated spelling of --bit_mode=per_view, still working.
         "--models=contrastive,per_view,vae,supervised",
         "--vae_steps=3",
+        "--linear_protocol=simclr",
         f"--output_dir={tmp_path}",
     )
     rows = _check_outputs(tmp_path, "randbit", result)
+    assert {r["linear_protocol"] for r in rows} == {"simclr"}  # which probe made linear_*
     assert "--models=per_view is deprecated" in result.stderr
     # Without bits the per-view mode is the shared data: only the shared run is made.
     assert [(r["bits"], r["bit_mode"], r["model"]) for r in rows] == [

@@ -165,3 +165,14 @@ def test_image_channels_exclude_what_the_view_transform_appends():
     spec = DataSpec(source, source, (8, 8, 1 + 3), {"label": 2}, crop_augment(), RandBit(3))
     assert spec.image_channels == 1
     assert dataclasses.replace(spec, input_shape=(8, 8, 3), view_transform=None).image_channels == 3
+
+
+def test_the_simclr_linear_protocol_trains_on_augmented_images():
+    data = _shapes_data()
+    encoder = build_contrastive_model(_config(steps=1), input_shape=data.input_shape, probes={})
+    metrics = probe_frozen_features(
+        encoder, data, EvalConfig(linear_epochs=2, knn_k=5, linear_protocol="simclr"), seed=0
+    )
+    assert all(0.0 <= metrics[f"linear_{key}"] <= 1.0 for key in ("label", "parity"))
+    with pytest.raises(ValueError, match="linear_protocol must be one of"):
+        EvalConfig(linear_protocol="finetune")
