@@ -26,6 +26,7 @@ ORDER = (
     "tau_lambda",
     "batch_size",
     "randbit",
+    "randbit_vae_weightings",
     "digit_on_images",
     "multidigits",
     "color_shapes",
