@@ -35,7 +35,12 @@ from cl_properties.training import (
     PretrainConfig,
     train_and_evaluate,
 )
-from cl_properties.training.baselines import VaeConfig, train_supervised, train_vae
+from cl_properties.training.baselines import (
+    VaeConfig,
+    probe_random_init,
+    train_supervised,
+    train_vae,
+)
 from cl_properties.training.evaluate import training_views
 
 
@@ -67,7 +72,10 @@ class Job:
 
     @property
     def steps(self) -> int:
-        """Training steps of this job (the VAE may train longer or shorter)."""
+        """Training steps of this job (the VAE may train longer or shorter; the random-init
+        floor trains none)."""
+        if self.model == "random_init":
+            return 0
         if self.model == "vae" and self.vae.train_steps:
             return self.vae.train_steps
         return self.pretrain.train_steps
@@ -104,7 +112,7 @@ class Experiment:
     points_flag: str
     x_label: str
     probe_titles: Mapping[str, str]
-    models: tuple[str, ...] = ("contrastive", "vae", "supervised")  # those it allows
+    models: tuple[str, ...] = ("contrastive", "vae", "supervised", "random_init")  # those it allows
     variant_flags: tuple[str, ...] = ()
     x_scale: str = "linear"
     title: str = ""
@@ -132,11 +140,17 @@ def _supervised(job: Job, data: DataSpec, callbacks) -> dict[str, float]:
     return train_supervised(job.pretrain, data, evaluation=job.evaluation, callbacks=callbacks)
 
 
+def _random_init(job: Job, data: DataSpec, callbacks) -> dict[str, float]:
+    del callbacks  # nothing trains
+    return probe_random_init(job.pretrain, data, evaluation=job.evaluation)
+
+
 # Model name -> trainer(job, data, callbacks) -> metrics (probes and training terms).
 TRAINERS: Mapping[str, Callable[[Job, DataSpec, Sequence[keras.callbacks.Callback]], dict]] = {
     "contrastive": _contrastive,  # the ContrastiveModel, one per temperature
     "vae": _vae,  # cl_properties.training.baselines.train_vae
-    "supervised": _supervised,  # cl_properties.training.baselines.train_supervised
+    "supervised": _supervised,  # baselines.train_supervised (the upper reference)
+    "random_init": _random_init,  # baselines.probe_random_init (the floor)
 }
 MODELS = tuple(TRAINERS)
 
@@ -265,9 +279,10 @@ def run_jobs(
         finished += 1
         done_steps += jobs[index].steps
         elapsed = time.perf_counter() - started
-        left = elapsed * (total_steps - done_steps) / done_steps
         probes = " ".join(f"{k}={row[f'linear_{k}']:.3f}" for k in keys if f"linear_{k}" in row)
-        eta = f", about {_duration(left)} left" if finished < len(jobs) else ""
+        eta = ""
+        if finished < len(jobs) and done_steps:  # the random-init floor trains no steps
+            eta = f", about {_duration(elapsed * (total_steps - done_steps) / done_steps)} left"
         stream.write(
             f"\r[{finished}/{len(jobs)}] {jobs[index].describe()}: {probes} ({row['seconds']:.0f} "
             f"s{eta})\n"

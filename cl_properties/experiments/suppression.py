@@ -11,7 +11,9 @@ runs the program (lock, resume, table, plots, example views).
 Models (`job_runner.TRAINERS`):
 - contrastive: the `ContrastiveModel` through `cl_properties.training.train_and_evaluate`,
   once per temperature of --temperatures;
-- vae, supervised: the references of `cl_properties.training.baselines`.
+- vae, supervised, random_init: the references of `cl_properties.training.baselines` (the
+  reconstruction model; the upper reference, trained on the first probe label; the floor,
+  the encoder untrained).
 Every model is probed the same way (`cl_properties.training.probe_frozen_features`): linear
 classifier and kNN on frozen features of the un-augmented train/test images (`linear_<key>`,
 `knn_<key>`); contrastive models also report their online probes (`online_<key>`).

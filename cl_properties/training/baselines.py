@@ -4,10 +4,13 @@
   architecture, trained on the same augmented single views, probed on its posterior mean (the
   paper's reconstruction model, which suffers less from feature suppression).
 - Supervised (`train_supervised`): the encoder + a linear classifier trained with
-  cross-entropy on the first probe label: what the architecture can extract at all.
+  cross-entropy on the first probe label: what the architecture can extract at all (the
+  upper reference of a curve).
+- Random initialization (`probe_random_init`): the same encoder untrained: what the probe
+  reads from the architecture alone (the floor of a curve; on easy images it is high).
 
-Both train with the contrastive run's seed, optimizer, batch size and augmentation, and are
-probed like it (`probe_frozen_features`).
+The trained ones train with the contrastive run's seed, optimizer, batch size and
+augmentation; all are probed like it (`probe_frozen_features`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-from cl_properties.models import build_conv_vae, build_encoder
+from cl_properties.models import build_conv_vae
 from cl_properties.optimization import build_optimizer
 from cl_properties.training.config import PretrainConfig
 from cl_properties.training.evaluate import (
@@ -28,6 +31,7 @@ from cl_properties.training.evaluate import (
     probe_frozen_features,
     training_views,
 )
+from cl_properties.training.pretrain import build_config_encoder
 
 BIT_WEIGHTINGS = ("group", "bit", "pixel")
 
@@ -147,11 +151,7 @@ def train_supervised(
     the final training metrics (`train_<name>`) and the probes."""
     key, classes = next(iter(data.probes.items()))
     keras.utils.set_random_seed(config.seed)
-    encoder = build_encoder(
-        config.encoder.name,
-        input_shape=data.input_shape,
-        width_multiplier=config.encoder.width_multiplier,
-    )
+    encoder = build_config_encoder(config, data.input_shape)
     model = keras.Sequential([encoder, keras.layers.Dense(classes, name=f"classifier_{key}")])
     model.build((None, *data.input_shape))
     model.compile(
@@ -167,3 +167,13 @@ def train_supervised(
     metrics = _fit(model, single_view_dataset(config, data, key), config.train_steps, callbacks)
     metrics.update(probe_frozen_features(encoder, data, evaluation, seed=config.seed))
     return metrics
+
+
+def probe_random_init(
+    config: PretrainConfig, data: DataSpec, *, evaluation: EvalConfig = EvalConfig()
+) -> dict[str, float]:
+    """Probes the run's encoder at its random initialization (seed `config.seed`, no
+    training): the floor a trained model's probe is measured against."""
+    keras.utils.set_random_seed(config.seed)
+    encoder = build_config_encoder(config, data.input_shape)
+    return probe_frozen_features(encoder, data, evaluation, seed=config.seed)

@@ -58,17 +58,23 @@ class PretrainResult:
     resumed_from_step: int = 0
 
 
-def build_contrastive_model(
-    config: PretrainConfig, *, input_shape: Sequence[int], probes: Mapping[str, int]
-) -> ContrastiveModel:
-    """Encoder + head + loss + one online probe per label key, as `config` says."""
-    encoder = build_encoder(
+def build_config_encoder(config: PretrainConfig, input_shape: Sequence[int]) -> keras.Model:
+    """The encoder `config.encoder` names, for images of `input_shape`, freshly initialized
+    (from Keras's global seed): the one architecture every model of a run shares."""
+    return build_encoder(
         config.encoder.name,
         input_shape=tuple(input_shape),
         width_multiplier=config.encoder.width_multiplier,
         cifar_stem=config.encoder.cifar_stem,
         sync_bn=config.encoder.sync_bn,
     )
+
+
+def build_contrastive_model(
+    config: PretrainConfig, *, input_shape: Sequence[int], probes: Mapping[str, int]
+) -> ContrastiveModel:
+    """Encoder + head + loss + one online probe per label key, as `config` says."""
+    encoder = build_config_encoder(config, input_shape)
     head = ProjectionHead(
         depth=config.head.depth,
         hidden_dim=config.head.hidden_dim,

@@ -58,7 +58,7 @@ def test_randbit_smoke_all_models(tmp_path):
         "--temperatures=0.1",
         "--num_train=64",
         # --models=per_view: the deprecated spelling of --bit_mode=per_view, still working.
-        "--models=contrastive,per_view,vae,supervised",
+        "--models=contrastive,per_view,vae,supervised,random_init",
         "--vae_steps=3",
         "--linear_protocol=simclr",
         f"--output_dir={tmp_path}",
@@ -71,9 +71,11 @@ def test_randbit_smoke_all_models(tmp_path):
         (0, "shared", "contrastive"),
         (0, "shared", "vae"),
         (0, "shared", "supervised"),
+        (0, "shared", "random_init"),
         (3, "shared", "contrastive"),
         (3, "shared", "vae"),
         (3, "shared", "supervised"),
+        (3, "shared", "random_init"),
         (3, "per_view", "contrastive"),
     ]
     for row in rows:
@@ -81,17 +83,21 @@ def test_randbit_smoke_all_models(tmp_path):
         assert row["seed"] == 0 and row["batch_size"] == 8
         assert (row["temperature"] == 0.1) == (row["model"] == "contrastive")
         assert ("online_label" in row) == (row["model"] == "contrastive")
-    assert [r["series"] for r in rows[3:]] == [
+    assert [r["series"] for r in rows[4:]] == [
         "contrastive shared tau=0.1",
         "vae shared",
         "supervised shared",
+        "random_init shared",
         "contrastive per_view tau=0.1",
     ]
     assert [r["steps"] for r in rows if r["model"] == "vae"] == [3, 3]
+    floors = [r for r in rows if r["model"] == "random_init"]  # the untrained encoder
+    assert [r["steps"] for r in floors] == [0, 0]
+    assert not any(k.startswith("train_") for r in floors for k in r)
     vae_objective = {(r.get("vae_kl_weight"), r.get("vae_bit_weighting")) for r in rows}
     assert vae_objective == {(1.0, "group"), (None, None)}  # recorded in the VAE's rows only
     assert _document(tmp_path)["config"]["bits"] == ["0", "3"]
-    assert "[7/7] bits=3 contrastive per_view tau=0.1" in result.stderr  # progress lines
+    assert "[9/9] bits=3 contrastive per_view tau=0.1" in result.stderr  # progress lines
     examples = sorted(os.listdir(tmp_path / "examples"))
     assert examples == [
         "bits=0_bit_mode=shared.png",

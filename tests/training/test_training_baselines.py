@@ -1,19 +1,22 @@
 """The reference models: the VAE's configuration and reconstruction weights, and one tiny
 training run of each baseline through the probes every model shares."""
 
+import keras
 import numpy as np
 import pytest
 
 from cl_properties.data import RandBit, crop_augment, source_from_arrays
 from cl_properties.optimization import OptimizerConfig
-from cl_properties.training import DataSpec, EvalConfig, PretrainConfig
+from cl_properties.training import DataSpec, EvalConfig, PretrainConfig, build_contrastive_model
 from cl_properties.training.baselines import (
     VaeConfig,
+    probe_random_init,
     single_view_dataset,
     train_supervised,
     train_vae,
 )
 from cl_properties.training.config import EncoderConfig
+from cl_properties.training.pretrain import build_config_encoder
 
 
 def _data() -> DataSpec:
@@ -49,6 +52,20 @@ def test_baselines_train_and_report_the_shared_probes():
         assert 0.0 <= metrics["linear_label"] <= 1.0 and 0.0 <= metrics["knn_label"] <= 1.0
         assert "train_loss" in metrics
     assert "train_accuracy" in supervised
+
+
+def test_random_init_floor_probes_the_untrained_encoder_reproducibly():
+    first = probe_random_init(CONFIG, _data(), evaluation=TINY_EVAL)
+    assert set(first) == {"linear_label", "knn_label", "chance_label"}  # no training terms
+    assert first == probe_random_init(CONFIG, _data(), evaluation=TINY_EVAL)  # seeded
+    # The floor is the contrastive model's own encoder, untrained: same architecture, same
+    # initialization from the run's seed.
+    keras.utils.set_random_seed(CONFIG.seed)
+    floor = build_config_encoder(CONFIG, (16, 16, 3))
+    keras.utils.set_random_seed(CONFIG.seed)
+    model = build_contrastive_model(CONFIG, input_shape=(16, 16, 3), probes={"label": 3})
+    assert [w.shape for w in floor.weights] == [w.shape for w in model.encoder.weights]
+    np.testing.assert_array_equal(floor.weights[0].numpy(), model.encoder.weights[0].numpy())
 
 
 def test_vae_config_validates():
