@@ -1,17 +1,24 @@
 """Modified MultiDigits (paper section 4): a growing digit suppresses the other one.
 
-Runs `python -m cl_properties.experiments.multidigits` as shipped (32 px canvas, a 16 px
-digit and a second digit of 8 / 16 px at random disjoint positions, crops of 80-100% of the
-canvas, ConvN, batch 256, 300 steps, tau 0.1).
+Runs `python -m cl_properties.experiments.multidigits` as shipped (40 px canvas; a 12 px
+digit at the left edge, jittered by 2 px, and a second digit of 6 / 24 px at a random
+position to its right; crops of 80-100% of the canvas, ConvN, batch 256, 300 steps,
+tau 0.1), with both controls of the fixed digit's curve measured in the same run: the
+encoder trained supervised on the fixed digit (upper reference) and the encoder at random
+initialization (floor).
 
-Claim (paper): the fixed-size digit's probe accuracy falls as the other digit grows: at the
-largest size it is below the smallest size's by at least MIN_DROP.
+Testbed fitness (asserted for every run, in the unsuppressed condition, the other digit at
+6 px): the supervised encoder reaches >= MIN_SUPERVISED on the fixed digit, and the
+contrastive probe is >= MIN_ABOVE_FLOOR above the floor. The paper's layout (both digits at
+random positions) is not fit at this scale: ConvN flattens its last feature map, so a digit
+that moves is barely learned even supervised (0.44 for an 8 px digit on a 32 px canvas).
+
+Claim (paper): the fixed digit's probe falls as the other digit grows: at 24 px it is below
+its 6 px value by at least MIN_DROP.
 
 Points are compared with benchmarks/baselines/multidigits.json, seed 0, with per-point bands
 sized by the spread over seeds and machines (`bands`); re-recording runs every spread seed and
-seed 0 with other kernels, and asserts the claim for each run. The smaller-digit probe
-(`size8/variable`) sits near chance: an 8 px digit is not learned at this scale even when
-the other digit is 16 px.
+seed 0 with other kernels, and asserts fitness and claim for each run.
 """
 
 from __future__ import annotations
@@ -23,14 +30,24 @@ from suppression_runs import measure_against_baseline, point
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 15 of the 512 test canvases
-MIN_DROP = 0.05
-SIZES = (8, 16)
-SWEEPS = {"multidigits": ["--variable_sizes=8,16", "--temperatures=0.1", "--models=contrastive"]}
+MIN_SUPERVISED = 0.90
+MIN_ABOVE_FLOOR = 0.25
+MIN_DROP = 0.10
+SIZES = (6, 24)
+MODELS = ("contrastive", "supervised", "random_init")
+SWEEPS = {
+    "multidigits": [
+        "--variable_sizes=6,24",
+        "--temperatures=0.1",
+        f"--models={','.join(MODELS)}",
+    ]
+}
 
 
 def _points(rows: list[dict]) -> dict[str, float]:
     return {
-        f"size{s}/{probe}": point(rows, f"linear_{probe}", variable_size=s)
+        f"{model}/size{s}/{probe}": point(rows, f"linear_{probe}", variable_size=s, model=model)
+        for model in MODELS
         for s in SIZES
         for probe in ("fixed", "variable")
     }
@@ -48,14 +65,32 @@ def test_growing_digit_suppresses_the_fixed_size_one(baseline, results_dir, tmp_
         _points,
         min_band=MIN_BAND,
         description=(
-            "linear probe test accuracy of the 16 px fixed-size digit and of the other "
-            "digit vs the other's size, tau 0.1"
+            "linear probe test accuracy of the 12 px fixed digit and of the other digit vs the "
+            "other's size, for the contrastive model (tau 0.1), the supervised upper reference "
+            "(trained on the fixed digit) and the random-init floor"
         ),
         output_dir=str(tmp_path),
         results_dir=results_dir,
     )
+    small, large = SIZES[0], SIZES[-1]
     for i, run in enumerate(runs):
-        drop = per_run[f"size{SIZES[0]}/fixed"][i] - per_run[f"size{SIZES[-1]}/fixed"][i]
+        supervised = per_run[f"supervised/size{small}/fixed"][i]
+        above_floor = (
+            per_run[f"contrastive/size{small}/fixed"][i]
+            - per_run[f"random_init/size{small}/fixed"][i]
+        )
+        drop = (
+            per_run[f"contrastive/size{small}/fixed"][i]
+            - per_run[f"contrastive/size{large}/fixed"][i]
+        )
+        assert supervised >= MIN_SUPERVISED, (
+            f"{run.label}: testbed not fit: supervised fixed-digit probe {supervised:.3f} "
+            f"(< {MIN_SUPERVISED})"
+        )
+        assert above_floor >= MIN_ABOVE_FLOOR, (
+            f"{run.label}: testbed not fit: contrastive fixed-digit probe only "
+            f"{above_floor:.3f} above the random-init floor (< {MIN_ABOVE_FLOOR})"
+        )
         assert drop >= MIN_DROP, (
-            f"{run.label}: fixed-size digit's probe fell by {drop:.3f} (< {MIN_DROP})"
+            f"{run.label}: fixed digit's probe fell by {drop:.3f} (< {MIN_DROP})"
         )

@@ -29,7 +29,13 @@ from cl_properties.data.digits import (
     load_digits,
     resize_digits,
 )
-from cl_properties.data.multidigits import MultiDigitsArrays, make_multidigits, make_two_digits
+from cl_properties.data.multidigits import (
+    TWO_DIGIT_LAYOUTS,
+    MultiDigitsArrays,
+    check_two_digits_fit,
+    make_multidigits,
+    make_two_digits,
+)
 from cl_properties.data.pipeline import (
     ViewTransform,
     eval_dataset,
@@ -92,6 +98,8 @@ __all__ = [
     "make_multidigits",
     "make_shapes",
     "make_two_digits",
+    "check_two_digits_fit",
+    "TWO_DIGIT_LAYOUTS",
     "pool_indices",
     "crop_augment",
     "register_dataset",

@@ -16,6 +16,8 @@ import numpy as np
 from cl_properties.data.digits import DigitArrays, load_digits, resize_digits
 
 LAYOUTS = ("grid", "random")
+TWO_DIGIT_LAYOUTS = ("random", "sides")
+SIDES_JITTER = 2  # px the fixed digit of the "sides" layout moves each way
 _MAX_RESTARTS = 100  # random layout: fresh attempts for an image before giving up
 
 
@@ -100,13 +102,21 @@ def make_two_digits(
     digits: DigitArrays | None = None,
     split: str = "train",
     threshold: float = 0.3,
+    layout: str = "random",
 ) -> MultiDigitsArrays:
     """The modified two-digit MultiDigits: a `fixed_size` digit and a variable-size digit.
 
     The variable digit's side is drawn uniformly from the inclusive range `variable_size`
-    (an int means that size for every image); the two squares are placed at uniformly random
-    disjoint positions. Labels "fixed" (instance id 1) and "variable" (instance id 2).
-    Raises ValueError unless fixed_size + max(variable_size) <= canvas (side by side fit).
+    (an int means that size for every image). Layouts (`TWO_DIGIT_LAYOUTS`):
+    - "random" (the paper's): both squares at uniformly random disjoint positions;
+    - "sides": the fixed digit at the left edge, vertically centred, shifted by up to
+      `SIDES_JITTER` px each way; the variable digit at a uniformly random position in the
+      strip to its right. An encoder that is not translation invariant (ConvN flattens its
+      last feature map) can then learn the fixed digit, which at random positions it cannot
+      in a CI-scale run (a supervised ConvN: 0.44 on an 8 px digit on a 32 px canvas).
+    Labels "fixed" (instance id 1) and "variable" (instance id 2). Raises ValueError for an
+    unknown layout or digits that do not fit side by side (fixed_size + max(variable_size)
+    <= canvas; with "sides" also the jitter and a 1 px gap).
     """
     _check_n(n)
     low, high = (variable_size, variable_size) if isinstance(variable_size, int) else variable_size
@@ -115,16 +125,41 @@ def make_two_digits(
             f"variable_size must be a size or a range low <= high, got {variable_size}"
         )
     _check_size(fixed_size, canvas)
-    if fixed_size + high > canvas:
-        raise ValueError(
-            f"a {fixed_size} px and a {high} px digit do not fit side by side on a "
-            f"{canvas} px canvas"
-        )
+    check_two_digits_fit(canvas, fixed_size, high, layout)
     rng = np.random.default_rng(seed)
     sizes = np.stack([np.full(n, fixed_size), rng.integers(low, high + 1, size=n)], axis=1)
-    corners = np.stack([_place(row, canvas, rng) for row in sizes])
+    if layout == "sides":
+        corners = _sides(sizes, canvas, rng)
+    else:
+        corners = np.stack([_place(row, canvas, rng) for row in sizes])
     source = _source(digits, split)
     return _render(["fixed", "variable"], canvas, corners, sizes, source, rng, threshold)
+
+
+def check_two_digits_fit(canvas: int, fixed_size: int, largest: int, layout: str) -> None:
+    """Raises ValueError unless a `fixed_size` and a `largest` px digit fit side by side on
+    the canvas in `layout` ("sides" also keeps the fixed digit's jitter and a 1 px gap)."""
+    if layout not in TWO_DIGIT_LAYOUTS:
+        raise ValueError(f"layout must be one of {TWO_DIGIT_LAYOUTS}, got {layout!r}")
+    margin = SIDES_JITTER + 1 if layout == "sides" else 0
+    if fixed_size + margin + largest > canvas:
+        raise ValueError(
+            f"a {fixed_size} px and a {largest} px digit do not fit side by side on a "
+            f"{canvas} px canvas" + (f" with the {layout} layout" if margin else "")
+        )
+
+
+def _sides(sizes: np.ndarray, canvas: int, rng: np.random.Generator) -> np.ndarray:
+    """Corners int [N, 2, 2] of the "sides" layout for sizes [N, 2] (fixed, variable)."""
+    n, (fixed, variable) = len(sizes), sizes.T
+    fixed_top = (canvas - fixed) // 2 + rng.integers(-SIDES_JITTER, SIDES_JITTER + 1, size=n)
+    fixed_left = rng.integers(0, SIDES_JITTER + 1, size=n)
+    strip = fixed + SIDES_JITTER + 1  # the variable digit's leftmost column
+    variable_left = strip + rng.integers(0, canvas - strip - variable + 1)
+    variable_top = rng.integers(0, canvas - variable + 1)
+    return np.stack(
+        [np.stack([fixed_top, fixed_left], -1), np.stack([variable_top, variable_left], -1)], 1
+    )
 
 
 def _check_n(n: int) -> None:

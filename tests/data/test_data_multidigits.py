@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from cl_properties.data.digits import DigitArrays
-from cl_properties.data.multidigits import make_multidigits, make_two_digits
+from cl_properties.data.multidigits import SIDES_JITTER, make_multidigits, make_two_digits
 
 
 def _squares(label=7, size=8):
@@ -81,6 +81,11 @@ def test_digits_that_do_not_fit_raise():
         make_two_digits(2, canvas=90, fixed_size=20, variable_size=(20, 80))
     with pytest.raises(ValueError, match="variable_size"):
         make_two_digits(2, variable_size=(50, 40))
+    with pytest.raises(ValueError, match="layout"):
+        make_two_digits(2, layout="grid")
+    # "sides" keeps the jitter and a gap free: 12 + 3 + 26 > 40.
+    with pytest.raises(ValueError, match="with the sides layout"):
+        make_two_digits(2, canvas=40, fixed_size=12, variable_size=26, layout="sides")
 
 
 def test_two_digits_sizes_labels_and_masks():
@@ -97,3 +102,21 @@ def test_two_digits_sizes_labels_and_masks():
     assert np.all(squares.boxes[:, 1, 2] == 40)
     np.testing.assert_array_equal((squares.instance_masks == 1).sum(axis=(1, 2)), [100] * 5)
     np.testing.assert_array_equal((squares.instance_masks == 2).sum(axis=(1, 2)), [1600] * 5)
+
+
+def test_two_digits_sides_layout_fixes_the_fixed_digit_and_moves_the_other():
+    data = make_two_digits(
+        200, canvas=40, fixed_size=12, variable_size=(6, 25), seed=0, layout="sides"
+    )
+    fixed, variable = data.boxes[:, 0], data.boxes[:, 1]
+    jitter = SIDES_JITTER
+    assert fixed[:, 0].min() == 14 - jitter and fixed[:, 0].max() == 14 + jitter  # centred
+    assert fixed[:, 1].min() == 0 and fixed[:, 1].max() == jitter  # at the left edge
+    assert np.all(variable[:, 1] >= 12 + jitter + 1)  # right of it, never overlapping
+    assert np.all(variable[:, :2] + variable[:, 2:] <= 40)  # inside the canvas
+    assert len(np.unique(variable[:, 0])) > 10 and len(np.unique(variable[:, 1])) > 5
+    _check_masks(data)
+    again = make_two_digits(
+        200, canvas=40, fixed_size=12, variable_size=(6, 25), seed=0, layout="sides"
+    )
+    np.testing.assert_array_equal(data.images, again.images)

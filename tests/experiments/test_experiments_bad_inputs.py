@@ -174,7 +174,14 @@ CASES = [
     ("randbit", [], None, "holds results of another configuration"),
     ("digit_on_images", ["--pool_sizes=0,10"], None, "--pool_sizes must be >= 1"),
     ("digit_on_images", ["--crop_area_min=0"], None, "--crop_area_min must be in (0, 1]"),
-    ("multidigits", ["--variable_sizes=8,40"], None, "must be >= 1 and fit beside --fixed_size=8"),
+    (
+        "multidigits",
+        ["--variable_sizes=8,40"],
+        None,
+        "--layout: a 8 px and a 40 px digit do not fit side by side on a 24 px canvas with the "
+        "sides layout",
+    ),
+    ("multidigits", ["--layout=grid"], None, "flag --layout=grid"),
     ("multidigits", ["--num_test=0"], None, "flag --num_test=0"),
     ("color_shapes", ["--jitter_strengths=-1,0"], None, "--jitter_strengths must be >= 0"),
     ("color_shapes", ["--jitter_prob=2"], None, "flag --jitter_prob=2"),
