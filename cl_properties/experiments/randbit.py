@@ -7,10 +7,10 @@ representation: with more bits the contrastive task is solved by the bits and th
 accuracy falls towards chance. The control is a data mode, --bit_mode=per_view (bits drawn
 independently per view, which cannot help the task; run for the contrastive model); the
 references come through --models: `vae` (a convolutional VAE with the same encoder, trained on
-the same inputs, probed on its posterior mean) and `supervised`. The default (bits 0/5/10/20,
-tau 0.1, shared and per-view bits, the VAE: 11 runs, as per-view bits at 0 bits are the
-shared run) is the main job; the paper's full figure
-is a flagfile away.
+the same inputs, probed on its posterior mean), `supervised` and `random_init` (the encoder
+untrained: the floor). The default (bits 0/5/10/20, tau 0.1, shared and per-view bits, the
+VAE and the floor: 11 trained runs, as per-view bits at 0 bits are the shared run, and 4
+untrained ones) is the main job; the paper's full figure is a flagfile away.
 
     python -m cl_properties.experiments.randbit                  # offline digits, ~12 minutes
     python -m cl_properties.experiments.randbit \
@@ -113,9 +113,9 @@ EXPERIMENT = Experiment(
 
 
 def define_flags() -> None:
-    # The main job's default: the effect with both controls, tau 0.1 (11 runs). The paper's
+    # The main job: the effect with its controls, tau 0.1 (11 trained runs, 4 floors). The paper's
     # full figure (3 temperatures, bits 0..20) is experiments/suppression/randbit_figure5a.flags.
-    suppression.define_flags(temperatures=(0.1,), models=("contrastive", "vae"))
+    suppression.define_flags(temperatures=(0.1,), models=("contrastive", "vae", "random_init"))
     flags.DEFINE_list("bits", ["0", "5", "10", "20"], "Numbers of random bits (0..30).")
     flags.DEFINE_list(
         "bit_mode",

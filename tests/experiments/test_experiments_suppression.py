@@ -149,7 +149,8 @@ def test_the_temperature_sweep_is_the_loss_own_unless_given(args, series):
 def test_randbit_default_is_the_main_job():
     result = _run("randbit", "--dry_run")
     assert result.returncode == 0, result.stderr
-    assert "[11/11] bits=20 contrastive per_view tau=0.1" in result.stdout
+    assert "[15/15] bits=20 contrastive per_view tau=0.1" in result.stdout
+    assert "bits=20 random_init shared" in result.stdout  # the floor, at every bit count
     nothing = _run("randbit", "--bit_mode=per_view", "--models=vae", "--dry_run")
     assert nothing.returncode == 2 and "runs nothing" in nothing.stderr
 
@@ -207,7 +208,10 @@ def test_randbit_is_deterministic_given_the_seed_and_parallel_workers_agree(tmp_
 def test_other_experiments_smoke(tmp_path, name, args, x, probes):
     result = _run(name, *TINY, *args, "--temperatures=0.1", f"--output_dir={tmp_path}")
     rows = _check_outputs(tmp_path, name, result)
-    assert len(rows) == 2 and all(r["model"] == "contrastive" for r in rows)
+    # MultiDigits measures the fixed digit's controls by default; the others, contrastive only.
+    controls = ["supervised", "random_init"] if name == "multidigits" else []
+    assert [r["model"] for r in rows] == 2 * ["contrastive", *controls]
+    rows = [r for r in rows if r["model"] == "contrastive"]
     assert rows[0][x] < rows[1][x]
     for row in rows:
         for key in probes:
