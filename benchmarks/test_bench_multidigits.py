@@ -1,7 +1,7 @@
 """Modified MultiDigits (paper section 4): a growing digit suppresses the other one.
 
-Runs `python -m cl_properties.experiments.multidigits` as shipped (40 px canvas; a 12 px
-digit at the left edge, jittered by 2 px, and a second digit of 6 / 24 px at a random
+Runs `python -m cl_properties.experiments.multidigits` as shipped (42 px canvas; a 12 px
+digit at the left edge, jittered by 4 px, and a second digit of 6 / 24 px at a random
 position to its right; crops of 80-100% of the canvas, ConvN, batch 256, 300 steps,
 tau 0.1), with both controls of the fixed digit's curve measured in the same run: the
 encoder trained supervised on the fixed digit (upper reference) and the encoder at random

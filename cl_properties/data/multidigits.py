@@ -17,7 +17,7 @@ from cl_properties.data.digits import DigitArrays, load_digits, resize_digits
 
 LAYOUTS = ("grid", "random")
 TWO_DIGIT_LAYOUTS = ("random", "sides")
-SIDES_JITTER = 2  # px the fixed digit of the "sides" layout moves each way
+SIDES_JITTER = 4  # px the fixed digit of the "sides" layout moves each way
 _MAX_RESTARTS = 100  # random layout: fresh attempts for an image before giving up
 
 

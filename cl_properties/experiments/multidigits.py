@@ -2,7 +2,7 @@
 
 Each canvas holds two digits: one of a fixed size and one whose size is the knob
 (`make_two_digits`). By default (--layout=sides) the fixed digit sits at the canvas's left
-edge (jittered by 2 px) and the other at a random position to its right: ConvN flattens its
+edge (jittered by 4 px) and the other at a random position to its right: ConvN flattens its
 last feature map, so a digit that moves anywhere (--layout=random, the paper's) is barely
 learned at this scale even supervised. The sweep trains the contrastive model at each size
 of the variable digit and temperature, with the fixed digit's controls (the encoder trained
@@ -44,7 +44,7 @@ FLAGS = flags.FLAGS
 class MultiDigitsOptions:
     """The data of a MultiDigits run besides the knob (the variable digit's size)."""
 
-    canvas: int = 40
+    canvas: int = 42
     fixed_size: int = 12
     digits: str = "sklearn"  # the digit source, among cli.DIGIT_DATASETS
     num_train: int = 2048
@@ -119,13 +119,13 @@ def define_flags() -> None:
     flags.DEFINE_list("variable_sizes", ["6", "12", "24"], "Sizes (px) of the variable digit.")
     flags.DEFINE_integer("fixed_size", 12, "Size (px) of the fixed-size digit.", lower_bound=1)
     flags.DEFINE_integer(
-        "canvas", 40, "Canvas side (px); fixed_size + the largest size must fit.", lower_bound=8
+        "canvas", 42, "Canvas side (px); fixed_size + the largest size must fit.", lower_bound=8
     )
     flags.DEFINE_enum(
         "layout",
         "sides",
         list(TWO_DIGIT_LAYOUTS),
-        "sides: the fixed digit at the left edge (jittered by 2 px), the other at random to its "
+        "sides: the fixed digit at the left edge (jittered by 4 px), the other at random to its "
         "right (ConvN, which is not translation invariant, learns the fixed digit); random: both "
         "at random disjoint positions (the paper's).",
     )

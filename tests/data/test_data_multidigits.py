@@ -83,9 +83,9 @@ def test_digits_that_do_not_fit_raise():
         make_two_digits(2, variable_size=(50, 40))
     with pytest.raises(ValueError, match="layout"):
         make_two_digits(2, layout="grid")
-    # "sides" keeps the jitter and a gap free: 12 + 3 + 26 > 40.
+    # "sides" keeps the jitter and a gap free: 12 + 5 + 24 > 40.
     with pytest.raises(ValueError, match="with the sides layout"):
-        make_two_digits(2, canvas=40, fixed_size=12, variable_size=26, layout="sides")
+        make_two_digits(2, canvas=40, fixed_size=12, variable_size=24, layout="sides")
 
 
 def test_two_digits_sizes_labels_and_masks():
@@ -106,7 +106,7 @@ def test_two_digits_sizes_labels_and_masks():
 
 def test_two_digits_sides_layout_fixes_the_fixed_digit_and_moves_the_other():
     data = make_two_digits(
-        200, canvas=40, fixed_size=12, variable_size=(6, 25), seed=0, layout="sides"
+        200, canvas=40, fixed_size=12, variable_size=(6, 23), seed=0, layout="sides"
     )
     fixed, variable = data.boxes[:, 0], data.boxes[:, 1]
     jitter = SIDES_JITTER
@@ -117,6 +117,6 @@ def test_two_digits_sides_layout_fixes_the_fixed_digit_and_moves_the_other():
     assert len(np.unique(variable[:, 0])) > 10 and len(np.unique(variable[:, 1])) > 5
     _check_masks(data)
     again = make_two_digits(
-        200, canvas=40, fixed_size=12, variable_size=(6, 25), seed=0, layout="sides"
+        200, canvas=40, fixed_size=12, variable_size=(6, 23), seed=0, layout="sides"
     )
     np.testing.assert_array_equal(data.images, again.images)

@@ -189,7 +189,7 @@ def test_randbit_is_deterministic_given_the_seed_and_parallel_workers_agree(tmp_
             "multidigits",
             [
                 "--variable_sizes=8,12",
-                "--canvas=24",
+                "--canvas=26",
                 "--fixed_size=8",
                 "--num_train=32",
                 "--num_test=16",
