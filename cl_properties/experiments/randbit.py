@@ -106,7 +106,6 @@ EXPERIMENT = Experiment(
     points_flag="bits",
     x_label="shared random bits",
     probe_titles={"label": "class probe", "bit0": "first-bit probe"},
-    models=("contrastive", "vae", "supervised", "random_init"),
     variant_flags=("bit_mode",),
     title="RandBit: class accuracy vs extra bits (paper Figure 5a)",
 )
