@@ -2,9 +2,9 @@
 
 The paper (section 4) contrasts contrastive learning with a generative model trained on the
 same RandBit inputs, which "suffers much less" from the extra bits. `ConvVAE` reuses any
-encoder (in the experiments `build_encoder("convn", ...)`, the contrastive model's own
-architecture), adds linear heads for the posterior mean and log-variance, and decodes with
-`conv_decoder`, ConvN mirrored. Its representation for linear probes is the posterior mean.
+encoder (in the experiments the contrastive model's own, from `build_config_encoder`), adds
+linear heads for the posterior mean and log-variance, and decodes with `conv_decoder`, ConvN
+mirrored. Its representation for linear probes is the posterior mean.
 
 Objective (per image, averaged over the batch; Kingma & Welling 2014, beta-VAE weighting):
 
@@ -249,16 +249,32 @@ def build_conv_vae(
     input_shape: Sequence[int],
     *,
     latent_dim: int = 64,
-    encoder: str = "convn",
+    encoder: str | keras.Model = "convn",
     width_multiplier: float = 1.0,
     kl_weight: float = 1.0,
     channel_weights: Sequence[float] | None = None,
     seed: int = 0,
 ) -> ConvVAE:
-    """A `ConvVAE` with `build_encoder(encoder, ...)` (the contrastive model's architecture)
-    and `conv_decoder(latent_dim, input_shape)`, both of width `width_multiplier`."""
-    enc = build_encoder(encoder, input_shape=tuple(input_shape), width_multiplier=width_multiplier)
-    dec = conv_decoder(latent_dim, input_shape, width_multiplier=width_multiplier)
+    """A `ConvVAE` of `encoder` and `conv_decoder(latent_dim, input_shape)` of width
+    `width_multiplier`.
+
+    `encoder` is a built encoder for images of `input_shape` (a run's
+    `cl_properties.training.pretrain.build_config_encoder`, with all its options), or a name
+    of `ENCODER_NAMES`, built here (first) as `build_encoder(encoder, input_shape=input_shape,
+    width_multiplier=width_multiplier)`. Raises ValueError for a built encoder whose input
+    shape is not `input_shape`.
+    """
+    shape = tuple(input_shape)
+    if isinstance(encoder, str):
+        encoder = build_encoder(encoder, input_shape=shape, width_multiplier=width_multiplier)
+    elif tuple(encoder.input_shape[1:]) != shape:
+        raise ValueError(f"encoder input {encoder.input_shape[1:]} is not input_shape {shape}")
+    decoder = conv_decoder(latent_dim, shape, width_multiplier=width_multiplier)
     return ConvVAE(
-        enc, dec, latent_dim, kl_weight=kl_weight, channel_weights=channel_weights, seed=seed
+        encoder,
+        decoder,
+        latent_dim,
+        kl_weight=kl_weight,
+        channel_weights=channel_weights,
+        seed=seed,
     )

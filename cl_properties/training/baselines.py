@@ -123,7 +123,7 @@ def train_vae(
     model = build_conv_vae(
         data.input_shape,
         latent_dim=vae.latent_dim,
-        encoder=config.encoder.name,
+        encoder=build_config_encoder(config, data.input_shape),  # built first: same seeded weights
         width_multiplier=config.encoder.width_multiplier,
         kl_weight=vae.kl_weight,
         channel_weights=vae.channel_weights(data.input_shape, data.image_channels),

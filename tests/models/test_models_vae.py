@@ -110,6 +110,19 @@ def test_config_round_trip_and_saving(tmp_path):
     np.testing.assert_allclose(loaded.reconstruct(x).numpy(), vae.reconstruct(x).numpy(), rtol=1e-6)
 
 
+def test_a_built_encoder_is_used_as_given_and_a_name_builds_the_same_first():
+    keras.utils.set_random_seed(0)
+    encoder = build_encoder("convn", input_shape=SHAPE)
+    vae = build_conv_vae(SHAPE, latent_dim=4, encoder=encoder)
+    assert vae.encoder is encoder
+    by_name = _vae()
+    assert [w.path for w in vae.weights] == [w.path for w in by_name.weights]
+    for given, named in zip(vae.weights, by_name.weights, strict=True):
+        np.testing.assert_array_equal(given.numpy(), named.numpy())
+    with pytest.raises(ValueError, match="encoder input"):
+        build_conv_vae((8, 8, 3), latent_dim=4, encoder=encoder)
+
+
 def test_bad_arguments_raise():
     encoder = build_encoder("convn", input_shape=SHAPE)
     with pytest.raises(ValueError, match="latent_dim"):

@@ -1,11 +1,14 @@
 """The reference models: the VAE's configuration and reconstruction weights, and one tiny
 training run of each baseline through the probes every model shares."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 
 from cl_properties.data import RandBit, crop_augment, source_from_arrays
+from cl_properties.models import build_conv_vae
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import DataSpec, EvalConfig, PretrainConfig, build_contrastive_model
 from cl_properties.training.baselines import (
@@ -66,6 +69,44 @@ def test_random_init_floor_probes_the_untrained_encoder_reproducibly():
     model = build_contrastive_model(CONFIG, input_shape=(16, 16, 3), probes={"label": 3})
     assert [w.shape for w in floor.weights] == [w.shape for w in model.encoder.weights]
     np.testing.assert_array_equal(floor.weights[0].numpy(), model.encoder.weights[0].numpy())
+
+
+class _Built(Exception):
+    """Stops `train_vae` once it has built its model."""
+
+
+@pytest.mark.parametrize(
+    "encoder",
+    [
+        EncoderConfig(name="convn", sync_bn=True),
+        EncoderConfig(name="resnet_small", cifar_stem=False),
+    ],
+)
+def test_the_vae_encoder_is_the_config_encoder_with_its_options(monkeypatch, encoder):
+    config = dataclasses.replace(CONFIG, encoder=encoder)
+    built = []
+
+    def build_and_stop(*args, **kwargs):
+        built.append(build_conv_vae(*args, **kwargs))
+        raise _Built
+
+    monkeypatch.setattr("cl_properties.training.baselines.build_conv_vae", build_and_stop)
+    with pytest.raises(_Built):
+        train_vae(config, _data())
+    vae_encoder = built[0].encoder
+    batch_norms = [
+        layer for layer in vae_encoder.layers if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert batch_norms and all(bn.synchronized == encoder.sync_bn for bn in batch_norms)
+    assert ("stem_pool" in [layer.name for layer in vae_encoder.layers]) == (
+        encoder.cifar_stem is False
+    )
+    # The run's encoder as every other model builds it, from the run's seed.
+    keras.utils.set_random_seed(config.seed)
+    expected = build_config_encoder(config, (16, 16, 3))
+    assert [w.path for w in vae_encoder.weights] == [w.path for w in expected.weights]
+    for got, want in zip(vae_encoder.weights, expected.weights, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
 
 
 def test_vae_config_validates():
