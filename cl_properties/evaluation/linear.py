@@ -40,6 +40,39 @@ def check_labeled_features(
     return features, labels
 
 
+def _classifier_and_optimizer(
+    num_classes: int,
+    dim: int,
+    kernel_initializer: str | keras.initializers.Initializer,
+    *,
+    learning_rate: float,
+    batch_size: int,
+    decay_steps: int,
+) -> tuple[keras.layers.Dense, keras.optimizers.SGD]:
+    """A built float32 Dense classifier (zero bias) on `dim` features and its built Nesterov
+    SGD (momentum 0.9): learning rate `learning_rate * batch_size / 256`, cosine to 0 over
+    `decay_steps`."""
+    classifier = keras.layers.Dense(
+        num_classes,
+        kernel_initializer=kernel_initializer,
+        bias_initializer="zeros",
+        dtype="float32",
+    )
+    classifier.build((None, dim))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate * batch_size / 256.0, decay_steps=decay_steps
+    )
+    optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
+    optimizer.build(classifier.trainable_variables)
+    return classifier, optimizer
+
+
+def _accuracy(classifier: keras.layers.Dense, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of `classifier` on features x [N, D] with labels y [N]."""
+    predictions = np.argmax(np.asarray(classifier(tf.constant(x, tf.float32))), axis=1)
+    return float(np.mean(predictions == y))
+
+
 def linear_eval(
     train_features,
     train_labels,
@@ -104,18 +137,14 @@ def linear_eval(
 
     n = train_x.shape[0]
     steps_per_epoch = -(-n // batch_size)
-    classifier = keras.layers.Dense(
+    classifier, optimizer = _classifier_and_optimizer(
         num_classes,
-        kernel_initializer=keras.initializers.RandomNormal(stddev=0.01, seed=seed),
-        bias_initializer="zeros",
-        dtype="float32",
+        train_x.shape[1],
+        keras.initializers.RandomNormal(stddev=0.01, seed=seed),
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        decay_steps=epochs * steps_per_epoch,
     )
-    classifier.build((None, train_x.shape[1]))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate * batch_size / 256.0, decay_steps=epochs * steps_per_epoch
-    )
-    optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
-    optimizer.build(classifier.trainable_variables)
 
     @tf.function
     def train(x: tf.Tensor, y: tf.Tensor) -> None:
@@ -139,12 +168,9 @@ def linear_eval(
                 optimizer.apply_gradients(zip(grads, classifier.trainable_variables, strict=True))
 
     train(tf.constant(train_x), tf.constant(train_y, tf.int32))
-
-    def accuracy(x: np.ndarray, y: np.ndarray) -> float:
-        predictions = np.argmax(np.asarray(classifier(tf.constant(x))), axis=1)
-        return float(np.mean(predictions == y))
-
-    return LinearEvalResult(accuracy(train_x, train_y), accuracy(test_x, test_y))
+    return LinearEvalResult(
+        _accuracy(classifier, train_x, train_y), _accuracy(classifier, test_x, test_y)
+    )
 
 
 def linear_eval_augmented(
@@ -178,15 +204,14 @@ def linear_eval_augmented(
             f"need steps, batch_size >= 1 and learning_rate > 0, got {steps}, {batch_size}, "
             f"{learning_rate}"
         )
-    classifier = keras.layers.Dense(
-        num_classes, kernel_initializer="zeros", bias_initializer="zeros", dtype="float32"
+    classifier, optimizer = _classifier_and_optimizer(
+        num_classes,
+        train_x.shape[1],
+        "zeros",
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        decay_steps=steps,
     )
-    classifier.build((None, train_x.shape[1]))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate * batch_size / 256.0, decay_steps=steps
-    )
-    optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True)
-    optimizer.build(classifier.trainable_variables)
 
     @tf.function
     def train_step(images: tf.Tensor, labels: tf.Tensor) -> None:
@@ -203,9 +228,6 @@ def linear_eval_augmented(
 
     for images, labels in train_batches.take(steps):
         train_step(images, labels)
-
-    def accuracy(x: np.ndarray, y: np.ndarray) -> float:
-        predictions = np.argmax(np.asarray(classifier(tf.constant(x, tf.float32))), axis=1)
-        return float(np.mean(predictions == y))
-
-    return LinearEvalResult(accuracy(train_x, train_y), accuracy(test_x, test_y))
+    return LinearEvalResult(
+        _accuracy(classifier, train_x, train_y), _accuracy(classifier, test_x, test_y)
+    )
