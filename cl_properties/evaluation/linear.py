@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -178,56 +178,79 @@ def linear_eval_augmented(
     train_batches: tf.data.Dataset,
     steps: int,
     train_features,
-    train_labels,
+    train_labels: Mapping[str, Any],
     test_features,
-    test_labels,
+    test_labels: Mapping[str, Any],
     *,
-    num_classes: int,
+    num_classes: Mapping[str, int],
     batch_size: int,
     learning_rate: float = 0.1,
-) -> LinearEvalResult:
-    """SimCLR's own linear evaluation (`tf2/run.py`, linear-eval mode): a linear classifier
+) -> dict[str, LinearEvalResult]:
+    """SimCLR's own linear evaluation (`tf2/run.py`, linear-eval mode): linear classifiers
     on the frozen encoder, trained on freshly augmented training images.
 
-    `train_batches` yields `(images [B, ...], labels [B])`, the training images augmented
-    anew for each batch (SimCLR: random crop and flip); the classifier (zero-initialized, as
+    One classifier per key of `num_classes` (key -> number of classes). `train_batches`
+    yields `(images [B, ...], labels {key: [B]})`, the training images augmented anew for
+    each batch (SimCLR: random crop and flip); every classifier (zero-initialized, as
     SimCLR's `zero_init_logits_layer`, no feature standardization) trains for `steps` steps
-    on `represent(images)` with mean softmax cross-entropy and Nesterov momentum SGD
-    (momentum 0.9, learning rate `learning_rate * batch_size / 256` decayed to 0 by a
-    cosine). Accuracies are measured on the un-augmented `train_features` / `test_features`
-    (`represent` of the plain images). ValueError for steps < 1 or mismatched arrays.
+    on the same `represent(images)`, one encoder pass per batch, with mean softmax
+    cross-entropy and Nesterov momentum SGD (momentum 0.9, learning rate
+    `learning_rate * batch_size / 256` decayed to 0 by a cosine). Classifiers are
+    independent: a key's result is the one it would get alone. Accuracies are measured on
+    the un-augmented `train_features` / `test_features` (`represent` of the plain images)
+    with `train_labels[key]` / `test_labels[key]` (int [N]). Returns key ->
+    LinearEvalResult. ValueError for no keys, a key the labels lack, steps < 1 or
+    mismatched arrays.
     """
-    train_x, train_y = check_labeled_features(train_features, train_labels, "train")
-    test_x, test_y = check_labeled_features(test_features, test_labels, "test")
+    if not num_classes:
+        raise ValueError("num_classes must map at least one label key to its classes")
+    missing = [k for k in num_classes if k not in train_labels or k not in test_labels]
+    if missing:
+        raise ValueError(f"train_labels and test_labels lack the keys {missing}")
     if steps < 1 or batch_size < 1 or learning_rate <= 0:
         raise ValueError(
             f"need steps, batch_size >= 1 and learning_rate > 0, got {steps}, {batch_size}, "
             f"{learning_rate}"
         )
-    classifier, optimizer = _classifier_and_optimizer(
-        num_classes,
-        train_x.shape[1],
-        "zeros",
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        decay_steps=steps,
-    )
+    train_y, test_y = {}, {}
+    for key in num_classes:
+        train_x, train_y[key] = check_labeled_features(
+            train_features, train_labels[key], f"train {key!r}"
+        )
+        test_x, test_y[key] = check_labeled_features(
+            test_features, test_labels[key], f"test {key!r}"
+        )
+    trained = {
+        key: _classifier_and_optimizer(
+            classes,
+            train_x.shape[1],
+            "zeros",
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            decay_steps=steps,
+        )
+        for key, classes in num_classes.items()
+    }
 
     @tf.function
-    def train_step(images: tf.Tensor, labels: tf.Tensor) -> None:
+    def train_step(images: tf.Tensor, labels: Mapping[str, tf.Tensor]) -> None:
         features = tf.stop_gradient(tf.cast(represent(images), tf.float32))
-        with tf.GradientTape() as tape:
-            logits = classifier(features)
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    labels=tf.cast(labels, tf.int32), logits=logits
+        for key, (classifier, optimizer) in trained.items():
+            with tf.GradientTape() as tape:
+                logits = classifier(features)
+                loss = tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(
+                        labels=tf.cast(labels[key], tf.int32), logits=logits
+                    )
                 )
-            )
-        grads = tape.gradient(loss, classifier.trainable_variables)
-        optimizer.apply_gradients(zip(grads, classifier.trainable_variables, strict=True))
+            grads = tape.gradient(loss, classifier.trainable_variables)
+            optimizer.apply_gradients(zip(grads, classifier.trainable_variables, strict=True))
 
     for images, labels in train_batches.take(steps):
-        train_step(images, labels)
-    return LinearEvalResult(
-        _accuracy(classifier, train_x, train_y), _accuracy(classifier, test_x, test_y)
-    )
+        train_step(images, {key: labels[key] for key in trained})
+    return {
+        key: LinearEvalResult(
+            _accuracy(classifier, train_x, train_y[key]), _accuracy(classifier, test_x, test_y[key])
+        )
+        for key, (classifier, _) in trained.items()
+    }

@@ -120,8 +120,8 @@ def eval_batches(
     )
 
 
-def _simclr_linear_batches(data: DataSpec, key: str, seed: int) -> tf.data.Dataset:
-    """Endless (images, labels[key]) batches of SIMCLR_LINEAR_BATCH training images, each
+def _simclr_linear_batches(data: DataSpec, seed: int) -> tf.data.Dataset:
+    """Endless (images, labels) batches of SIMCLR_LINEAR_BATCH training images, each
     cropped (area 0.08-1) and flipped anew (SimCLR's linear-evaluation augmentation, no
     colour; the data's output size and view transform kept)."""
     augment = dataclasses.replace(
@@ -142,7 +142,7 @@ def _simclr_linear_batches(data: DataSpec, key: str, seed: int) -> tf.data.Datas
         shuffle_buffer=data.shuffle_buffer,
         view_transform=data.view_transform,
     )
-    return pairs.map(lambda views, labels: (views[0], labels[key]))
+    return pairs.map(lambda views, labels: (views[0], labels))
 
 
 def probe_frozen_features(
@@ -154,11 +154,11 @@ def probe_frozen_features(
 ) -> dict[str, float]:
     """`linear_<key>` and `knn_<key>` for every probe of `data`, on frozen features
     `represent(images)` of the un-augmented train and test images (the linear probe by
-    `evaluation.linear_protocol`: on those features, or SimCLR's on augmented images), and
-    `chance_<key>`: the
-    accuracy of always answering the test set's most frequent label (its chance level, which
-    differs from 1 / classes when the labels are unbalanced or some classes never occur,
-    e.g. a digit drawn from a pool of K < 10 images).
+    `evaluation.linear_protocol`: on those features, or SimCLR's on augmented images, every
+    key's classifier on the same batches), and `chance_<key>`: the accuracy of always
+    answering the test set's most frequent label (its chance level, which differs from
+    1 / classes when the labels are unbalanced or some classes never occur, e.g. a digit
+    drawn from a pool of K < 10 images).
 
     The linear probe is SimCLR's (`linear_eval`: a linear classifier trained on the train
     features); kNN is the weighted vote of `knn_accuracy`. Every model of every experiment
@@ -166,21 +166,26 @@ def probe_frozen_features(
     """
     train_x, train_y = extract_features(represent, eval_batches(data, data.train, evaluation))
     test_x, test_y = extract_features(represent, eval_batches(data, data.test, evaluation))
+    simclr = evaluation.linear_protocol == "simclr"
+    augmented = {}
+    if simclr and data.probes:
+        # One classifier per key on the same augmented batches: one encoder pass per batch.
+        augmented = linear_eval_augmented(
+            represent,
+            _simclr_linear_batches(data, seed),
+            evaluation.linear_epochs * -(-len(train_x) // SIMCLR_LINEAR_BATCH),
+            train_x,
+            train_y,
+            test_x,
+            test_y,
+            num_classes=data.probes,
+            batch_size=SIMCLR_LINEAR_BATCH,
+            learning_rate=evaluation.linear_learning_rate,
+        )
     metrics = {}
     for key, classes in data.probes.items():
-        if evaluation.linear_protocol == "simclr":
-            linear = linear_eval_augmented(
-                represent,
-                _simclr_linear_batches(data, key, seed),
-                evaluation.linear_epochs * -(-len(train_x) // SIMCLR_LINEAR_BATCH),
-                train_x,
-                train_y[key],
-                test_x,
-                test_y[key],
-                num_classes=classes,
-                batch_size=SIMCLR_LINEAR_BATCH,
-                learning_rate=evaluation.linear_learning_rate,
-            )
+        if simclr:
+            linear = augmented[key]
         else:
             linear = linear_eval(
                 train_x,

@@ -72,26 +72,89 @@ def test_bad_inputs():
         linear_eval(x, y.astype(np.float32), x, y)
 
 
-def test_augmented_protocol_trains_a_zero_initialized_classifier_on_fresh_batches():
+def _noisy_batches(x: np.ndarray, labels: dict) -> tf.data.Dataset:
+    """An "augmentation": every batch of 100 adds fresh noise (seeded by the batch number)."""
+    batches = tf.data.Dataset.from_tensor_slices((x, labels)).repeat().batch(100).enumerate()
+    return batches.map(
+        lambda i, batch: (
+            batch[0]
+            + tf.random.stateless_normal(
+                tf.shape(batch[0]), seed=tf.stack([tf.constant(0, tf.int64), i]), stddev=0.1
+            ),
+            batch[1],
+        )
+    )
+
+
+def _double(images):  # the frozen "encoder"
+    return images * 2.0
+
+
+def _augmented_eval(represent, steps, num_classes):
     x, y = _separable(1200, 16, 4, seed=2)
-
-    def represent(images):  # the frozen "encoder"
-        return images * 2.0
-
-    # "Augmentation": every batch adds fresh noise to the training images.
-    batches = tf.data.Dataset.from_tensor_slices((x[:1000], y[:1000])).repeat().batch(100)
-    batches = batches.map(lambda a, b: (a + tf.random.normal(tf.shape(a), stddev=0.1), b))
-    result = linear_eval_augmented(
+    labels = {"class": y, "parity": y % 2}
+    train = {key: value[:1000] for key, value in labels.items()}
+    test = {key: value[1000:] for key, value in labels.items()}
+    return linear_eval_augmented(
         represent,
-        batches,
-        50,
-        represent(x[:1000]),
-        y[:1000],
-        represent(x[1000:]),
-        y[1000:],
-        num_classes=4,
+        _noisy_batches(x[:1000], train),
+        steps,
+        _double(x[:1000]),
+        train,
+        _double(x[1000:]),
+        test,
+        num_classes=num_classes,
         batch_size=100,
     )
-    assert result.train_accuracy >= 0.99 and result.test_accuracy >= 0.98
+
+
+def test_augmented_protocol_trains_zero_initialized_classifiers_on_fresh_batches():
+    results = _augmented_eval(_double, 50, {"class": 4, "parity": 2})
+    assert set(results) == {"class", "parity"}
+    for result in results.values():
+        assert isinstance(result, LinearEvalResult)
+        assert result.train_accuracy >= 0.99 and result.test_accuracy >= 0.98
+
+
+def test_augmented_protocol_runs_the_encoder_once_per_batch_for_every_key():
+    passes = tf.Variable(0)
+
+    def counted(images):
+        passes.assign_add(1)
+        return _double(images)
+
+    num_classes = {"class": 4, "parity": 2}
+    together = _augmented_eval(counted, 20, num_classes)
+    assert int(passes.numpy()) == 20
+    for key, classes in num_classes.items():  # each key's classifier is the one it gets alone
+        assert _augmented_eval(_double, 20, {key: classes}) == {key: together[key]}
+
+
+def test_augmented_protocol_bad_inputs():
+    x, y = _separable(20, 4, 2, seed=0)
+    batches = _noisy_batches(x, {"label": y})
+    labels = {"label": y}
     with pytest.raises(ValueError, match="need steps"):
-        linear_eval_augmented(represent, batches, 0, x, y, x, y, num_classes=4, batch_size=100)
+        linear_eval_augmented(
+            _double, batches, 0, x, labels, x, labels, num_classes={"label": 2}, batch_size=10
+        )
+    with pytest.raises(ValueError, match="lack the keys"):
+        linear_eval_augmented(
+            _double, batches, 1, x, labels, x, labels, num_classes={"other": 2}, batch_size=10
+        )
+    with pytest.raises(ValueError, match="at least one"):
+        linear_eval_augmented(
+            _double, batches, 1, x, labels, x, labels, num_classes={}, batch_size=10
+        )
+    with pytest.raises(ValueError, match="'label' labels"):
+        linear_eval_augmented(
+            _double,
+            batches,
+            1,
+            x,
+            {"label": y[:-1]},
+            x,
+            labels,
+            num_classes={"label": 2},
+            batch_size=10,
+        )

@@ -20,7 +20,7 @@ from cl_properties.training import (
     pretrain,
     train_and_evaluate,
 )
-from cl_properties.training.evaluate import probe_frozen_features
+from cl_properties.training.evaluate import SIMCLR_LINEAR_BATCH, probe_frozen_features
 
 SIZE = 16
 BATCH = 8
@@ -176,3 +176,22 @@ def test_the_simclr_linear_protocol_trains_on_augmented_images():
     assert all(0.0 <= metrics[f"linear_{key}"] <= 1.0 for key in ("label", "parity"))
     with pytest.raises(ValueError, match="linear_protocol must be one of"):
         EvalConfig(linear_protocol="finetune")
+
+
+def test_the_simclr_protocol_trains_every_key_on_one_encoder_pass_per_batch():
+    data = _shapes_data()  # 64 training and 32 test images; probes "label" and "parity"
+    evaluation = EvalConfig(linear_epochs=2, knn_k=5, linear_protocol="simclr")
+    images_seen = tf.Variable(0, dtype=tf.int64)
+
+    def represent(images):
+        images_seen.assign_add(tf.cast(tf.shape(images)[0], tf.int64))
+        return tf.reshape(images, (tf.shape(images)[0], -1))
+
+    both = probe_frozen_features(represent, data, evaluation, seed=0)
+    # The plain images once, then 2 epochs x 1 augmented batch, each encoded once for both keys.
+    assert int(images_seen.numpy()) == 64 + 32 + 2 * SIMCLR_LINEAR_BATCH
+    for key, classes in data.probes.items():  # each key's probe is the one it gets alone
+        alone = dataclasses.replace(data, probes={key: classes})
+        assert probe_frozen_features(represent, alone, evaluation, seed=0) == {
+            name: value for name, value in both.items() if name.endswith(f"_{key}")
+        }
