@@ -119,6 +119,7 @@ def two_view_dataset(
     input_context: tf.distribute.InputContext | None = None,
     drop_remainder: bool = True,
     start_step: int = 0,
+    first_view_only: bool = False,
 ) -> tf.data.Dataset:
     """Batches `((view1, view2), labels)` for contrastive pretraining.
 
@@ -127,6 +128,9 @@ def two_view_dataset(
     seeded by (seed, e); each record gives view v = augment_image(image, augment,
     example_seed(seed, index, e, v)) for v = 1, 2, then `view_transform.views(record, view1,
     view2)` if given. Views float32 [B, h, w, C + channels_added]; labels name -> int32 [B].
+    `first_view_only=True` gives batches `(view1, labels)` of the same view 1 without
+    augmenting view 2 (half the augmentation work: the single-view baselines' stream), for
+    view transforms whose first view depends on the record and view 1 only.
 
     batch_size is the global batch; with an input_context the batches hold
     `input_context.get_per_replica_batch_size(batch_size)` examples (for
@@ -173,6 +177,10 @@ def two_view_dataset(
     def make_views(record: dict, epoch: tf.Tensor):
         image, index = record["image"], record["index"]
         view1 = augment_image(image, augment, example_seed(seed, index, epoch, 1))
+        if first_view_only:
+            if view_transform is not None:
+                view1 = view_transform.views(record, view1, view1)[0]
+            return view1, record["labels"]
         view2 = augment_image(image, augment, example_seed(seed, index, epoch, 2))
         if view_transform is not None:
             view1, view2 = view_transform.views(record, view1, view2)

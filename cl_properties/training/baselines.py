@@ -83,10 +83,10 @@ def single_view_dataset(
     """View 1 of the contrastive pipeline (same augmentation, view transform and order, so a
     baseline sees exactly the images the contrastive model does): batches of images, or of
     (images, labels[label])."""
-    pairs = training_views(config, data)
+    views = training_views(config, data, first_view_only=True)
     if label is None:
-        return pairs.map(lambda views, labels: views[0])
-    return pairs.map(lambda views, labels: (views[0], labels[label]))
+        return views.map(lambda images, labels: images)
+    return views.map(lambda images, labels: (images, labels[label]))
 
 
 def _fit(

@@ -91,11 +91,13 @@ def training_views(
     *,
     input_context: tf.distribute.InputContext | None = None,
     start_step: int = 0,
+    first_view_only: bool = False,
 ) -> tf.data.Dataset:
     """The stream a run of `config` trains on: batches `((view1, view2), labels)` of
     `data.train` (its augmentation and view transform, shuffled by `config.seed`), from
-    step `start_step`. `config.batch_size` is the global batch: with an input context the
-    batches are per replica (`two_view_dataset`)."""
+    step `start_step`; `first_view_only`: batches `(view1, labels)` of the same view 1.
+    `config.batch_size` is the global batch: with an input context the batches are per
+    replica (`two_view_dataset`)."""
     return two_view_dataset(
         data.train,
         data.augment,
@@ -105,6 +107,7 @@ def training_views(
         view_transform=data.view_transform,
         input_context=input_context,
         start_step=start_step,
+        first_view_only=first_view_only,
     )
 
 
@@ -134,15 +137,15 @@ def _simclr_linear_batches(data: DataSpec, seed: int) -> tf.data.Dataset:
         blur=False,
         extra_layers=(),
     )
-    pairs = two_view_dataset(
+    return two_view_dataset(
         data.train,
         augment,
         batch_size=SIMCLR_LINEAR_BATCH,
         seed=seed,
         shuffle_buffer=data.shuffle_buffer,
         view_transform=data.view_transform,
+        first_view_only=True,
     )
-    return pairs.map(lambda views, labels: (views[0], labels))
 
 
 def probe_frozen_features(

@@ -1,11 +1,14 @@
 """tf.data pipelines: structure, determinism, epochs, resume, sharding, view transforms."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from cl_properties.data import (
     EvalPreprocess,
+    RandBit,
     cifar_augment,
     crop_augment,
     eval_dataset,
@@ -180,6 +183,19 @@ def test_view_transform_is_applied_after_augmentation():
     ((image, _),) = eval_dataset(_source(), batch_size=N, view_transform=AppendConstant()).take(1)
     assert image.shape == (N, 8, 8, 4)
     np.testing.assert_array_equal(image[..., 3], 0.25)
+
+
+@pytest.mark.parametrize("mode", ["shared", "per_view"])
+def test_first_view_only_is_view1_of_the_pairs(mode):
+    # The single-view baselines' stream: the contrastive run's view 1, view 2 never augmented.
+    transform = RandBit(3, mode=mode, seed=1)
+    build = functools.partial(
+        two_view_dataset, _source(), crop_augment(), batch_size=6, seed=2, view_transform=transform
+    )
+    pairs, singles = build(), build(first_view_only=True)
+    for ((view1, _), labels), (view, single_labels) in zip(pairs.take(5), singles.take(5)):
+        np.testing.assert_array_equal(view, view1)
+        np.testing.assert_array_equal(single_labels["label"], labels["label"])
 
 
 def test_eval_dataset_keeps_source_order():
