@@ -76,8 +76,8 @@ class Job:
         floor trains none)."""
         if self.model == "random_init":
             return 0
-        if self.model == "vae" and self.vae.train_steps:
-            return self.vae.train_steps
+        if self.model == "vae":
+            return self.vae.steps(self.pretrain.train_steps)
         return self.pretrain.train_steps
 
     @property

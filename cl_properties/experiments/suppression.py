@@ -71,13 +71,12 @@ _PRETRAIN_DEFAULTS = {
 
 
 def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defaults: Any) -> None:
-    """Defines the pretraining flags (`cli.define_pretrain_flags`, with this study's
-    defaults overridden by `defaults`) and the sweep's own: --temperatures, --models,
-    --workers, --linear_epochs, --knn_k, --vae_*, --data_dir. --steps is --train_steps."""
+    """Defines the pretraining flags (`cli.define_pretrain_flags`) and the sweep's own:
+    --temperatures, --models, --workers, --linear_epochs, --knn_k, --vae_*, --data_dir;
+    `defaults` (flag name -> value) override the study's defaults of any of them. --steps is
+    --train_steps."""
     cli.define_pretrain_flags()
     flags.DEFINE_alias("steps", "train_steps")
-    for name, value in {**_PRETRAIN_DEFAULTS, **defaults}.items():
-        FLAGS.set_default(name, value)
     flags.DEFINE_list(
         "temperatures",
         [f"{t:g}" for t in temperatures],
@@ -109,7 +108,13 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
         "VAE reconstruction weight of the appended bit planes: group = all planes together as "
         "much as the image; bit = each bit once; pixel = plain summed BCE (the planes dominate).",
     )
-    flags.DEFINE_integer("vae_steps", None, "VAE training steps (default: --steps).", lower_bound=1)
+    flags.DEFINE_integer(
+        "vae_steps",
+        None,
+        "VAE training steps (default: twice --steps: the VAE sees one view per step, so it "
+        "then trains on as many images as the contrastive model's two views).",
+        lower_bound=1,
+    )
     flags.DEFINE_string("data_dir", None, "TFDS data_dir for TFDS datasets (never downloads).")
     flags.DEFINE_bool(
         "dry_run", False, "Print the runs the flags describe and exit without training."
@@ -121,6 +126,8 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
         "the runs already in results.json, measured with the same settings, and measure the "
         "rest).",
     )
+    for name, value in {**_PRETRAIN_DEFAULTS, **defaults}.items():
+        FLAGS.set_default(name, value)
 
 
 def _temperatures() -> list[float | None]:

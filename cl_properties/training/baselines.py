@@ -46,7 +46,8 @@ class VaeConfig:
     - "bit": w = 1 / (H W), each bit counts once, as the single binary value it is;
     - "pixel": w = 1, the plain summed BCE over all channels, where the b planes of H x W
       copies of one bit outweigh a grey image b times and dominate the loss.
-    `train_steps` None trains as many steps as the contrastive runs.
+    `train_steps` None trains twice the contrastive run's steps: one view per step, so as
+    many images as the contrastive model's two views.
     """
 
     latent_dim: int = 64
@@ -65,6 +66,10 @@ class VaeConfig:
             )
         if self.train_steps is not None and self.train_steps < 1:
             raise ValueError(f"vae train_steps must be >= 1, got {self.train_steps}")
+
+    def steps(self, contrastive_steps: int) -> int:
+        """Training steps beside a contrastive run of `contrastive_steps`."""
+        return self.train_steps or 2 * contrastive_steps
 
     def channel_weights(self, input_shape: Sequence[int], image_channels: int) -> list[float]:
         """Per-channel reconstruction weights for `input_shape` (H, W, C): the first
@@ -115,10 +120,10 @@ def train_vae(
     evaluation: EvalConfig = EvalConfig(),
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> dict[str, float]:
-    """Trains the VAE baseline on `data` (`vae.train_steps`, or `config.train_steps`) and
+    """Trains the VAE baseline on `data` (`vae.steps(config.train_steps)` steps) and
     probes its posterior mean; returns the final training terms (`train_<name>`) and the
     probes (`linear_<key>`, `knn_<key>`)."""
-    steps = vae.train_steps or config.train_steps
+    steps = vae.steps(config.train_steps)
     keras.utils.set_random_seed(config.seed)
     model = build_conv_vae(
         data.input_shape,

@@ -95,7 +95,7 @@ def test_randbit_smoke_all_models(tmp_path):
     assert [r["steps"] for r in floors] == [0, 0]
     assert not any(k.startswith("train_") for r in floors for k in r)
     vae_objective = {(r.get("vae_kl_weight"), r.get("vae_bit_weighting")) for r in rows}
-    assert vae_objective == {(1.0, "group"), (None, None)}  # recorded in the VAE's rows only
+    assert vae_objective == {(0.1, "group"), (None, None)}  # recorded in the VAE's rows only
     assert _document(tmp_path)["config"]["bits"] == ["0", "3"]
     assert "[9/9] bits=3 contrastive per_view tau=0.1" in result.stderr  # progress lines
     examples = sorted(os.listdir(tmp_path / "examples"))
@@ -151,6 +151,9 @@ def test_randbit_default_is_the_main_job():
     assert result.returncode == 0, result.stderr
     assert "[15/15] bits=20 contrastive per_view tau=0.1" in result.stdout
     assert "bits=20 random_init shared" in result.stdout  # the floor, at every bit count
+    # The main job's scale: 250 steps; the VAE twice as many (one view per step).
+    assert "bits=20 contrastive shared tau=0.1 seed=0 steps=250" in result.stdout
+    assert "bits=20 vae shared seed=0 steps=500" in result.stdout
     nothing = _run("randbit", "--bit_mode=per_view", "--models=vae", "--dry_run")
     assert nothing.returncode == 2 and "runs nothing" in nothing.stderr
 

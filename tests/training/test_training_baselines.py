@@ -120,6 +120,12 @@ def test_vae_config_validates():
         VaeConfig(train_steps=0)
 
 
+def test_the_vae_trains_twice_the_contrastive_steps_unless_told():
+    # One view per step: twice the steps see as many images as the two-view contrastive run.
+    assert VaeConfig().steps(150) == 300
+    assert VaeConfig(train_steps=40).steps(150) == 40
+
+
 @pytest.mark.parametrize(
     "weighting, expected",
     [("group", [1.0] + [1 / 4] * 4), ("bit", [1.0] + [1 / 784] * 4), ("pixel", [1.0] * 5)],
