@@ -1,7 +1,7 @@
 """The loss family of "Intriguing Properties of Contrastive Losses": NT-Xent, the generalized
 loss L = L_alignment + lambda * L_distribution (LogSumExp or sliced Wasserstein), priors, the
 serializable `ContrastiveLoss` wrapper and the registry of losses by name (`LOSSES`,
-`build_loss`)."""
+`build_loss`); and IFM (implicit feature modification), a feature-suppression remedy."""
 
 from cl_properties.losses.generalized import (
     DISTRIBUTIONS,
@@ -9,6 +9,7 @@ from cl_properties.losses.generalized import (
     generalized_contrastive_loss,
     logsumexp_distribution,
 )
+from cl_properties.losses.ifm import ifm, ifm_terms
 from cl_properties.losses.keras_loss import METHODS, ContrastiveLoss
 from cl_properties.losses.ntxent import (
     CANDIDATES,
@@ -17,6 +18,7 @@ from cl_properties.losses.ntxent import (
     nt_xent_terms,
     pair_logits,
     positive_cross_entropy,
+    positive_mask,
 )
 from cl_properties.losses.primitives import LossTerms
 from cl_properties.losses.priors import PRIORS, default_normalize, sample_prior
@@ -42,6 +44,8 @@ __all__ = [
     "contrastive_accuracy",
     "default_normalize",
     "generalized_contrastive_loss",
+    "ifm",
+    "ifm_terms",
     "logsumexp_distribution",
     "loss_arguments",
     "loss_uses",
@@ -49,6 +53,7 @@ __all__ = [
     "nt_xent_terms",
     "pair_logits",
     "positive_cross_entropy",
+    "positive_mask",
     "random_orthogonal",
     "register_loss",
     "sample_prior",

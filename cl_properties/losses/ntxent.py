@@ -52,6 +52,13 @@ def pair_logits(z1, z2, temperature: float, candidates: str = "all"):
     return z1, z2, logits, positive
 
 
+def positive_mask(positive):
+    """The (m, m) boolean mask of each anchor's positive: True at (i, p(i)) for the int
+    `positive` (m,) of `pair_logits`."""
+    index = ops.arange(ops.shape(positive)[0])
+    return ops.expand_dims(positive, 1) == ops.expand_dims(index, 0)
+
+
 def positive_cross_entropy(logits, positive):
     """NT-Xent's per-anchor loss (paper-notes section 1): the (sparse softmax) cross-entropy
     of each anchor's positive, computed as
@@ -65,8 +72,7 @@ def positive_cross_entropy(logits, positive):
     where -log softmax, or the paper's alignment + distribution split (Sec. 2), subtracts two
     large numbers. It is never negative.
     """
-    index = ops.arange(ops.shape(logits)[0])
-    is_positive = ops.expand_dims(positive, 1) == ops.expand_dims(index, 0)
+    is_positive = positive_mask(positive)
     positive_logit = ops.sum(ops.where(is_positive, logits, 0), axis=1, keepdims=True)
     # Self-pairs stay masked: lowest - logit rounds back to lowest (or to -inf).
     others = _mask(is_positive, logits - positive_logit)

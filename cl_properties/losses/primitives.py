@@ -48,12 +48,17 @@ def check_temperature(temperature: float) -> float:
     return temperature
 
 
+def check_nonnegative(value: float, name: str) -> float:
+    """Returns `value` as a float; ValueError naming `name` unless it is finite and >= 0."""
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {value}")
+    return value
+
+
 def check_lambda(lambda_weight: float) -> float:
     """Returns `lambda_weight` as a float; ValueError unless it is finite and >= 0."""
-    lambda_weight = float(lambda_weight)
-    if not (math.isfinite(lambda_weight) and lambda_weight >= 0):
-        raise ValueError(f"lambda_weight must be finite and >= 0, got {lambda_weight}")
-    return lambda_weight
+    return check_nonnegative(lambda_weight, "lambda_weight")
 
 
 def check_scale(scale: float) -> float:

@@ -52,7 +52,7 @@ def loss_arguments(name: str, **arguments: Any) -> dict[str, Any]:
 
 def loss_uses(name: str, argument: str) -> bool:
     """Whether loss `name` has the parameter `argument` (e.g. "temperature"): one its preset
-    sets. The SWD losses have no temperature and NT-Xent no lambda."""
+    sets. The SWD losses have no temperature, NT-Xent no lambda and only IFM an epsilon."""
     return argument in _entry(name).preset
 
 
@@ -87,3 +87,16 @@ for _prior in ("hypersphere", "hypercube", "normal"):
         prior=_prior,
         lambda_weight=5.0,
     )
+# A feature-suppression remedy candidate, not a member of the paper's family: eps 0.1 and
+# alpha 1 are the IFM reference code's defaults (Robinson et al. 2021), tau NT-Xent's 0.1.
+register_loss(
+    "ifm",
+    ContrastiveLoss,
+    "implicit feature modification: NT-Xent averaged with its eps-perturbed version (tau 0.1, "
+    "eps 0.1, alpha 1)",
+    method="ifm",
+    temperature=0.1,
+    epsilon=0.1,
+    alpha=1.0,
+    candidates="all",
+)

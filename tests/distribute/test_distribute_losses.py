@@ -11,6 +11,7 @@ from cl_properties.losses import ContrastiveLoss, contrastive_accuracy
 
 CONFIGS = [
     {"method": "nt_xent", "temperature": 0.2},
+    {"method": "ifm", "temperature": 0.2, "epsilon": 0.1, "alpha": 0.5},
     {"method": "decoupled", "temperature": 0.5, "lambda_weight": 0.3},
     {"method": "swd", "prior": "hypersphere", "lambda_weight": 5.0, "seed": 1},
     {"method": "swd", "prior": "hypercube", "lambda_weight": 5.0, "seed": 2},

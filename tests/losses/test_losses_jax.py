@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cl_properties.losses import generalized_contrastive_loss, nt_xent, sliced_wasserstein_loss
+from cl_properties.losses import (
+    generalized_contrastive_loss,
+    ifm,
+    nt_xent,
+    sliced_wasserstein_loss,
+)
 
 pytest.importorskip("jax")
 
@@ -20,7 +25,7 @@ import json, sys
 import jax
 import numpy as np
 import keras
-from cl_properties.losses import generalized_contrastive_loss, nt_xent, sliced_wasserstein_loss
+from cl_properties.losses import generalized_contrastive_loss, ifm, nt_xent, sliced_wasserstein_loss
 assert keras.backend.backend() == "jax", keras.backend.backend()
 z1, z2, prior, projection, s1, s2 = (np.asarray(a, np.float32) for a in json.load(sys.stdin))
 terms = generalized_contrastive_loss(
@@ -32,6 +37,11 @@ print(json.dumps({
     "nt_xent_grads": [np.asarray(g).tolist() for g in nt_xent_grads(z1, z2)],
     "nt_xent_saturated": float(nt_xent(s1, s2, temperature=0.05)),
     "nt_xent_single_pair_grads": [np.asarray(g).tolist() for g in nt_xent_grads(z1[:1], z2[:1])],
+    "ifm": float(ifm(z1, z2, temperature=0.2, epsilon=0.1, alpha=0.5)),
+    "ifm_single_pair_grads": [
+        np.asarray(g).tolist()
+        for g in jax.grad(lambda a, b: ifm(a, b, epsilon=0.3), argnums=(0, 1))(z1[:1], z2[:1])
+    ],
     "decoupled": [float(terms.loss), float(terms.alignment), float(terms.distribution)],
     "swd": float(sliced_wasserstein_loss(z1, prior, projection)),
 }))
@@ -72,6 +82,10 @@ def test_losses_on_jax_equal_the_tensorflow_values():
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-7)
     # One pair: no negatives, zero loss and zero (not NaN) gradient.
     np.testing.assert_array_equal(on_jax["nt_xent_single_pair_grads"], np.zeros((2, 1, 8)))
+    np.testing.assert_allclose(
+        on_jax["ifm"], float(ifm(z1, z2, temperature=0.2, epsilon=0.1, alpha=0.5)), rtol=1e-5
+    )
+    np.testing.assert_array_equal(on_jax["ifm_single_pair_grads"], np.zeros((2, 1, 8)))
     np.testing.assert_allclose(
         on_jax["decoupled"],
         [float(terms.loss), float(terms.alignment), float(terms.distribution)],

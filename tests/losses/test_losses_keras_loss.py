@@ -15,6 +15,8 @@ from cl_properties.losses import (
 CONFIGS = [
     {"method": "nt_xent", "temperature": 0.2},
     {"method": "nt_xent", "temperature": 0.2, "candidates": "cross_view"},
+    {"method": "ifm", "temperature": 0.2, "epsilon": 0.1, "alpha": 1.0},
+    {"method": "ifm", "temperature": 0.2, "epsilon": 0.3, "alpha": 0.5, "candidates": "cross_view"},
     {"method": "decoupled", "temperature": 1.0, "lambda_weight": 0.1},
     {"method": "swd", "prior": "hypersphere", "lambda_weight": 5.0, "seed": 1},
     {"method": "swd", "prior": "hypercube", "lambda_weight": 5.0, "seed": 2},
@@ -64,8 +66,11 @@ def test_defaults_resolve():
         "seed": 0,
         "scale": 1.0,
         "candidates": "all",
+        "epsilon": 0.1,
+        "alpha": 1.0,
     }
     assert ContrastiveLoss("decoupled").temperature == 1.0
+    assert ContrastiveLoss("ifm").temperature == 0.1 and ContrastiveLoss("ifm").normalize
     assert ContrastiveLoss("swd", prior="normal").normalize is False
     assert ContrastiveLoss("swd", prior="hypersphere").normalize is True
 
@@ -73,7 +78,7 @@ def test_defaults_resolve():
 @pytest.mark.parametrize("config", CONFIGS)
 def test_parts_add_up(views, config):
     terms = ContrastiveLoss(**config)(*views, step=1)
-    lam = 1.0 if config["method"] == "nt_xent" else config["lambda_weight"]
+    lam = 1.0 if config["method"] in ("nt_xent", "ifm") else config["lambda_weight"]
     np.testing.assert_allclose(
         terms.loss.numpy(), (terms.alignment + lam * terms.distribution).numpy(), rtol=1e-6
     )

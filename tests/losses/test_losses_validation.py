@@ -7,6 +7,7 @@ from cl_properties.losses import (
     ContrastiveLoss,
     contrastive_accuracy,
     generalized_contrastive_loss,
+    ifm,
     nt_xent,
     random_orthogonal,
     sample_prior,
@@ -32,6 +33,12 @@ CASES = [
     (lambda: nt_xent(Z, Z, temperature=0.0), "temperature"),
     (lambda: nt_xent(Z, Z, temperature=-0.5), "temperature"),
     (lambda: nt_xent(Z, Z, temperature=float("nan")), "temperature"),
+    (lambda: ifm(Z, Z, epsilon=-0.1), "epsilon must be finite and >= 0"),
+    (lambda: ifm(Z, Z, epsilon=float("inf")), "epsilon must be finite and >= 0"),
+    (lambda: ifm(Z, Z, alpha=-1), "alpha must be finite and >= 0"),
+    (lambda: ifm(Z, Z, alpha=float("nan")), "alpha must be finite and >= 0"),
+    (lambda: ifm(Z, Z, temperature=0), "temperature"),
+    (lambda: ifm(Z, Z, candidates="same_view"), "candidates must be one of"),
     (lambda: contrastive_accuracy(Z, np.ones((4,))), "rank 2"),
     (lambda: generalized_contrastive_loss(np.ones(3), np.ones(3)), "rank 2"),
     (lambda: generalized_contrastive_loss(Z, np.ones((3, 3))), "same shape"),
@@ -59,6 +66,9 @@ CASES = [
     (lambda: ContrastiveLoss(temperature=0), "temperature"),
     (lambda: ContrastiveLoss("decoupled", lambda_weight=-0.1), "lambda_weight"),
     (lambda: ContrastiveLoss(seed=1.5), "seed must be an int"),
+    (lambda: ContrastiveLoss("ifm", epsilon=-0.5), "epsilon must be finite and >= 0"),
+    (lambda: ContrastiveLoss("ifm", alpha=float("inf")), "alpha must be finite and >= 0"),
+    (lambda: ContrastiveLoss("ifm", prior="normal"), "hypersphere"),
 ]
 
 
