@@ -91,6 +91,20 @@ def define_pretrain_flags() -> None:
         "the loss's preset).",
         lower_bound=0.0,
     )
+    flags.DEFINE_float(
+        "ifm_epsilon",
+        None,
+        "IFM's perturbation eps of the cosine similarities (--loss=ifm only; default: its "
+        "preset, 0.1).",
+        lower_bound=0.0,
+    )
+    flags.DEFINE_float(
+        "ifm_alpha",
+        None,
+        "IFM's weight alpha of the perturbed NT-Xent against the clean one (--loss=ifm only; "
+        "default: its preset, 1).",
+        lower_bound=0.0,
+    )
     flags.DEFINE_enum(
         "loss_candidates",
         None,
@@ -212,6 +226,8 @@ def define_digits_flag() -> None:
 LOSS_PARAMETER_FLAGS = {
     "temperature": "temperature",
     "lambda_weight": "lambda_weight",
+    "ifm_epsilon": "epsilon",
+    "ifm_alpha": "alpha",
     "loss_candidates": "candidates",
 }
 
@@ -221,9 +237,10 @@ def loss_config_from_flags(
 ) -> LossConfig:
     """--loss with its arguments: the registry's preset, replaced by the entry point's own
     preset for that loss (`entry_presets`, loss name -> arguments, e.g. CIFAR's NT-Xent tau
-    0.2), replaced by --temperature / --lambda_weight when given; --loss_scale. ValueError
-    naming the flag when it sets a parameter the loss does not have (SWD has no
-    temperature, NT-Xent no lambda)."""
+    0.2), replaced by --temperature / --lambda_weight / --ifm_epsilon / --ifm_alpha /
+    --loss_candidates when given; --loss_scale. ValueError naming the flag when it sets a
+    parameter the loss does not have (SWD has no temperature, NT-Xent no lambda, only IFM an
+    epsilon and alpha)."""
     loss = FLAGS.loss
     given = {}
     for flag, argument in LOSS_PARAMETER_FLAGS.items():

@@ -90,6 +90,16 @@ def test_each_loss_takes_its_own_parameters(args, entry_presets, temperature, la
     assert resolved.get("lambda_weight") == lambda_weight
 
 
+@flagsaver.flagsaver
+def test_ifm_flags_reach_the_loss_config():
+    FLAGS(["prog", "--loss=ifm"])
+    preset = cli.loss_config_from_flags().resolved()
+    assert (preset["temperature"], preset["epsilon"], preset["alpha"]) == (0.1, 0.1, 1.0)
+    FLAGS(["prog", "--loss=ifm", "--ifm_epsilon=0.3", "--ifm_alpha=0.5", "--temperature=0.2"])
+    loss = cli.loss_config_from_flags().build(seed=0)
+    assert (loss.method, loss.temperature, loss.epsilon, loss.alpha) == ("ifm", 0.2, 0.3, 0.5)
+
+
 def test_the_official_colab_options_reach_the_config():
     with flagsaver.flagsaver():
         default = _config()
@@ -109,6 +119,8 @@ def test_the_official_colab_options_reach_the_config():
         (["--loss=swd_normal", "--temperature=0.1"], "--temperature does not apply to "),
         (["--lambda_weight=0.5"], "--lambda_weight does not apply to --loss=nt_xent"),
         (["--loss=decoupled", "--loss_candidates=cross_view"], "which has no candidates"),
+        (["--ifm_epsilon=0.2"], "--ifm_epsilon does not apply to --loss=nt_xent"),
+        (["--loss=decoupled", "--ifm_alpha=2"], "--ifm_alpha does not apply to --loss=decoupled"),
     ],
 )
 @flagsaver.flagsaver
@@ -125,6 +137,8 @@ def test_a_parameter_the_loss_lacks_is_an_error_naming_the_flag(args, message):
         "--batch_size=1",
         "--head_depth=-1",
         "--lambda_weight=-1",
+        "--ifm_epsilon=-0.1",
+        "--ifm_alpha=-1",
         "--loss=triplet",
         "--epochs=-1",
         "--loss_scale=0",
