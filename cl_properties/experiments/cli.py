@@ -94,15 +94,15 @@ def define_pretrain_flags() -> None:
     flags.DEFINE_float(
         "ifm_epsilon",
         None,
-        "IFM's perturbation eps of the cosine similarities (--loss=ifm only; default: its "
-        "preset, 0.1).",
+        "IFM's perturbation eps of the cosine similarities (with --loss=ifm, or a suppression "
+        "experiment's --models=ifm; default: its preset, 0.1).",
         lower_bound=0.0,
     )
     flags.DEFINE_float(
         "ifm_alpha",
         None,
-        "IFM's weight alpha of the perturbed NT-Xent against the clean one (--loss=ifm only; "
-        "default: its preset, 1).",
+        "IFM's weight alpha of the perturbed NT-Xent against the clean one (with --loss=ifm, or "
+        "a suppression experiment's --models=ifm; default: its preset, 1).",
         lower_bound=0.0,
     )
     flags.DEFINE_enum(
@@ -232,25 +232,40 @@ LOSS_PARAMETER_FLAGS = {
 }
 
 
+def check_loss_flags(losses: Mapping[str, str]) -> None:
+    """ValueError naming the flag when a flag of `LOSS_PARAMETER_FLAGS` is given and none of
+    the run's `losses` has its parameter (SWD has no temperature, NT-Xent no lambda, only IFM
+    an epsilon and alpha). `losses`: what chose each loss -> its name in the registry, e.g.
+    {"--loss=nt_xent": "nt_xent", "--models=ifm": "ifm"}."""
+    for flag, argument in LOSS_PARAMETER_FLAGS.items():
+        if FLAGS[flag].value is None or any(loss_uses(n, argument) for n in losses.values()):
+            continue
+        which = "which has" if len(losses) == 1 else "which have"
+        raise ValueError(f"--{flag} does not apply to {' or '.join(losses)}, {which} no {argument}")
+
+
 def loss_config_from_flags(
     entry_presets: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    name: str | None = None,
+    run_losses: Mapping[str, str] | None = None,
 ) -> LossConfig:
-    """--loss with its arguments: the registry's preset, replaced by the entry point's own
-    preset for that loss (`entry_presets`, loss name -> arguments, e.g. CIFAR's NT-Xent tau
-    0.2), replaced by --temperature / --lambda_weight / --ifm_epsilon / --ifm_alpha /
-    --loss_candidates when given; --loss_scale. ValueError naming the flag when it sets a
-    parameter the loss does not have (SWD has no temperature, NT-Xent no lambda, only IFM an
-    epsilon and alpha)."""
-    loss = FLAGS.loss
-    given = {}
-    for flag, argument in LOSS_PARAMETER_FLAGS.items():
-        if FLAGS[flag].value is None:
-            continue
-        if not loss_uses(loss, argument):
-            raise ValueError(f"--{flag} does not apply to --loss={loss}, which has no {argument}")
-        given[argument] = FLAGS[flag].value
-    entry = dict((entry_presets or {}).get(loss, {}))
-    return LossConfig(loss, {**entry, **given, "scale": FLAGS.loss_scale})
+    """The loss `name` (default --loss) with its arguments: the registry's preset, replaced by
+    the entry point's own preset for that loss (`entry_presets`, loss name -> arguments, e.g.
+    CIFAR's NT-Xent tau 0.2), replaced by those of --temperature / --lambda_weight /
+    --ifm_epsilon / --ifm_alpha / --loss_candidates it has, when given; --loss_scale.
+    ValueError naming the flag when it sets a parameter that none of the run's losses has
+    (`check_loss_flags`): `run_losses`, by default --loss alone. A run of several losses (a
+    suppression experiment's --models=ifm beside --loss) passes them all and a `name`."""
+    name = name or FLAGS.loss
+    check_loss_flags(run_losses or {f"--loss={FLAGS.loss}": FLAGS.loss})
+    given = {
+        argument: FLAGS[flag].value
+        for flag, argument in LOSS_PARAMETER_FLAGS.items()
+        if FLAGS[flag].value is not None and loss_uses(name, argument)
+    }
+    entry = dict((entry_presets or {}).get(name, {}))
+    return LossConfig(name, {**entry, **given, "scale": FLAGS.loss_scale})
 
 
 def _steps(epochs: float, num_examples: int, batch_size: int) -> int:
@@ -301,7 +316,8 @@ def pretrain_config_from_flags(
             hidden_dim=FLAGS.head_hidden_dim,
             output_dim=FLAGS.head_output_dim,
         ),
-        loss=loss_config_from_flags(),
+        # A given loss may take flags --loss lacks (a suppression experiment's --models=ifm).
+        loss=overrides["loss"] if "loss" in overrides else loss_config_from_flags(),
         optimizer=OptimizerConfig(
             name=FLAGS.optimizer,
             learning_rate=FLAGS.learning_rate,

@@ -100,6 +100,23 @@ def test_ifm_flags_reach_the_loss_config():
     assert (loss.method, loss.temperature, loss.epsilon, loss.alpha) == ("ifm", 0.2, 0.3, 0.5)
 
 
+@flagsaver.flagsaver
+def test_a_run_of_two_losses_gives_each_the_flags_it_has():
+    # A suppression experiment's --models=ifm beside the contrastive model's --loss=nt_xent.
+    FLAGS(["prog", "--ifm_epsilon=0.3", "--loss_candidates=cross_view", "--loss_scale=2"])
+    run_losses = {"--loss=nt_xent": "nt_xent", "--models=ifm": "ifm"}
+    nt_xent = cli.loss_config_from_flags(run_losses=run_losses)
+    ifm = cli.loss_config_from_flags(name="ifm", run_losses=run_losses)
+    assert nt_xent.arguments == {"candidates": "cross_view", "scale": 2.0}
+    assert ifm.arguments == {"epsilon": 0.3, "candidates": "cross_view", "scale": 2.0}
+    FLAGS(["prog", "--lambda_weight=0.5"])
+    with pytest.raises(
+        ValueError,
+        match="--lambda_weight does not apply to --loss=nt_xent or --models=ifm, which have no",
+    ):
+        cli.loss_config_from_flags(name="ifm", run_losses=run_losses)
+
+
 def test_the_official_colab_options_reach_the_config():
     with flagsaver.flagsaver():
         default = _config()
