@@ -6,7 +6,7 @@ per-view bits) and one model (`TRAINERS`), with everything a worker needs and no
 `run_jobs` runs them in order or in worker processes, prints progress, and after every
 finished job rewrites results.json (`cl_properties.results.write_results`, so a stopped run
 keeps what it measured) and the plot (one panel per probe: accuracy vs the knob, one line
-per model, variant and temperature); `table` formats the rows.
+per model, variant, temperature and loss parameters); `table` formats the rows.
 """
 
 from __future__ import annotations
@@ -43,6 +43,19 @@ from cl_properties.training.baselines import (
 )
 from cl_properties.training.evaluate import training_views
 
+# The contrastive family: models that are the ContrastiveModel with the "contrastive" model's
+# encoder, head, optimizer, steps, augmentations and temperatures, each trained with its own
+# loss: model name -> that loss's name in cl_properties.losses.LOSSES (None: the run's --loss).
+# A remedy that replaces the loss is one entry here.
+CONTRASTIVE_LOSSES: Mapping[str, str | None] = {
+    "contrastive": None,
+    "ifm": "ifm",  # implicit feature modification (Robinson et al. 2021), NT-Xent's remedy
+}
+# Loss arguments a contrastive-family row records besides the temperature, when its loss has
+# them: row column (named as the flag that sets it) -> argument. With the temperature they
+# tell one model's runs apart: in results.json when resuming, and as lines of the plot.
+LOSS_COLUMNS: Mapping[str, str] = {"ifm_epsilon": "epsilon", "ifm_alpha": "alpha"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Job:
@@ -53,7 +66,7 @@ class Job:
     knob (e.g. {"bit_mode": "per_view"}; {} for experiments without); both are JSON-able and
     become columns of the row. `options` is the experiment's typed data options (a frozen
     dataclass: dataset, sizes, ...). `pretrain` carries the seed, steps, batch size,
-    optimizer and, for the contrastive model, the temperature.
+    optimizer and, for the contrastive family (`CONTRASTIVE_LOSSES`), the loss it trains with.
     """
 
     point: Mapping[str, Any]
@@ -66,9 +79,18 @@ class Job:
 
     @property
     def temperature(self) -> float | None:
-        if self.model != "contrastive":
+        if self.model not in CONTRASTIVE_LOSSES:
             return None
         return self.pretrain.loss.resolved().get("temperature")
+
+    @property
+    def loss_parameters(self) -> dict[str, Any]:
+        """Column -> value of the `LOSS_COLUMNS` its loss has ({} outside the contrastive
+        family)."""
+        if self.model not in CONTRASTIVE_LOSSES:
+            return {}
+        resolved = self.pretrain.loss.resolved()
+        return {column: resolved[arg] for column, arg in LOSS_COLUMNS.items() if arg in resolved}
 
     @property
     def steps(self) -> int:
@@ -82,10 +104,12 @@ class Job:
 
     @property
     def series(self) -> str:
-        """The plot line this job belongs to: model, variant, and the contrastive temperature."""
+        """The plot line this job belongs to: model, variant, and the contrastive family's
+        temperature and loss parameters (e.g. "ifm shared tau=0.1 epsilon=0.1 alpha=1")."""
         parts = [self.model, *map(str, self.variant.values())]
         if self.temperature is not None:
             parts.append(f"tau={self.temperature:g}")
+        parts += [f"{LOSS_COLUMNS[c]}={v:g}" for c, v in self.loss_parameters.items()]
         return " ".join(parts)
 
     def describe(self) -> str:
@@ -112,7 +136,7 @@ class Experiment:
     points_flag: str
     x_label: str
     probe_titles: Mapping[str, str]
-    models: tuple[str, ...] = ("contrastive", "vae", "supervised", "random_init")  # those it allows
+    models: tuple[str, ...] = (*CONTRASTIVE_LOSSES, "vae", "supervised", "random_init")  # allowed
     variant_flags: tuple[str, ...] = ()
     x_scale: str = "linear"
     title: str = ""
@@ -147,7 +171,7 @@ def _random_init(job: Job, data: DataSpec, callbacks) -> dict[str, float]:
 
 # Model name -> trainer(job, data, callbacks) -> metrics (probes and training terms).
 TRAINERS: Mapping[str, Callable[[Job, DataSpec, Sequence[keras.callbacks.Callback]], dict]] = {
-    "contrastive": _contrastive,  # the ContrastiveModel, one per temperature
+    **dict.fromkeys(CONTRASTIVE_LOSSES, _contrastive),  # the ContrastiveModel, per temperature
     "vae": _vae,  # cl_properties.training.baselines.train_vae
     "supervised": _supervised,  # baselines.train_supervised (the upper reference)
     "random_init": _random_init,  # baselines.probe_random_init (the floor)
@@ -160,9 +184,9 @@ def run_job(
     build_data: Callable[[Job], DataSpec],
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> dict[str, Any]:
-    """Trains and probes one job; returns its row (knobs, model, temperature, seed, steps,
-    batch size, the VAE's objective, probe accuracies, chance levels, training metrics,
-    seconds)."""
+    """Trains and probes one job; returns its row (knobs, model, temperature, the loss's
+    `LOSS_COLUMNS`, seed, steps, batch size, the VAE's objective, probe accuracies, chance
+    levels, training metrics, seconds)."""
     if job.model not in TRAINERS:
         raise ValueError(f"unknown model {job.model!r}; known: {MODELS}")
     started = time.perf_counter()
@@ -172,6 +196,7 @@ def run_job(
         **job.variant,
         "model": job.model,
         "temperature": job.temperature,
+        **job.loss_parameters,
         "series": job.series,
         "seed": job.pretrain.seed,
         "steps": job.steps,
@@ -218,9 +243,15 @@ def _worker_init(threads: int) -> None:
 
 
 def job_key(job: Job) -> tuple:
-    """What identifies a job's row in results.json: its knob values, variant, model and
-    temperature."""
-    return (*sorted({**job.point, **job.variant}.items()), job.model, job.temperature)
+    """What identifies a job's row in results.json: its knob values, variant, model,
+    temperature and loss parameters (`LOSS_COLUMNS`)."""
+    parameters = job.loss_parameters
+    return (
+        *sorted({**job.point, **job.variant}.items()),
+        job.model,
+        job.temperature,
+        *(parameters.get(column) for column in LOSS_COLUMNS),
+    )
 
 
 def _row_key(row: Mapping[str, Any], names: Sequence[str]) -> tuple:
@@ -228,6 +259,7 @@ def _row_key(row: Mapping[str, Any], names: Sequence[str]) -> tuple:
         *sorted((name, row.get(name)) for name in names),
         row.get("model"),
         row.get("temperature"),
+        *(row.get(column) for column in LOSS_COLUMNS),
     )
 
 
@@ -246,14 +278,14 @@ def run_jobs(
     rows: those of `measured` that no job names first, then one per job (in job order).
 
     `measured` are rows of an earlier run of the same settings (results.json): a job whose
-    knob values, variant, model and temperature match one of them is not run again, so a
-    stopped run, rerun, continues where it stopped. workers=1 runs the jobs here, in order, with a
-    step counter on a terminal; workers=N > 1 runs them in N spawned processes sharing the
-    CPU cores (each N-th of them). After every finished job, results.json (status
-    "running") and the plot are rewritten; at the end the status is "completed", or
-    "failed" with the error when a job raised (re-raised), or "interrupted" on Ctrl-C /
-    SIGTERM (raised as `Interrupted`; worker processes are stopped). Progress lines (job
-    i/N, its probes, seconds, time left) go to `stream`.
+    knob values, variant, model, temperature and loss parameters match one of them is not
+    run again, so a stopped run, rerun, continues where it stopped. workers=1 runs the jobs
+    here, in order, with a step counter on a terminal; workers=N > 1 runs them in N spawned
+    processes sharing the CPU cores (each N-th of them). After every finished job,
+    results.json (status "running") and the plot are rewritten; at the end the status is
+    "completed", or "failed" with the error when a job raised (re-raised), or "interrupted"
+    on Ctrl-C / SIGTERM (raised as `Interrupted`; worker processes are stopped). Progress
+    lines (job i/N, its probes, seconds, time left) go to `stream`.
     """
     if not jobs:
         raise ValueError("there are no jobs: check the knob values and --models")
@@ -442,8 +474,11 @@ def save_examples(
 
 
 def table(experiment: Experiment, rows: Sequence[Mapping[str, Any]]) -> str:
-    """The printed table: knob, model, temperature, seed, linear probes, seconds."""
-    columns = [experiment.x, "model", "temperature", "seed"]
+    """The printed table: knob, model, temperature, the loss parameters some rows have,
+    seed, linear probes, seconds."""
+    columns = [experiment.x, "model", "temperature"]
+    columns += [c for c in LOSS_COLUMNS if any(c in r for r in rows)]
+    columns.append("seed")
     columns += [
         f"linear_{k}" for k in experiment.probe_titles if any(f"linear_{k}" in r for r in rows)
     ]

@@ -11,12 +11,15 @@ runs the program (lock, resume, table, plots, example views).
 Models (`job_runner.TRAINERS`):
 - contrastive: the `ContrastiveModel` through `cl_properties.training.train_and_evaluate`,
   once per temperature of --temperatures;
+- ifm: the same model and training with the IFM loss (implicit feature modification,
+  Robinson et al. 2021) at --ifm_epsilon / --ifm_alpha, once per temperature, beside
+  NT-Xent (--loss=nt_xent); `job_runner.CONTRASTIVE_LOSSES` lists this family;
 - vae, supervised, random_init: the references of `cl_properties.training.baselines` (the
   reconstruction model; the upper reference, trained on the first probe label; the floor,
   the encoder untrained).
 Every model is probed the same way (`cl_properties.training.probe_frozen_features`): linear
 classifier and kNN on frozen features of the un-augmented train/test images (`linear_<key>`,
-`knn_<key>`); contrastive models also report their online probes (`online_<key>`).
+`knn_<key>`); the contrastive family also reports its online probes (`online_<key>`).
 
 Flags are defined only when an experiment runs as a program (`define_flags` under
 `__main__`), so importing an experiment module (tests, workers, benchmarks) defines none.
@@ -36,6 +39,8 @@ from absl import flags
 
 from cl_properties.experiments import cli, runtime
 from cl_properties.experiments.job_runner import (
+    CONTRASTIVE_LOSSES,
+    LOSS_COLUMNS,
     MODELS,
     Experiment,
     Job,
@@ -80,11 +85,18 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
     flags.DEFINE_list(
         "temperatures",
         [f"{t:g}" for t in temperatures],
-        "Temperatures of the contrastive models (one line each); replaces --temperature. The "
-        "default is this study's NT-Xent sweep: with another --loss and no --temperatures, the "
-        "loss's own temperature (decoupled 1.0; the SWD losses have none).",
+        "Temperatures of the contrastive models, ifm included (one line each); replaces "
+        "--temperature. The default is this study's NT-Xent sweep (IFM's too): with another "
+        "--loss and no --temperatures, the loss's own temperature (decoupled 1.0; the SWD "
+        "losses have none).",
     )
-    flags.DEFINE_list("models", list(models), f"Models, among {', '.join(MODELS)}.")
+    flags.DEFINE_list(
+        "models",
+        list(models),
+        f"Models, among {', '.join(MODELS)}. ifm: the contrastive model and training with the "
+        "IFM loss (--ifm_epsilon, --ifm_alpha; default its preset, 0.1 and 1) at every "
+        "temperature, beside --loss=nt_xent.",
+    )
     flags.DEFINE_integer(
         "workers",
         0,
@@ -130,16 +142,22 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
         FLAGS.set_default(name, value)
 
 
+# The losses the study's NT-Xent sweep (--temperatures' default values) is for: NT-Xent and
+# the contrastive family's own losses, its remedies (IFM perturbs NT-Xent's logits).
+_SWEPT_LOSSES = ("nt_xent", *filter(None, CONTRASTIVE_LOSSES.values()))
+
+
 def _temperatures() -> list[float | None]:
-    """The contrastive runs' temperatures: --temperatures for a loss that has one (its
-    default values are NT-Xent's); None (the loss's own) for another loss without the flag."""
+    """The contrastive family's temperatures: --temperatures for a loss that has one (its
+    default values are NT-Xent's, for `_SWEPT_LOSSES`); None (the loss's own) for another
+    loss without the flag."""
     if not loss_uses(FLAGS.loss, "temperature"):
         if FLAGS["temperatures"].present:
             raise ValueError(
                 f"--temperatures does not apply to --loss={FLAGS.loss}, which has no temperature"
             )
         return [None]
-    if FLAGS.loss != "nt_xent" and not FLAGS["temperatures"].present:
+    if FLAGS.loss not in _SWEPT_LOSSES and not FLAGS["temperatures"].present:
         return [None]
     return cli.list_flag("temperatures", float, positive=True)
 
@@ -153,8 +171,9 @@ def jobs_from_flags(
     models: Sequence[str] | None = None,
 ) -> list[Job]:
     """The jobs the flags describe: for each point and variant, each model of `models`
-    (default --models); the contrastive model once per temperature of --temperatures, the
-    others once. `options` is the experiment's typed data options, shared by every job."""
+    (default --models); the contrastive family (`CONTRASTIVE_LOSSES`) once per temperature of
+    --temperatures, each with its loss, the others once. `options` is the experiment's typed
+    data options, shared by every job."""
     if FLAGS["temperature"].present:
         raise ValueError(
             "this experiment sweeps --temperatures (a list); --temperature is not used"
@@ -168,6 +187,29 @@ def jobs_from_flags(
         )
     if any(models.count(m) > 1 for m in models):
         raise ValueError(f"--models must not repeat values, got {models}")
+    own_losses = {m: CONTRASTIVE_LOSSES[m] for m in models if CONTRASTIVE_LOSSES.get(m)}
+    for model, loss in own_losses.items():
+        # A remedy's line is measured beside NT-Xent's, with the same temperatures and loss
+        # flags: with another --loss the contrastive line would differ by more than the remedy
+        # (its loss's own default temperature too); with --loss=<its loss> it would be a copy.
+        if FLAGS.loss not in ("nt_xent", loss):
+            raise ValueError(
+                f"--models={model} trains {loss} beside the contrastive model's NT-Xent: it "
+                f"needs --loss=nt_xent, not --loss={FLAGS.loss}"
+            )
+        if FLAGS.loss == loss and "contrastive" in models:
+            raise ValueError(
+                f"with --loss={loss} the contrastive model is the {model} one: drop one of them "
+                "from --models (or use --loss=nt_xent)"
+            )
+    run_losses = {
+        f"--loss={FLAGS.loss}": FLAGS.loss,
+        **{f"--models={m}": n for m, n in own_losses.items()},
+    }
+    losses = {
+        m: cli.loss_config_from_flags(name=own_losses.get(m, FLAGS.loss), run_losses=run_losses)
+        for m in models
+    }
     temperatures = _temperatures()
     loop = math.gcd(FLAGS.train_steps, FLAGS.steps_per_loop)
     evaluation = EvalConfig(
@@ -179,10 +221,8 @@ def jobs_from_flags(
         FLAGS.vae_latent_dim, FLAGS.vae_kl_weight, FLAGS.vae_bit_weighting, FLAGS.vae_steps
     )
 
-    loss_flags = cli.loss_config_from_flags()
-
-    def pretrain(temperature: float | None) -> PretrainConfig:
-        loss = loss_flags
+    def pretrain(model: str, temperature: float | None) -> PretrainConfig:
+        loss = losses[model]
         if temperature is not None:
             loss = dataclasses.replace(
                 loss, arguments={**loss.arguments, "temperature": temperature}
@@ -190,18 +230,19 @@ def jobs_from_flags(
         return cli.pretrain_config_from_flags(loss=loss, steps_per_loop=loop)
 
     return [
-        Job(dict(point), model, pretrain(t), evaluation, vae, options, dict(variant))
+        Job(dict(point), model, pretrain(model, t), evaluation, vae, options, dict(variant))
         for point in points
         for variant in variants
         for model in models
-        for t in (temperatures if model == "contrastive" else [None])
+        for t in (temperatures if model in CONTRASTIVE_LOSSES else [None])
     ]
 
 
 # Flags that choose which jobs run, not how one is measured: rows of an earlier run with
 # other values of these are still valid (with the experiment's `points_flag` and
-# `variant_flags`).
-_JOB_LIST_FLAGS = ("temperatures", "models")
+# `variant_flags`). The loss flags of `LOSS_COLUMNS` are recorded in the rows they set, as
+# the temperature is.
+_JOB_LIST_FLAGS = ("temperatures", "models", *LOSS_COLUMNS)
 
 
 def main(experiment: Experiment, jobs: Sequence[Job], module: str) -> None:

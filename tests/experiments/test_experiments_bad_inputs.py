@@ -161,6 +161,19 @@ CASES = [
     ),
     ("randbit", ["--lambda_weight=2"], None, "--lambda_weight does not apply to --loss=nt_xent"),
     ("randbit", ["--models=contrastive,bogus"], None, "--models must be among"),
+    ("randbit", ["--ifm_epsilon=0.2"], None, "--ifm_epsilon does not apply to --loss=nt_xent"),
+    (
+        "randbit",
+        ["--models=ifm", "--loss=decoupled"],
+        None,
+        "--models=ifm trains ifm beside the contrastive model's NT-Xent: it needs --loss=nt_xent",
+    ),
+    (
+        "randbit",
+        ["--models=contrastive,ifm", "--loss=ifm"],
+        None,
+        "with --loss=ifm the contrastive model is the ifm one",
+    ),
     ("randbit", ["--num_train=-1"], None, "flag --num_train=-1"),
     ("randbit", ["--knn_k=5000"], None, "--knn_k=5000 is larger than the training set (64 images)"),
     (

@@ -1,11 +1,13 @@
 """The job runner of the feature-suppression experiments, in-process, with a tiny data
 builder: rows, series, resume after a failure or an interrupt, plots, tables, examples."""
 
+import dataclasses
 import io
 import json
 import os
 import signal
 
+import keras
 import matplotlib.image
 import numpy as np
 import pytest
@@ -79,6 +81,83 @@ def test_job_series_and_description():
     per_view = _job(3, variant={"bit_mode": "per_view"})
     assert per_view.series == "contrastive per_view tau=0.1"
     assert job_runner.job_key(per_view) != job_runner.job_key(_job(3))
+
+
+def _ifm_job(n: int, epsilon: float, alpha: float = 0.5) -> job_runner.Job:
+    job = _job(n, "ifm")
+    loss = LossConfig("ifm", {"temperature": 0.2, "epsilon": epsilon, "alpha": alpha})
+    return dataclasses.replace(job, pretrain=dataclasses.replace(job.pretrain, loss=loss))
+
+
+class _LossOfTheModel(keras.callbacks.Callback):
+    """Keeps the config of the loss the trained model was built with."""
+
+    def on_train_begin(self, logs=None):
+        self.config = self.model.contrastive_loss.get_config()
+
+
+def test_ifm_jobs_are_told_apart_by_their_loss_parameters():
+    job = _ifm_job(1, epsilon=0.3)
+    assert (job.temperature, job.loss_parameters) == (0.2, {"ifm_epsilon": 0.3, "ifm_alpha": 0.5})
+    assert job.series == "ifm tau=0.2 epsilon=0.3 alpha=0.5" and job.steps == 2
+    assert job_runner.job_key(job) != job_runner.job_key(_ifm_job(1, epsilon=0.1))
+    assert _job(1).loss_parameters == {} and _job(1, "vae").loss_parameters == {}
+
+
+@pytest.mark.slow
+def test_an_ifm_job_trains_the_contrastive_model_with_its_ifm_loss():
+    loss = _LossOfTheModel()
+    row = job_runner.run_job(_ifm_job(1, epsilon=0.3), _tiny_data, [loss])
+    assert {k: loss.config[k] for k in ("method", "temperature", "epsilon", "alpha")} == {
+        "method": "ifm",
+        "temperature": 0.2,
+        "epsilon": 0.3,
+        "alpha": 0.5,
+    }
+    assert (row["model"], row["temperature"], row["ifm_epsilon"], row["ifm_alpha"]) == (
+        "ifm",
+        0.2,
+        0.3,
+        0.5,
+    )
+    assert row["series"] == "ifm tau=0.2 epsilon=0.3 alpha=0.5" and "online_label" in row
+    header = job_runner.table(TINY_EXPERIMENT, [row]).splitlines()[0].split()
+    assert header[:5] == ["n", "model", "temperature", "ifm_epsilon", "ifm_alpha"]
+
+
+def _measured_again(job: job_runner.Job) -> DataSpec:
+    raise RuntimeError(f"{job.describe()} measured again")
+
+
+def test_resume_keeps_an_ifm_row_only_for_the_same_epsilon_and_alpha(tmp_path):
+    measured = {
+        "n": 1,
+        "model": "ifm",
+        "temperature": 0.2,
+        "ifm_epsilon": 0.3,
+        "ifm_alpha": 0.5,
+        "series": "ifm tau=0.2 epsilon=0.3 alpha=0.5",
+        "linear_label": 0.5,
+        "seconds": 1.0,
+    }
+    experiment = dataclasses.replace(TINY_EXPERIMENT, build_data=_measured_again)
+
+    def run(job: job_runner.Job) -> list[dict]:
+        return job_runner.run_jobs(
+            experiment,
+            [job],
+            output_dir=str(tmp_path),
+            config={},
+            seed=0,
+            measured=[measured],
+            stream=io.StringIO(),
+        )
+
+    assert run(_ifm_job(1, epsilon=0.3)) == [measured]
+    for other in (_ifm_job(1, epsilon=0.1), _ifm_job(1, epsilon=0.3, alpha=1.0)):
+        with pytest.raises(RuntimeError, match=f"{other.series} measured again"):
+            run(other)
+        assert _document(tmp_path)["rows"] == [measured]  # kept beside the new run
 
 
 def test_unknown_model_is_rejected():

@@ -5,6 +5,7 @@ the shared pretraining flags); the job runner they share is tested in-process in
 test_experiments_job_runner.py.
 """
 
+import csv
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ import sys
 import matplotlib.image
 import pytest
 
-from cl_properties.experiments import randbit
+from cl_properties.experiments import job_runner, randbit
 from cl_properties.experiments.job_runner import Job
 from cl_properties.training import PretrainConfig
 
@@ -144,6 +145,121 @@ def test_the_temperature_sweep_is_the_loss_own_unless_given(args, series):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [line.split("] ", 1)[1].split(" seed=")[0] for line in result.stdout.splitlines()]
     assert lines == [f"pool_size=1 {s}" for s in series]
+
+
+def _dry_run_lines(result) -> list[str]:
+    assert result.returncode == 0, result.stderr[-2000:]
+    return [line.split("] ", 1)[1].split(" seed=")[0] for line in result.stdout.splitlines()]
+
+
+def test_ifm_runs_beside_the_contrastive_model_at_every_temperature():
+    result = _run(
+        "randbit",
+        "--bits=0,10",
+        "--temperatures=0.1,0.2",
+        "--models=contrastive,ifm,random_init",
+        "--ifm_epsilon=0.2",
+        "--ifm_alpha=0.5",
+        "--dry_run",
+    )
+    shared = [
+        "contrastive shared tau=0.1",
+        "contrastive shared tau=0.2",
+        "ifm shared tau=0.1 epsilon=0.2 alpha=0.5",
+        "ifm shared tau=0.2 epsilon=0.2 alpha=0.5",
+        "random_init shared",
+    ]
+    # Per-view bits are a control of both two-view models (at 0 bits, the shared data).
+    per_view = [line.replace("shared", "per_view") for line in shared[:4]]
+    assert _dry_run_lines(result) == [
+        *(f"bits=0 {line}" for line in shared),
+        *(f"bits=10 {line}" for line in shared + per_view),
+    ]
+    # IFM's own defaults, and the study's NT-Xent sweep (here 0.1, 0.2) with --loss=ifm too.
+    for loss in ("nt_xent", "ifm"):
+        result = _run(
+            "digit_on_images", "--pool_sizes=1", "--models=ifm", f"--loss={loss}", "--dry_run"
+        )
+        assert _dry_run_lines(result) == [
+            f"pool_size=1 ifm tau={t} epsilon=0.1 alpha=1" for t in (0.1, 0.2)
+        ]
+
+
+@pytest.mark.slow
+def test_randbit_ifm_rows_plot_and_resume(tmp_path):
+    args = [*TINY, "--bits=3", "--bit_mode=shared", "--temperatures=0.1", "--num_train=64"]
+    args += ["--models=contrastive,ifm,random_init", f"--output_dir={tmp_path}"]
+    first = _check_outputs(tmp_path, "randbit", _run("randbit", *args, "--ifm_epsilon=0.2"))
+    assert [r["model"] for r in first] == ["contrastive", "ifm", "random_init"]
+    ifm = first[1]
+    assert (ifm["temperature"], ifm["ifm_epsilon"], ifm["ifm_alpha"]) == (0.1, 0.2, 1.0)
+    assert ifm["series"] == "ifm shared tau=0.1 epsilon=0.2 alpha=1" and "online_label" in ifm
+    assert not any("ifm_epsilon" in r for r in (first[0], first[2]))
+    with open(tmp_path / "results.csv", encoding="utf-8") as f:
+        assert {"ifm_epsilon", "ifm_alpha"} <= set(next(csv.reader(f)))
+    (panel, _) = job_runner.probe_panels(randbit.EXPERIMENT, first)
+    assert [s.label for s in panel.series] == [
+        "contrastive shared tau=0.1",
+        "ifm shared tau=0.1 epsilon=0.2 alpha=1",
+        "random_init shared",
+        "chance",
+    ]
+    # Another epsilon into the same folder: a new ifm run beside the rows already measured.
+    again = _run("randbit", *args, "--ifm_epsilon=0.3")
+    rows = _check_outputs(tmp_path, "randbit", again)
+    assert "3 runs, 2 measured before (kept" in again.stderr
+    assert [(r["model"], r.get("ifm_epsilon")) for r in rows] == [
+        ("ifm", 0.2),  # measured before, not asked for now: kept, first
+        ("contrastive", None),
+        ("ifm", 0.3),
+        ("random_init", None),
+    ]
+    assert rows[1] == first[0] and rows[0] == first[1]
+
+
+# Runs RandBit's main on the flags given, then trains its first ifm job and prints the config
+# of the loss its model was built with.
+_IFM_JOB_LOSS = """
+import json, sys
+import keras
+from cl_properties.experiments import cli, job_runner, randbit, suppression
+
+class LossOfTheModel(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        print(json.dumps(self.model.contrastive_loss.get_config()))
+
+def train_the_ifm_job(experiment, jobs, module):
+    job = next(j for j in jobs if j.model == "ifm")
+    job_runner.run_job(job, experiment.build_data, [LossOfTheModel()])
+
+suppression.main = train_the_ifm_job
+randbit.define_flags()
+cli.run(randbit.main, sys.argv)
+"""
+
+
+@pytest.mark.slow
+def test_an_ifm_job_trains_the_ifm_loss_with_the_flag_values():
+    result = subprocess.run(
+        [sys.executable, "-c", _IFM_JOB_LOSS, *TINY, "--bits=0", "--num_train=64"]
+        + ["--models=contrastive,ifm", "--temperatures=0.2", "--ifm_epsilon=0.3"]
+        + ["--ifm_alpha=0.5", "--loss_candidates=cross_view", "--loss_scale=2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads(result.stdout.strip().splitlines()[-1])
+    # IFM with the flags' values, and the loss flags it shares with the contrastive model.
+    assert {k: config[k] for k in ("method", "temperature", "epsilon", "alpha")} == {
+        "method": "ifm",
+        "temperature": 0.2,
+        "epsilon": 0.3,
+        "alpha": 0.5,
+    }
+    assert (config["candidates"], config["scale"]) == ("cross_view", 2.0)
 
 
 def test_randbit_default_is_the_main_job():
