@@ -1,8 +1,9 @@
 """Shapes: a procedural, offline object dataset (the background of DigitOnImages).
 
 One filled shape per image, of random size and position, foreground and background grey
-levels (or colours) random but contrasting. The class is the shape's kind. Generated with
-numpy from a seed, so it needs no download and is identical on every machine.
+levels (or colours) random but contrasting, or a light shape on a dark background. The class
+is the shape's kind. Generated with numpy from a seed, so it needs no download and is
+identical on every machine.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ DEFAULT_CLASSES = ("disk", "square", "triangle", "cross")
 
 _SUPERSAMPLE = 2  # sub-pixels per side, for anti-aliased edges
 _MIN_CONTRAST, _MAX_CONTRAST = 0.3, 0.7
-_RADIUS_RANGE = (0.15, 0.35)  # fraction of the image size
+# light_on_dark levels: the shape always brighter than its background, by 0.3 to 0.9.
+_DARK_RANGE, _LIGHT_RANGE = (0.0, 0.3), (0.6, 0.9)
+RADIUS_RANGE = (0.15, 0.35)  # fraction of the image size
 _CHUNK = 256  # images rendered at once (bounds memory)
 
 
@@ -46,14 +49,20 @@ def make_shapes(
     seed: int = 0,
     colored: bool = False,
     classes: Sequence[str] = DEFAULT_CLASSES,
+    radius_range: tuple[float, float] = RADIUS_RANGE,
+    max_offset: float | None = None,
+    light_on_dark: bool = False,
 ) -> ShapesArrays:
     """`n` images of one filled shape each; label = index of the shape's kind in `classes`.
 
     Classes are balanced (counts differ by at most 1, order shuffled). Per image: radius
-    r ~ U(0.15, 0.35) * size, centre uniform such that the shape lies inside the image,
-    background b ~ U(0, 1) and foreground f = (b + u) mod 1 with u ~ U(0.3, 0.7), per channel
-    when `colored` (3 channels) and once when grey (1 channel), so |f - b| >= 0.3 in every
-    channel. Edges are anti-aliased by 2x2 supersampling. Deterministic given `seed`.
+    r ~ U(radius_range) * size; centre uniform such that the shape lies inside the image
+    (`max_offset` None), or the image centre plus U(-max_offset, max_offset) * size per
+    axis, clipped so that the shape lies inside. Grey levels, per channel when `colored`
+    (3 channels) and once when grey (1 channel): background b ~ U(0, 1) and foreground
+    f = (b + u) mod 1 with u ~ U(0.3, 0.7), so |f - b| >= 0.3 in every channel; with
+    `light_on_dark`, b ~ U(0, 0.3) and f ~ U(0.6, 0.9). Edges are anti-aliased by 2x2
+    supersampling. Deterministic given `seed`.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -63,14 +72,27 @@ def make_shapes(
     unknown = [c for c in classes if c not in _MASKS]
     if unknown or not classes or len(set(classes)) != len(classes):
         raise ValueError(f"classes must be distinct names among {SHAPE_NAMES}, got {classes}")
+    low, high = radius_range
+    if not 0 < low <= high <= 0.5:
+        raise ValueError(f"radius_range must satisfy 0 < low <= high <= 0.5, got {radius_range}")
+    if max_offset is not None and not 0 <= max_offset <= 0.5:
+        raise ValueError(f"max_offset must be in [0, 0.5], got {max_offset}")
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(classes)).astype(np.int32)
-    radius = rng.uniform(*_RADIUS_RANGE, size=n) * size
-    cy = rng.uniform(radius, size - radius)
-    cx = rng.uniform(radius, size - radius)
+    radius = rng.uniform(low, high, size=n) * size
+    if max_offset is None:
+        cy = rng.uniform(radius, size - radius)
+        cx = rng.uniform(radius, size - radius)
+    else:
+        offsets = rng.uniform(-max_offset, max_offset, (2, n)) * size
+        cy, cx = np.clip(size / 2 + offsets, radius, size - radius)
     channels = 3 if colored else 1
-    background = rng.uniform(0.0, 1.0, size=(n, channels))
-    foreground = (background + rng.uniform(_MIN_CONTRAST, _MAX_CONTRAST, (n, channels))) % 1.0
+    if light_on_dark:
+        background = rng.uniform(*_DARK_RANGE, size=(n, channels))
+        foreground = rng.uniform(*_LIGHT_RANGE, size=(n, channels))
+    else:
+        background = rng.uniform(0.0, 1.0, size=(n, channels))
+        foreground = (background + rng.uniform(_MIN_CONTRAST, _MAX_CONTRAST, (n, channels))) % 1.0
 
     # Pixel (i, j) covers [i, i+1) x [j, j+1); sample it at sub-pixel centres.
     sub = (np.arange(size * _SUPERSAMPLE) + 0.5) / _SUPERSAMPLE
