@@ -1,8 +1,16 @@
 """The loss family of "Intriguing Properties of Contrastive Losses": NT-Xent, the generalized
 loss L = L_alignment + lambda * L_distribution (LogSumExp or sliced Wasserstein), priors, the
 serializable `ContrastiveLoss` wrapper and the registry of losses by name (`LOSSES`,
-`build_loss`); and IFM (implicit feature modification), a feature-suppression remedy."""
+`build_loss`); and the feature-suppression remedies: IFM (implicit feature modification) and
+the auxiliary objectives' terms (view reconstruction, rotation prediction)."""
 
+from cl_properties.losses.auxiliary import (
+    RECON_WEIGHTINGS,
+    normalized_reconstruction_loss,
+    reconstruction_channel_weights,
+    rotate_quarters,
+    rotation_cross_entropy,
+)
 from cl_properties.losses.generalized import (
     DISTRIBUTIONS,
     alignment_loss,
@@ -37,6 +45,7 @@ __all__ = [
     "LOSSES",
     "METHODS",
     "PRIORS",
+    "RECON_WEIGHTINGS",
     "ContrastiveLoss",
     "LossTerms",
     "alignment_loss",
@@ -49,13 +58,17 @@ __all__ = [
     "logsumexp_distribution",
     "loss_arguments",
     "loss_uses",
+    "normalized_reconstruction_loss",
     "nt_xent",
     "nt_xent_terms",
     "pair_logits",
     "positive_cross_entropy",
     "positive_mask",
     "random_orthogonal",
+    "reconstruction_channel_weights",
     "register_loss",
+    "rotate_quarters",
+    "rotation_cross_entropy",
     "sample_prior",
     "sliced_wasserstein_loss",
     "swd_draws",
