@@ -1,6 +1,15 @@
-"""Encoders (ResNet, ConvN), the projection head, intermediate features, and the two trained
-models: the two-view `ContrastiveModel` and the VAE baseline."""
+"""Encoders (ResNet, ConvN), the projection head, intermediate features, and the trained
+models: the two-view `ContrastiveModel`, its subclasses with an auxiliary objective (view
+reconstruction, rotation prediction: `AUXILIARIES`) and the VAE baseline."""
 
+from cl_properties.models.auxiliary import (
+    AUXILIARIES,
+    AuxiliaryContrastiveModel,
+    ReconstructionContrastiveModel,
+    RotationContrastiveModel,
+    auxiliary_arguments,
+    build_auxiliary_model,
+)
 from cl_properties.models.contrastive import ContrastiveModel
 from cl_properties.models.convn import convn
 from cl_properties.models.heads import ProjectionHead
@@ -11,13 +20,19 @@ from cl_properties.models.taps import FeatureTap, feature_taps, tap_names
 from cl_properties.models.vae import ConvVAE, build_conv_vae, conv_decoder
 
 __all__ = [
+    "AUXILIARIES",
+    "AuxiliaryContrastiveModel",
     "ContrastiveModel",
     "ConvVAE",
     "ENCODER_NAMES",
     "FeatureTap",
     "ProjectionHead",
     "RESNET_SPECS",
+    "ReconstructionContrastiveModel",
     "ResNetSpec",
+    "RotationContrastiveModel",
+    "auxiliary_arguments",
+    "build_auxiliary_model",
     "build_conv_vae",
     "build_encoder",
     "conv_decoder",

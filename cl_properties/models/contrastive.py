@@ -171,7 +171,15 @@ class ContrastiveModel(keras.Model):
         for name in self._extra_terms:
             self._trackers[name].update_state(terms.extras[name])
         self._trackers["contrastive_accuracy"].update_state(contrastive_accuracy(z1, z2))
-        return terms.loss + tf.add_n(probe_losses) if probe_losses else terms.loss
+        objective = terms.loss + self._auxiliary_objective(view1, view2, features, training)
+        return objective + tf.add_n(probe_losses) if probe_losses else objective
+
+    def _auxiliary_objective(self, view1, view2, features, training: bool):
+        """A term a subclass adds to the contrastive loss, given the views and their
+        representations `features` [2B, D] (view 1 first): none here (see
+        `cl_properties.models.auxiliary`)."""
+        del view1, view2, features, training
+        return 0.0
 
     def train_step(self, data):
         (view1, view2), labels = data

@@ -3,6 +3,7 @@
 from cl_properties.training.callbacks import Interrupted, NonFiniteLossError
 from cl_properties.training.checkpoints import CheckpointError, CheckpointManager
 from cl_properties.training.config import (
+    AuxiliaryConfig,
     CheckpointConfig,
     EncoderConfig,
     HeadConfig,
@@ -18,6 +19,7 @@ from cl_properties.training.pretrain import (
 )
 
 __all__ = [
+    "AuxiliaryConfig",
     "CheckpointConfig",
     "CheckpointError",
     "CheckpointManager",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cl_properties.losses import build_loss, loss_arguments
+from cl_properties.models.auxiliary import auxiliary_arguments
 from cl_properties.models.contrastive import BN_VIEWS, PROBE_VIEWS
 from cl_properties.optimization import OptimizerConfig
 
@@ -63,12 +64,31 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
+class AuxiliaryConfig:
+    """An auxiliary objective added to the loss (`cl_properties.models.AUXILIARIES`) by name,
+    and the arguments that replace its preset (e.g. {"weight": 3.0}). ValueError at
+    construction for an unknown name or argument."""
+
+    name: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "arguments", dict(self.arguments))
+        self.resolved()
+
+    def resolved(self) -> dict[str, Any]:
+        """Every argument: the preset, replaced by `arguments`."""
+        return auxiliary_arguments(self.name, **self.arguments)
+
+
+@dataclass(frozen=True)
 class PretrainConfig:
     """Everything that determines a pretraining run, given its data."""
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    auxiliary: AuxiliaryConfig | None = None  # a term added to the loss (None: the loss alone)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     batch_size: int = 256  # global batch, split across replicas
     train_steps: int = 1000

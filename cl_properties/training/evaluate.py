@@ -242,6 +242,7 @@ def train_and_evaluate(
         config,
         input_shape=data.input_shape,
         probes=data.probes,
+        image_channels=data.image_channels,
         train_data=lambda context, start_step: training_views(
             config, data, input_context=context, start_step=start_step
         ),

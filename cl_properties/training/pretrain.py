@@ -20,7 +20,7 @@ from cl_properties.distribute import (
     resolve_jit_compile,
     strategy_kind,
 )
-from cl_properties.models import ProjectionHead, build_encoder
+from cl_properties.models import ProjectionHead, build_auxiliary_model, build_encoder
 from cl_properties.models.contrastive import ContrastiveModel
 from cl_properties.optimization import build_optimizer
 from cl_properties.training.callbacks import (
@@ -71,9 +71,15 @@ def build_config_encoder(config: PretrainConfig, input_shape: Sequence[int]) -> 
 
 
 def build_contrastive_model(
-    config: PretrainConfig, *, input_shape: Sequence[int], probes: Mapping[str, int]
+    config: PretrainConfig,
+    *,
+    input_shape: Sequence[int],
+    probes: Mapping[str, int],
+    image_channels: int | None = None,
 ) -> ContrastiveModel:
-    """Encoder + head + loss + one online probe per label key, as `config` says."""
+    """Encoder + head + loss + one online probe per label key, as `config` says, and its
+    auxiliary objective if it has one (`build_auxiliary_model`; `image_channels`: the input's
+    first channels that are the image's, the rest appended by a view transform; None: all)."""
     encoder = build_config_encoder(config, input_shape)
     head = ProjectionHead(
         depth=config.head.depth,
@@ -82,13 +88,17 @@ def build_contrastive_model(
         sync_bn=config.encoder.sync_bn,
     )
     loss = config.loss.build(seed=config.seed)
-    return ContrastiveModel(
+    options = dict(probes=probes, bn_views=config.bn_views, probe_views=config.probe_views)
+    if config.auxiliary is None:
+        return ContrastiveModel(encoder, head, loss, **options)
+    return build_auxiliary_model(
+        config.auxiliary.name,
         encoder,
         head,
         loss,
-        probes=probes,
-        bn_views=config.bn_views,
-        probe_views=config.probe_views,
+        image_channels=image_channels,
+        arguments=config.auxiliary.arguments,
+        **options,
     )
 
 
@@ -133,6 +143,7 @@ def pretrain(
     input_shape: Sequence[int],
     probes: Mapping[str, int],
     train_data: DatasetFn,
+    image_channels: int | None = None,
     strategy: tf.distribute.Strategy | None = None,
     model_dir: str | None = None,
     checkpoints: CheckpointConfig = CheckpointConfig(),
@@ -140,6 +151,9 @@ def pretrain(
     verbose: int | str = "auto",
 ) -> PretrainResult:
     """Builds the model under `strategy` and trains it for `config.train_steps` steps.
+
+    `image_channels`: the input's first channels that are the image's (None: all), for an
+    auxiliary objective that weighs them apart from appended ones (`build_contrastive_model`).
 
     - Distribution: `config.batch_size` is the global batch, split evenly over the replicas
       (ValueError otherwise); with several replicas `train_data(input_context, start)` is
@@ -193,7 +207,9 @@ def pretrain(
     try:
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
-            model = build_contrastive_model(config, input_shape=input_shape, probes=probes)
+            model = build_contrastive_model(
+                config, input_shape=input_shape, probes=probes, image_channels=image_channels
+            )
             model.build((None, *input_shape))  # save_weights needs a built model
             optimizer = build_optimizer(
                 config.optimizer,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cl_properties.optimization import OptimizerConfig
-from cl_properties.training import build_contrastive_model, pretrain
+from cl_properties.training import AuxiliaryConfig, build_contrastive_model, pretrain
 
 from _tiny_data import INPUT_SHAPE, PROBES, data_fn, tiny_config
 
@@ -75,3 +75,17 @@ def test_two_replicas_with_global_bn_equal_one_device(two_cpu_strategy, tmp_path
     assert resumed.resumed_from_step == 3 and resumed.history == mirrored.history
     for got, want in zip(resumed.model.get_weights(), weights):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, term", [("reconstruction", "recon_loss"), ("rotation", "rotation_loss")]
+)
+def test_auxiliary_objectives_train_on_two_replicas(two_cpu_strategy, name, term):
+    # Their terms are per-replica means (batch variance, batch quarters): not the single
+    # device's numbers, but each replica's share of the global objective.
+    config = tiny_config(train_steps=2, steps_per_loop=1, auxiliary=AuxiliaryConfig(name))
+    result = train(config, two_cpu_strategy)
+    assert type(result.model).TERM == term
+    assert np.all(np.isfinite(result.history[term])) and np.all(np.isfinite(result.history["loss"]))
+    assert keras.ops.convert_to_numpy(result.model.optimizer.iterations) == 2
