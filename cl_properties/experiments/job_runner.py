@@ -6,7 +6,8 @@ per-view bits) and one model (`TRAINERS`), with everything a worker needs and no
 `run_jobs` runs them in order or in worker processes, prints progress, and after every
 finished job rewrites results.json (`cl_properties.results.write_results`, so a stopped run
 keeps what it measured) and the plot (one panel per probe: accuracy vs the knob, one line
-per model, variant, temperature and loss parameters); `table` formats the rows.
+per model, variant, temperature and loss or auxiliary-objective parameters); `table` formats
+the rows.
 """
 
 from __future__ import annotations
@@ -43,18 +44,47 @@ from cl_properties.training.baselines import (
 )
 from cl_properties.training.evaluate import training_views
 
-# The contrastive family: models that are the ContrastiveModel with the "contrastive" model's
-# encoder, head, optimizer, steps, augmentations and temperatures, each trained with its own
-# loss: model name -> that loss's name in cl_properties.losses.LOSSES (None: the run's --loss).
-# A remedy that replaces the loss is one entry here.
-CONTRASTIVE_LOSSES: Mapping[str, str | None] = {
-    "contrastive": None,
-    "ifm": "ifm",  # implicit feature modification (Robinson et al. 2021), NT-Xent's remedy
+
+@dataclasses.dataclass(frozen=True)
+class FamilyMember:
+    """A model of the contrastive family: the ContrastiveModel with the "contrastive" model's
+    encoder, head, optimizer, steps, augmentations and temperatures, trained with its own loss
+    and/or an auxiliary objective.
+
+    loss: its loss's name in cl_properties.losses.LOSSES (None: the run's --loss).
+    auxiliary: its auxiliary objective's name in cl_properties.models.AUXILIARIES (None: none).
+    columns: the auxiliary objective's arguments its rows record: row column (named as the flag
+      that sets it) -> argument.
+    """
+
+    loss: str | None = None
+    auxiliary: str | None = None
+    columns: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+# Model name -> member. A remedy that replaces the loss or adds a term to it is one entry here.
+CONTRASTIVE_FAMILY: Mapping[str, FamilyMember] = {
+    "contrastive": FamilyMember(),
+    # Implicit feature modification (Robinson et al. 2021), NT-Xent's remedy.
+    "ifm": FamilyMember(loss="ifm"),
+    # The loss + a decoder of each augmented view from h (Li et al. 2023 in spirit).
+    "recon_hybrid": FamilyMember(
+        auxiliary="reconstruction",
+        columns={"recon_weight": "weight", "recon_weighting": "weighting"},
+    ),
+    # The loss + a rotation classifier on h of a rotated view (E-SSL, Dangovski et al. 2022).
+    "rotation_aux": FamilyMember(auxiliary="rotation", columns={"rotation_weight": "weight"}),
 }
 # Loss arguments a contrastive-family row records besides the temperature, when its loss has
-# them: row column (named as the flag that sets it) -> argument. With the temperature they
-# tell one model's runs apart: in results.json when resuming, and as lines of the plot.
+# them: row column (named as the flag that sets it) -> argument.
 LOSS_COLUMNS: Mapping[str, str] = {"ifm_epsilon": "epsilon", "ifm_alpha": "alpha"}
+# Every parameter column of the family's rows, the losses' then the auxiliary objectives'. With
+# the temperature they tell one model's runs apart: in results.json when resuming, and as
+# lines of the plot.
+PARAMETER_COLUMNS: tuple[str, ...] = (
+    *LOSS_COLUMNS,
+    *(column for member in CONTRASTIVE_FAMILY.values() for column in member.columns),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +96,8 @@ class Job:
     knob (e.g. {"bit_mode": "per_view"}; {} for experiments without); both are JSON-able and
     become columns of the row. `options` is the experiment's typed data options (a frozen
     dataclass: dataset, sizes, ...). `pretrain` carries the seed, steps, batch size,
-    optimizer and, for the contrastive family (`CONTRASTIVE_LOSSES`), the loss it trains with.
+    optimizer and, for the contrastive family (`CONTRASTIVE_FAMILY`), the loss it trains with
+    and its auxiliary objective.
     """
 
     point: Mapping[str, Any]
@@ -79,18 +110,23 @@ class Job:
 
     @property
     def temperature(self) -> float | None:
-        if self.model not in CONTRASTIVE_LOSSES:
+        if self.model not in CONTRASTIVE_FAMILY:
             return None
         return self.pretrain.loss.resolved().get("temperature")
 
     @property
-    def loss_parameters(self) -> dict[str, Any]:
-        """Column -> value of the `LOSS_COLUMNS` its loss has ({} outside the contrastive
-        family)."""
-        if self.model not in CONTRASTIVE_LOSSES:
+    def parameters(self) -> dict[str, Any]:
+        """Column -> value of the `LOSS_COLUMNS` its loss has and of its member's auxiliary
+        columns ({} outside the contrastive family)."""
+        if self.model not in CONTRASTIVE_FAMILY:
             return {}
         resolved = self.pretrain.loss.resolved()
-        return {column: resolved[arg] for column, arg in LOSS_COLUMNS.items() if arg in resolved}
+        values = {column: resolved[arg] for column, arg in LOSS_COLUMNS.items() if arg in resolved}
+        if self.pretrain.auxiliary is not None:
+            auxiliary = self.pretrain.auxiliary.resolved()
+            columns = CONTRASTIVE_FAMILY[self.model].columns
+            values.update({column: auxiliary[arg] for column, arg in columns.items()})
+        return values
 
     @property
     def steps(self) -> int:
@@ -105,11 +141,16 @@ class Job:
     @property
     def series(self) -> str:
         """The plot line this job belongs to: model, variant, and the contrastive family's
-        temperature and loss parameters (e.g. "ifm shared tau=0.1 epsilon=0.1 alpha=1")."""
+        temperature and parameters, by argument name (e.g. "ifm shared tau=0.1 epsilon=0.1
+        alpha=1", "recon_hybrid shared tau=0.1 weight=10 weighting=groups")."""
         parts = [self.model, *map(str, self.variant.values())]
         if self.temperature is not None:
             parts.append(f"tau={self.temperature:g}")
-        parts += [f"{LOSS_COLUMNS[c]}={v:g}" for c, v in self.loss_parameters.items()]
+        names = {**LOSS_COLUMNS, **CONTRASTIVE_FAMILY.get(self.model, FamilyMember()).columns}
+        parts += [
+            f"{names[c]}={v}" if isinstance(v, str) else f"{names[c]}={v:g}"
+            for c, v in self.parameters.items()
+        ]
         return " ".join(parts)
 
     def describe(self) -> str:
@@ -136,7 +177,7 @@ class Experiment:
     points_flag: str
     x_label: str
     probe_titles: Mapping[str, str]
-    models: tuple[str, ...] = (*CONTRASTIVE_LOSSES, "vae", "supervised", "random_init")  # allowed
+    models: tuple[str, ...] = (*CONTRASTIVE_FAMILY, "vae", "supervised", "random_init")  # allowed
     variant_flags: tuple[str, ...] = ()
     x_scale: str = "linear"
     title: str = ""
@@ -171,7 +212,7 @@ def _random_init(job: Job, data: DataSpec, callbacks) -> dict[str, float]:
 
 # Model name -> trainer(job, data, callbacks) -> metrics (probes and training terms).
 TRAINERS: Mapping[str, Callable[[Job, DataSpec, Sequence[keras.callbacks.Callback]], dict]] = {
-    **dict.fromkeys(CONTRASTIVE_LOSSES, _contrastive),  # the ContrastiveModel, per temperature
+    **dict.fromkeys(CONTRASTIVE_FAMILY, _contrastive),  # the ContrastiveModel, per temperature
     "vae": _vae,  # cl_properties.training.baselines.train_vae
     "supervised": _supervised,  # baselines.train_supervised (the upper reference)
     "random_init": _random_init,  # baselines.probe_random_init (the floor)
@@ -184,9 +225,9 @@ def run_job(
     build_data: Callable[[Job], DataSpec],
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> dict[str, Any]:
-    """Trains and probes one job; returns its row (knobs, model, temperature, the loss's
-    `LOSS_COLUMNS`, seed, steps, batch size, the VAE's objective, probe accuracies, chance
-    levels, training metrics, seconds)."""
+    """Trains and probes one job; returns its row (knobs, model, temperature, its
+    `PARAMETER_COLUMNS`, seed, steps, batch size, the VAE's objective, probe accuracies,
+    chance levels, training metrics, seconds)."""
     if job.model not in TRAINERS:
         raise ValueError(f"unknown model {job.model!r}; known: {MODELS}")
     started = time.perf_counter()
@@ -196,7 +237,7 @@ def run_job(
         **job.variant,
         "model": job.model,
         "temperature": job.temperature,
-        **job.loss_parameters,
+        **job.parameters,
         "series": job.series,
         "seed": job.pretrain.seed,
         "steps": job.steps,
@@ -244,13 +285,13 @@ def _worker_init(threads: int) -> None:
 
 def job_key(job: Job) -> tuple:
     """What identifies a job's row in results.json: its knob values, variant, model,
-    temperature and loss parameters (`LOSS_COLUMNS`)."""
-    parameters = job.loss_parameters
+    temperature and parameters (`PARAMETER_COLUMNS`)."""
+    parameters = job.parameters
     return (
         *sorted({**job.point, **job.variant}.items()),
         job.model,
         job.temperature,
-        *(parameters.get(column) for column in LOSS_COLUMNS),
+        *(parameters.get(column) for column in PARAMETER_COLUMNS),
     )
 
 
@@ -259,7 +300,7 @@ def _row_key(row: Mapping[str, Any], names: Sequence[str]) -> tuple:
         *sorted((name, row.get(name)) for name in names),
         row.get("model"),
         row.get("temperature"),
-        *(row.get(column) for column in LOSS_COLUMNS),
+        *(row.get(column) for column in PARAMETER_COLUMNS),
     )
 
 
@@ -278,7 +319,7 @@ def run_jobs(
     rows: those of `measured` that no job names first, then one per job (in job order).
 
     `measured` are rows of an earlier run of the same settings (results.json): a job whose
-    knob values, variant, model, temperature and loss parameters match one of them is not
+    knob values, variant, model, temperature and parameters match one of them is not
     run again, so a stopped run, rerun, continues where it stopped. workers=1 runs the jobs
     here, in order, with a step counter on a terminal; workers=N > 1 runs them in N spawned
     processes sharing the CPU cores (each N-th of them). After every finished job,
@@ -474,10 +515,10 @@ def save_examples(
 
 
 def table(experiment: Experiment, rows: Sequence[Mapping[str, Any]]) -> str:
-    """The printed table: knob, model, temperature, the loss parameters some rows have,
-    seed, linear probes, seconds."""
+    """The printed table: knob, model, temperature, the parameters some rows have, seed,
+    linear probes, seconds."""
     columns = [experiment.x, "model", "temperature"]
-    columns += [c for c in LOSS_COLUMNS if any(c in r for r in rows)]
+    columns += [c for c in PARAMETER_COLUMNS if any(c in r for r in rows)]
     columns.append("seed")
     columns += [
         f"linear_{k}" for k in experiment.probe_titles if any(f"linear_{k}" in r for r in rows)

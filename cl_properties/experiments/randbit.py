@@ -5,14 +5,15 @@ Each image gets b extra constant channels holding a b-bit code fixed per image
 at each number of bits and temperature and probes the digit class linearly on the frozen
 representation: with more bits the contrastive task is solved by the bits and the digit
 accuracy falls towards chance. The control is a data mode, --bit_mode=per_view (bits drawn
-independently per view, which cannot help the task; run for the contrastive models, ifm
-included); the references come through --models: `vae` (a convolutional VAE with the same
-encoder, trained on the same inputs, probed on its posterior mean), `supervised` and
-`random_init` (the encoder untrained: the floor); `ifm` trains the contrastive model with the
-IFM loss, a remedy candidate, beside it. The default (bits 0/5/10/20, tau 0.1, shared and
-per-view bits, the VAE and the floor: 11 trained runs, as per-view bits at 0 bits are the
-shared run, and 4 untrained ones; 14 px digits, 250 steps) is the main job; the paper's full
-figure is a flagfile away.
+independently per view, which cannot help the task; run for the contrastive models, the
+remedies included); the references come through --models: `vae` (a convolutional VAE with the
+same encoder, trained on the same inputs, probed on its posterior mean), `supervised` and
+`random_init` (the encoder untrained: the floor); the remedy candidates train beside it:
+`ifm` (the contrastive model with the IFM loss), `recon_hybrid` (+ reconstruction of each
+augmented view) and `rotation_aux` (+ rotation prediction). The default (bits 0/5/10/20, tau
+0.1, shared and per-view bits, the VAE and the floor: 11 trained runs, as per-view bits at 0
+bits are the shared run, and 4 untrained ones; 14 px digits, 250 steps) is the main job; the
+paper's full figure is a flagfile away.
 
     python -m cl_properties.experiments.randbit                  # offline digits, ~6 minutes
     python -m cl_properties.experiments.randbit \
@@ -37,7 +38,7 @@ from absl import flags
 from cl_properties.data import RandBit, cifar_augment, crop_augment, load_dataset, view_shape
 from cl_properties.data.randbit import MODES as BIT_MODES
 from cl_properties.experiments import cli, suppression
-from cl_properties.experiments.job_runner import CONTRASTIVE_LOSSES, Experiment, Job
+from cl_properties.experiments.job_runner import CONTRASTIVE_FAMILY, Experiment, Job
 from cl_properties.training import DataSpec
 
 FLAGS = flags.FLAGS
@@ -134,8 +135,8 @@ def define_flags() -> None:
         ["shared", "per_view"],
         "Bit modes: shared (one code per image, in both views: the study) and/or per_view (a "
         "code drawn per view, which cannot help the two-view task: the control; it runs the "
-        "contrastive models only (contrastive, ifm), as the VAE and supervised references see "
-        "one view).",
+        "contrastive models only (contrastive and the remedies), as the VAE and supervised "
+        "references see one view).",
     )
     flags.DEFINE_enum(
         "dataset",
@@ -178,14 +179,14 @@ def main(argv: list[str]) -> None:
         )
         models.remove(_DEPRECATED_PER_VIEW_MODEL)
     # Per-view bits are a control of the two-view objective: the contrastive family only.
-    per_view = [m for m in models if m in CONTRASTIVE_LOSSES] if "per_view" in modes else []
+    per_view = [m for m in models if m in CONTRASTIVE_FAMILY] if "per_view" in modes else []
     if per_view_alias and "contrastive" not in per_view:
         per_view.insert(0, "contrastive")
     models_of = {"shared": models if "shared" in modes else [], "per_view": per_view}
     if not any(models_of.values()):
         raise ValueError(
             f"--models={','.join(FLAGS.models)} with --bit_mode={','.join(modes)} runs nothing "
-            f"(per_view runs the contrastive models only: {', '.join(CONTRASTIVE_LOSSES)})"
+            f"(per_view runs the contrastive models only: {', '.join(CONTRASTIVE_FAMILY)})"
         )
     offline = FLAGS.dataset == "digits"
     if FLAGS["image_size"].present and not offline:

@@ -13,7 +13,11 @@ Models (`job_runner.TRAINERS`):
   once per temperature of --temperatures;
 - ifm: the same model and training with the IFM loss (implicit feature modification,
   Robinson et al. 2021) at --ifm_epsilon / --ifm_alpha, once per temperature, beside
-  NT-Xent (--loss=nt_xent); `job_runner.CONTRASTIVE_LOSSES` lists this family;
+  NT-Xent (--loss=nt_xent);
+- recon_hybrid, rotation_aux: the same model and training with an auxiliary term added to
+  the loss (`cl_properties.models.AUXILIARIES`): reconstruction of each augmented view
+  (--recon_weight, --recon_weighting) or rotation prediction (--rotation_weight), once per
+  temperature; `job_runner.CONTRASTIVE_FAMILY` lists this family;
 - vae, supervised, random_init: the references of `cl_properties.training.baselines` (the
   reconstruction model; the upper reference, trained on the first probe label; the floor,
   the encoder untrained).
@@ -39,18 +43,18 @@ from absl import flags
 
 from cl_properties.experiments import cli, runtime
 from cl_properties.experiments.job_runner import (
-    CONTRASTIVE_LOSSES,
-    LOSS_COLUMNS,
+    CONTRASTIVE_FAMILY,
     MODELS,
+    PARAMETER_COLUMNS,
     Experiment,
     Job,
     run_jobs,
     save_examples,
     table,
 )
-from cl_properties.losses import loss_uses
+from cl_properties.losses import RECON_WEIGHTINGS, loss_uses
 from cl_properties.results import lock_output_dir, previous_results, remove_results
-from cl_properties.training import EvalConfig, PretrainConfig
+from cl_properties.training import AuxiliaryConfig, EvalConfig, PretrainConfig
 from cl_properties.training.baselines import BIT_WEIGHTINGS, VaeConfig
 
 FLAGS = flags.FLAGS
@@ -77,7 +81,8 @@ _PRETRAIN_DEFAULTS = {
 
 def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defaults: Any) -> None:
     """Defines the pretraining flags (`cli.define_pretrain_flags`) and the sweep's own:
-    --temperatures, --models, --workers, --linear_epochs, --knn_k, --vae_*, --data_dir;
+    --temperatures, --models, the remedies' --recon_weight, --recon_weighting and
+    --rotation_weight, --workers, --linear_epochs, --knn_k, --vae_*, --data_dir;
     `defaults` (flag name -> value) override the study's defaults of any of them. --steps is
     --train_steps."""
     cli.define_pretrain_flags()
@@ -85,7 +90,7 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
     flags.DEFINE_list(
         "temperatures",
         [f"{t:g}" for t in temperatures],
-        "Temperatures of the contrastive models, ifm included (one line each); replaces "
+        "Temperatures of the contrastive models, remedies included (one line each); replaces "
         "--temperature. The default is this study's NT-Xent sweep (IFM's too): with another "
         "--loss and no --temperatures, the loss's own temperature (decoupled 1.0; the SWD "
         "losses have none).",
@@ -93,9 +98,33 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
     flags.DEFINE_list(
         "models",
         list(models),
-        f"Models, among {', '.join(MODELS)}. ifm: the contrastive model and training with the "
-        "IFM loss (--ifm_epsilon, --ifm_alpha; default its preset, 0.1 and 1) at every "
-        "temperature, beside --loss=nt_xent.",
+        f"Models, among {', '.join(MODELS)}. Remedies, the contrastive model and training "
+        "with, at every temperature: ifm, the IFM loss (--ifm_epsilon, --ifm_alpha; default its "
+        "preset, 0.1 and 1) beside --loss=nt_xent; recon_hybrid, + a reconstruction of each "
+        "augmented view (--recon_weight, --recon_weighting); rotation_aux, + rotation "
+        "prediction on a rotated view (--rotation_weight; square images only).",
+    )
+    flags.DEFINE_float(
+        "recon_weight",
+        None,
+        "--models=recon_hybrid: weight lambda of the reconstruction term (default: its preset, "
+        "10, as calibrated).",
+        lower_bound=0.0,
+    )
+    flags.DEFINE_enum(
+        "recon_weighting",
+        None,
+        list(RECON_WEIGHTINGS),
+        "--models=recon_hybrid: channel weights of the reconstruction: groups = the image's "
+        "channels and the appended ones (RandBit's bits) weigh as two groups; uniform = every "
+        "channel alike (default: groups).",
+    )
+    flags.DEFINE_float(
+        "rotation_weight",
+        None,
+        "--models=rotation_aux: weight lambda of the rotation cross-entropy (default: its "
+        "preset, 10, as calibrated).",
+        lower_bound=0.0,
     )
     flags.DEFINE_integer(
         "workers",
@@ -144,7 +173,7 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
 
 # The losses the study's NT-Xent sweep (--temperatures' default values) is for: NT-Xent and
 # the contrastive family's own losses, its remedies (IFM perturbs NT-Xent's logits).
-_SWEPT_LOSSES = ("nt_xent", *filter(None, CONTRASTIVE_LOSSES.values()))
+_SWEPT_LOSSES = ("nt_xent", *filter(None, (m.loss for m in CONTRASTIVE_FAMILY.values())))
 
 
 def _temperatures() -> list[float | None]:
@@ -162,6 +191,24 @@ def _temperatures() -> list[float | None]:
     return cli.list_flag("temperatures", float, positive=True)
 
 
+def _auxiliary_configs(models: Sequence[str]) -> dict[str, AuxiliaryConfig]:
+    """Model -> its auxiliary objective, for the family members of `models` that have one,
+    with the arguments their flags (their `columns`) give. ValueError naming the flag when it
+    belongs to a member that `models` lacks."""
+    configs = {}
+    for model, member in CONTRASTIVE_FAMILY.items():
+        given = {c: FLAGS[c].value for c in member.columns if FLAGS[c].value is not None}
+        if model not in models:
+            if given:
+                raise ValueError(
+                    f"--{next(iter(given))} applies to --models={model}, which is not in --models"
+                )
+        elif member.auxiliary is not None:
+            arguments = {member.columns[c]: value for c, value in given.items()}
+            configs[model] = AuxiliaryConfig(member.auxiliary, arguments)
+    return configs
+
+
 def jobs_from_flags(
     experiment: Experiment,
     points: Sequence[Mapping[str, Any]],
@@ -171,9 +218,9 @@ def jobs_from_flags(
     models: Sequence[str] | None = None,
 ) -> list[Job]:
     """The jobs the flags describe: for each point and variant, each model of `models`
-    (default --models); the contrastive family (`CONTRASTIVE_LOSSES`) once per temperature of
-    --temperatures, each with its loss, the others once. `options` is the experiment's typed
-    data options, shared by every job."""
+    (default --models); the contrastive family (`CONTRASTIVE_FAMILY`) once per temperature of
+    --temperatures, each with its loss and auxiliary objective, the others once. `options` is
+    the experiment's typed data options, shared by every job."""
     if FLAGS["temperature"].present:
         raise ValueError(
             "this experiment sweeps --temperatures (a list); --temperature is not used"
@@ -187,7 +234,11 @@ def jobs_from_flags(
         )
     if any(models.count(m) > 1 for m in models):
         raise ValueError(f"--models must not repeat values, got {models}")
-    own_losses = {m: CONTRASTIVE_LOSSES[m] for m in models if CONTRASTIVE_LOSSES.get(m)}
+    own_losses = {
+        m: CONTRASTIVE_FAMILY[m].loss
+        for m in models
+        if m in CONTRASTIVE_FAMILY and CONTRASTIVE_FAMILY[m].loss
+    }
     for model, loss in own_losses.items():
         # A remedy's line is measured beside NT-Xent's, with the same temperatures and loss
         # flags: with another --loss the contrastive line would differ by more than the remedy
@@ -210,6 +261,7 @@ def jobs_from_flags(
         m: cli.loss_config_from_flags(name=own_losses.get(m, FLAGS.loss), run_losses=run_losses)
         for m in models
     }
+    auxiliaries = _auxiliary_configs(models)
     temperatures = _temperatures()
     loop = math.gcd(FLAGS.train_steps, FLAGS.steps_per_loop)
     evaluation = EvalConfig(
@@ -227,22 +279,24 @@ def jobs_from_flags(
             loss = dataclasses.replace(
                 loss, arguments={**loss.arguments, "temperature": temperature}
             )
-        return cli.pretrain_config_from_flags(loss=loss, steps_per_loop=loop)
+        return cli.pretrain_config_from_flags(
+            loss=loss, auxiliary=auxiliaries.get(model), steps_per_loop=loop
+        )
 
     return [
         Job(dict(point), model, pretrain(model, t), evaluation, vae, options, dict(variant))
         for point in points
         for variant in variants
         for model in models
-        for t in (temperatures if model in CONTRASTIVE_LOSSES else [None])
+        for t in (temperatures if model in CONTRASTIVE_FAMILY else [None])
     ]
 
 
 # Flags that choose which jobs run, not how one is measured: rows of an earlier run with
 # other values of these are still valid (with the experiment's `points_flag` and
-# `variant_flags`). The loss flags of `LOSS_COLUMNS` are recorded in the rows they set, as
+# `variant_flags`). The flags of `PARAMETER_COLUMNS` are recorded in the rows they set, as
 # the temperature is.
-_JOB_LIST_FLAGS = ("temperatures", "models", *LOSS_COLUMNS)
+_JOB_LIST_FLAGS = ("temperatures", "models", *PARAMETER_COLUMNS)
 
 
 def main(experiment: Experiment, jobs: Sequence[Job], module: str) -> None:

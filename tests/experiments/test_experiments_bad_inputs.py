@@ -174,6 +174,20 @@ CASES = [
         None,
         "with --loss=ifm the contrastive model is the ifm one",
     ),
+    (
+        "randbit",
+        ["--recon_weight=3"],
+        None,
+        "--recon_weight applies to --models=recon_hybrid, which is not in --models",
+    ),
+    (
+        "randbit",
+        ["--models=contrastive,recon_hybrid", "--recon_weighting=uniform", "--rotation_weight=1"],
+        None,
+        "--rotation_weight applies to --models=rotation_aux, which is not in --models",
+    ),
+    ("randbit", ["--models=recon_hybrid", "--recon_weighting=bits"], None, "--recon_weighting"),
+    ("multidigits", ["--rotation_weight=-1"], None, "flag --rotation_weight=-1"),
     ("randbit", ["--num_train=-1"], None, "flag --num_train=-1"),
     ("randbit", ["--knn_k=5000"], None, "--knn_k=5000 is larger than the training set (64 images)"),
     (

@@ -17,7 +17,12 @@ from cl_properties.experiments import job_runner
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import DataSpec, EvalConfig, Interrupted, PretrainConfig
 from cl_properties.training.baselines import VaeConfig
-from cl_properties.training.config import EncoderConfig, HeadConfig, LossConfig
+from cl_properties.training.config import (
+    AuxiliaryConfig,
+    EncoderConfig,
+    HeadConfig,
+    LossConfig,
+)
 
 
 def _document(output_dir) -> dict:
@@ -89,6 +94,46 @@ def _ifm_job(n: int, epsilon: float, alpha: float = 0.5) -> job_runner.Job:
     return dataclasses.replace(job, pretrain=dataclasses.replace(job.pretrain, loss=loss))
 
 
+def _auxiliary_job(n: int, model: str, name: str, **arguments) -> job_runner.Job:
+    job = _job(n, model)
+    auxiliary = AuxiliaryConfig(name, arguments)
+    return dataclasses.replace(job, pretrain=dataclasses.replace(job.pretrain, auxiliary=auxiliary))
+
+
+def test_auxiliary_jobs_record_and_are_told_apart_by_their_parameters():
+    recon = _auxiliary_job(1, "recon_hybrid", "reconstruction", weight=3.0)
+    assert recon.parameters == {"recon_weight": 3.0, "recon_weighting": "groups"}
+    assert recon.series == "recon_hybrid tau=0.1 weight=3 weighting=groups"
+    uniform = _auxiliary_job(1, "recon_hybrid", "reconstruction", weight=3.0, weighting="uniform")
+    rotation = _auxiliary_job(1, "rotation_aux", "rotation")
+    assert rotation.parameters == {"rotation_weight": 10.0}
+    keys = {job_runner.job_key(j) for j in (recon, uniform, rotation, _job(1))}
+    assert len(keys) == 4
+    assert set(job_runner.PARAMETER_COLUMNS) >= {"recon_weight", "recon_weighting"}
+
+
+@pytest.mark.slow
+def test_an_auxiliary_job_trains_the_model_of_its_objective():
+    job = _auxiliary_job(1, "recon_hybrid", "reconstruction", weighting="uniform")
+    job = dataclasses.replace(job, variant={"bit_mode": "shared"})
+    row = job_runner.run_job(job, _bits_data, [_ModelOfTheJob()])
+    model = _ModelOfTheJob.seen
+    # 1 image channel + 3 bit planes: uniform weights all four alike.
+    assert model.TERM == "recon_loss" and model.channel_weights == [0.25] * 4
+    assert model.image_channels == 1
+    assert (row["recon_weight"], row["recon_weighting"]) == (10.0, "uniform")
+    assert "train_recon_loss" in row and "online_label" in row
+    header = job_runner.table(TINY_EXPERIMENT, [row]).splitlines()[0].split()
+    assert header[:5] == ["n", "model", "temperature", "recon_weight", "recon_weighting"]
+
+
+class _ModelOfTheJob(keras.callbacks.Callback):
+    seen = None
+
+    def on_train_begin(self, logs=None):
+        type(self).seen = self.model
+
+
 class _LossOfTheModel(keras.callbacks.Callback):
     """Keeps the config of the loss the trained model was built with."""
 
@@ -98,10 +143,10 @@ class _LossOfTheModel(keras.callbacks.Callback):
 
 def test_ifm_jobs_are_told_apart_by_their_loss_parameters():
     job = _ifm_job(1, epsilon=0.3)
-    assert (job.temperature, job.loss_parameters) == (0.2, {"ifm_epsilon": 0.3, "ifm_alpha": 0.5})
+    assert (job.temperature, job.parameters) == (0.2, {"ifm_epsilon": 0.3, "ifm_alpha": 0.5})
     assert job.series == "ifm tau=0.2 epsilon=0.3 alpha=0.5" and job.steps == 2
     assert job_runner.job_key(job) != job_runner.job_key(_ifm_job(1, epsilon=0.1))
-    assert _job(1).loss_parameters == {} and _job(1, "vae").loss_parameters == {}
+    assert _job(1).parameters == {} and _job(1, "vae").parameters == {}
 
 
 @pytest.mark.slow

@@ -217,6 +217,55 @@ def test_randbit_ifm_rows_plot_and_resume(tmp_path):
     assert rows[1] == first[0] and rows[0] == first[1]
 
 
+def test_auxiliary_remedies_run_beside_the_contrastive_model_with_their_parameters():
+    result = _run(
+        "randbit",
+        "--bits=10",
+        "--bit_mode=shared",
+        "--models=contrastive,recon_hybrid,rotation_aux",
+        "--recon_weighting=uniform",
+        "--rotation_weight=3",
+        "--dry_run",
+    )
+    assert _dry_run_lines(result) == [
+        "bits=10 contrastive shared tau=0.1",
+        "bits=10 recon_hybrid shared tau=0.1 weight=10 weighting=uniform",
+        "bits=10 rotation_aux shared tau=0.1 weight=3",
+    ]
+    # Every suppression experiment offers them (its images are square).
+    result = _run("color_shapes", "--models=recon_hybrid,rotation_aux", "--dry_run")
+    assert all("weight=10" in line for line in _dry_run_lines(result))
+
+
+@pytest.mark.slow
+def test_randbit_auxiliary_remedy_rows_and_resume(tmp_path):
+    args = [*TINY, "--bits=3", "--bit_mode=shared", "--temperatures=0.1", "--num_train=64"]
+    args += ["--models=recon_hybrid,rotation_aux", f"--output_dir={tmp_path}"]
+    first = _check_outputs(tmp_path, "randbit", _run("randbit", *args, "--recon_weight=2"))
+    recon, rotation = first
+    assert (recon["model"], recon["recon_weight"], recon["recon_weighting"]) == (
+        "recon_hybrid",
+        2.0,
+        "groups",
+    )
+    assert (rotation["model"], rotation["rotation_weight"]) == ("rotation_aux", 10.0)
+    assert "recon_weight" not in rotation and "rotation_weight" not in recon
+    assert recon["train_recon_loss"] > 0 and rotation["train_rotation_loss"] > 0
+    assert recon["series"] == "recon_hybrid shared tau=0.1 weight=2 weighting=groups"
+    with open(tmp_path / "results.csv", encoding="utf-8") as f:
+        assert {"recon_weight", "recon_weighting", "rotation_weight"} <= set(next(csv.reader(f)))
+    # Another weighting into the same folder: a new recon_hybrid run, the rotation row kept.
+    again = _run("randbit", *args, "--recon_weight=2", "--recon_weighting=uniform")
+    rows = _check_outputs(tmp_path, "randbit", again)
+    assert "2 runs, 1 measured before (kept" in again.stderr
+    assert [(r["model"], r.get("recon_weighting")) for r in rows] == [
+        ("recon_hybrid", "groups"),
+        ("recon_hybrid", "uniform"),
+        ("rotation_aux", None),
+    ]
+    assert rows[0] == recon and rows[2] == rotation
+
+
 # Runs RandBit's main on the flags given, then trains its first ifm job and prints the config
 # of the loss its model was built with.
 _IFM_JOB_LOSS = """
