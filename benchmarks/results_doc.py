@@ -31,6 +31,7 @@ ORDER = (
     "multidigits",
     "color_shapes",
     "local_features",
+    "remedies",  # beyond the paper
 )
 
 HEADER = """\

@@ -1,0 +1,139 @@
+"""Feature-suppression remedies on RandBit (beyond the paper), at the main job's scale.
+
+Runs `python -m cl_properties.experiments.randbit` (14 px digits, ConvN, batch 256, 250
+steps, tau 0.1, shared bits) at 0 and 20 bits with the contrastive model, each remedy and
+the random-init floor:
+
+- `ifm`: implicit feature modification (Robinson et al., NeurIPS 2021), eps 0.1, alpha 1;
+- `recon_hybrid`: + reconstruction of each augmented view, the image's channels and the
+  bit planes weighted as two groups (knows the nuisance's channel layout); also recorded
+  with every channel weighted alike (`uniform`, knows nothing), at 20 bits;
+- `rotation_aux`: + rotation prediction (E-SSL, Dangovski et al., ICLR 2022; knows nothing
+  of the nuisance).
+
+Both auxiliary weights are 100 here (`WEIGHT`): the presets (10) were calibrated at 28 px
+and 300 steps; at the main job's scale (seed 0, class probe at 20 bits) lambda 10 / 30 / 100
+gave recon_hybrid 0.792 / 0.892 / 0.919 and rotation_aux 0.669 / 0.808 / 0.839, and at 0
+bits lambda 100 gave 0.978 / 0.967 (contrastive 0.978).
+
+Claims, per run: recon_hybrid (groups) is >= RECON_MIN at 20 bits and no more than
+MAX_COST below contrastive at 0 bits; rotation_aux is above the floor at 20 bits (where
+contrastive is below it). The studies issue's goal for an agnostic remedy, rotation_aux
+>= ROTATION_MIN at 20 bits and no more than MAX_COST below contrastive at 0 bits, fails on
+seed 0 (0.839, 0.011 below): a non-strict xfail, since other machines' kernels may pass it.
+IFM and the uniform reconstruction are recorded, not asserted.
+
+Points are compared with benchmarks/baselines/remedies.json, seed 0, with per-point bands
+sized by the spread over seeds and machines (`bands`); re-recording runs every spread seed
+and seed 0 with other kernels.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bands import Run, runs_to_measure
+from suppression_runs import measure_against_baseline, point
+
+SPREAD_SEEDS = (0, 1, 2)
+MIN_BAND = 0.03  # 11 of the 360 test digits
+WEIGHT = 100
+RECON_MIN = 0.90
+ROTATION_MIN = 0.85
+MAX_COST = 0.01
+BITS = (0, 20)
+MODELS = ("contrastive", "ifm", "recon_hybrid", "rotation_aux", "random_init")
+_COMMON = ["--bit_mode=shared", "--temperatures=0.1", f"--recon_weight={WEIGHT}"]
+SWEEPS = {
+    "remedies": [
+        "--bits=0,20",
+        f"--models={','.join(MODELS)}",
+        *_COMMON,
+        f"--rotation_weight={WEIGHT}",
+    ],
+    "remedies_uniform": [
+        "--bits=20",
+        "--models=recon_hybrid",
+        *_COMMON,
+        "--recon_weighting=uniform",
+    ],
+}
+
+
+def _points(rows: list[dict]) -> dict[str, float]:
+    points = {}
+    for model in MODELS:
+        for b in BITS:
+            where = {"model": model, "bits": b}
+            if model == "recon_hybrid":
+                where["recon_weighting"] = "groups"
+            points[f"{model}/bits{b}/label"] = point(rows, "linear_label", **where)
+    points["recon_hybrid_uniform/bits20/label"] = point(
+        rows, "linear_label", model="recon_hybrid", recon_weighting="uniform", bits=20
+    )
+    return points
+
+
+@pytest.fixture(scope="module")
+def measured(
+    baseline, results_dir, tmp_path_factory
+) -> tuple[tuple[Run, ...], dict[str, list[float]]]:
+    """(runs, {point: [value per run]}), checked against the baseline."""
+    runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
+    per_run = measure_against_baseline(
+        baseline,
+        "remedies",
+        "randbit",
+        SWEEPS,
+        runs,
+        _points,
+        min_band=MIN_BAND,
+        description=(
+            "RandBit class probe (linear, frozen features) at 0 and 20 shared bits: "
+            f"contrastive, ifm, recon_hybrid (groups; uniform at 20 bits) and rotation_aux "
+            f"(weights {WEIGHT}), random-init floor; tau 0.1"
+        ),
+        output_dir=str(tmp_path_factory.mktemp("remedies")),
+        results_dir=results_dir,
+    )
+    return runs, per_run
+
+
+def _cost_at_zero_bits(per_run: dict[str, list[float]], model: str, i: int) -> float:
+    return per_run["contrastive/bits0/label"][i] - per_run[f"{model}/bits0/label"][i]
+
+
+@pytest.mark.benchmark
+def test_reconstruction_with_channel_groups_resists_suppression(measured):
+    runs, per_run = measured
+    for i, run in enumerate(runs):
+        at20 = per_run["recon_hybrid/bits20/label"][i]
+        cost = _cost_at_zero_bits(per_run, "recon_hybrid", i)
+        assert at20 >= RECON_MIN, f"{run.label}: recon_hybrid at 20 bits {at20:.3f}"
+        assert cost <= MAX_COST, f"{run.label}: recon_hybrid costs {cost:.3f} at 0 bits"
+
+
+@pytest.mark.benchmark
+def test_rotation_prediction_keeps_class_information(measured):
+    runs, per_run = measured
+    for i, run in enumerate(runs):
+        rotation = per_run["rotation_aux/bits20/label"][i]
+        floor = per_run["random_init/bits20/label"][i]
+        contrastive = per_run["contrastive/bits20/label"][i]
+        assert contrastive < floor < rotation, (
+            f"{run.label}, 20 bits: contrastive {contrastive:.3f}, floor {floor:.3f}, "
+            f"rotation_aux {rotation:.3f}"
+        )
+
+
+@pytest.mark.benchmark
+@pytest.mark.xfail(
+    strict=False, reason="rotation_aux below the agnostic-remedy goal (see module docstring)"
+)
+def test_rotation_prediction_meets_the_agnostic_goal(measured):
+    runs, per_run = measured
+    for i, run in enumerate(runs):
+        at20 = per_run["rotation_aux/bits20/label"][i]
+        cost = _cost_at_zero_bits(per_run, "rotation_aux", i)
+        assert at20 >= ROTATION_MIN, f"{run.label}: rotation_aux at 20 bits {at20:.3f}"
+        assert cost <= MAX_COST, f"{run.label}: rotation_aux costs {cost:.3f} at 0 bits"
