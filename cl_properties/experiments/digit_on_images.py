@@ -4,7 +4,8 @@ Every background image (offline: grey procedural shapes of 6 kinds, `make_shapes
 paper: ImageNet) carries one digit image, fixed per image, drawn from a pool of K unique
 digits and pasted at the 9 cells of a 3x3 grid (`make_digit_on_images`). K = 1 adds no
 information; as K grows the digit tells images apart and competes with the object feature.
-The sweep trains the contrastive model for each K and temperature and probes both the
+The sweep trains the contrastive model for each K and temperature, with the object curve's
+controls (the encoder trained supervised on the object, and untrained), and probes both the
 object (shape) class and the digit class linearly.
 
     python -m cl_properties.experiments.digit_on_images \
@@ -126,7 +127,10 @@ EXPERIMENT = Experiment(
 
 
 def define_flags() -> None:
-    suppression.define_flags(temperatures=(0.1, 0.2), models=("contrastive",))
+    # The object's curve with both of its controls: the supervised reference, the floor.
+    suppression.define_flags(
+        temperatures=(0.1, 0.2), models=("contrastive", "supervised", "random_init")
+    )
     flags.DEFINE_list(
         "pool_sizes",
         ["1", "10", "100", "1000"],

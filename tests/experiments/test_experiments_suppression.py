@@ -141,7 +141,7 @@ def test_randbit_per_view_bits_run_the_contrastive_model_only():
     ],
 )
 def test_the_temperature_sweep_is_the_loss_own_unless_given(args, series):
-    result = _run("digit_on_images", "--pool_sizes=1", *args, "--dry_run")
+    result = _run("digit_on_images", "--pool_sizes=1", "--models=contrastive", *args, "--dry_run")
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [line.split("] ", 1)[1].split(" seed=")[0] for line in result.stdout.splitlines()]
     assert lines == [f"pool_size=1 {s}" for s in series]
