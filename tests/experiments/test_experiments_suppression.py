@@ -376,8 +376,9 @@ def test_randbit_is_deterministic_given_the_seed_and_parallel_workers_agree(tmp_
 def test_other_experiments_smoke(tmp_path, name, args, x, probes):
     result = _run(name, *TINY, *args, "--temperatures=0.1", f"--output_dir={tmp_path}")
     rows = _check_outputs(tmp_path, name, result)
-    # MultiDigits measures the fixed digit's controls by default; the others, contrastive only.
-    controls = ["supervised", "random_init"] if name == "multidigits" else []
+    # MultiDigits and DigitOnImages measure their curve's controls by default; colour shapes,
+    # contrastive only.
+    controls = [] if name == "color_shapes" else ["supervised", "random_init"]
     assert [r["model"] for r in rows] == 2 * ["contrastive", *controls]
     rows = [r for r in rows if r["model"] == "contrastive"]
     assert rows[0][x] < rows[1][x]
