@@ -48,7 +48,7 @@ SWEEPS = {
         "--models=contrastive",
         "--bit_mode=per_view",
     ],
-    "randbit_vae": ["--bits=10,20", "--models=vae", "--bit_mode=shared"],
+    "randbit_vae": ["--bits=10,20", "--control_bits=10,20", "--models=vae", "--bit_mode=shared"],
     "randbit_floor": ["--bits=0,10,20", "--models=random_init", "--bit_mode=shared"],
 }
 FLOOR_BITS = (0, 10, 20)

@@ -60,6 +60,7 @@ def test_randbit_smoke_all_models(tmp_path):
         "--num_train=64",
         # --models=per_view: the deprecated spelling of --bit_mode=per_view, still working.
         "--models=contrastive,per_view,vae,supervised,random_init",
+        "--control_bits=0,3",
         "--vae_steps=3",
         "--linear_protocol=simclr",
         f"--output_dir={tmp_path}",
@@ -112,6 +113,7 @@ def test_randbit_per_view_bits_run_the_contrastive_model_only():
     result = _run(
         "randbit",
         "--bits=0,10",
+        "--control_bits=0,10",
         "--bit_mode=shared,per_view",
         "--models=contrastive,vae",
         "--temperatures=0.1",
@@ -129,6 +131,34 @@ def test_randbit_per_view_bits_run_the_contrastive_model_only():
     ]
     alone = _run("randbit", "--bits=0", "--bit_mode=per_view", "--dry_run")
     assert alone.returncode == 0 and "bits=0 contrastive per_view" in alone.stdout
+
+
+def test_randbit_trained_controls_run_at_the_control_bits_only():
+    args = ["--models=contrastive,ifm,vae,supervised,random_init", "--temperatures=0.1"]
+    result = _run("randbit", "--bits=0,5,10", *args, "--dry_run")
+    assert result.returncode == 0, result.stderr
+    # "bits=B model mode", without the parameters (temperature, IFM's, seed, steps).
+    lines = [" ".join(line.split("] ", 1)[1].split()[:3]) for line in result.stdout.splitlines()]
+    # Default: the largest bit count; the shared contrastive family and the floor everywhere.
+    expected = [
+        f"bits={b} {m} shared" for b in (0, 5) for m in ("contrastive", "ifm", "random_init")
+    ]
+    assert lines[:6] == expected
+    assert lines[6:] == [
+        "bits=10 contrastive shared",
+        "bits=10 ifm shared",
+        "bits=10 vae shared",
+        "bits=10 supervised shared",
+        "bits=10 random_init shared",
+        "bits=10 contrastive per_view",
+        "bits=10 ifm per_view",
+    ]
+    chosen = _run("randbit", "--bits=0,5,10", *args, "--control_bits=5", "--dry_run")
+    assert "bits=5 vae shared" in chosen.stdout and "bits=10 vae" not in chosen.stdout
+    assert "bits=5 ifm per_view" in chosen.stdout and "bits=10 ifm per_view" not in chosen.stdout
+    outside = _run("randbit", "--bits=0,5", "--control_bits=20", "--dry_run")
+    assert outside.returncode == 2
+    assert "--control_bits must be among --bits (0,5), got 20" in outside.stderr
 
 
 @pytest.mark.parametrize(
@@ -314,8 +344,9 @@ def test_an_ifm_job_trains_the_ifm_loss_with_the_flag_values():
 def test_randbit_default_is_the_main_job():
     result = _run("randbit", "--dry_run")
     assert result.returncode == 0, result.stderr
-    assert "[15/15] bits=20 contrastive per_view tau=0.1" in result.stdout
-    assert "bits=20 random_init shared" in result.stdout  # the floor, at every bit count
+    assert "[10/10] bits=20 contrastive per_view tau=0.1" in result.stdout
+    assert "bits=0 random_init shared" in result.stdout  # the floor, at every bit count
+    assert "vae" not in result.stdout.split("bits=20")[0]  # the VAE at 20 bits only
     # The main job's scale: 250 steps; the VAE twice as many (one view per step).
     assert "bits=20 contrastive shared tau=0.1 seed=0 steps=250" in result.stdout
     assert "bits=20 vae shared seed=0 steps=500" in result.stdout
