@@ -52,7 +52,8 @@ class FamilyMember:
     and/or an auxiliary objective.
 
     loss: its loss's name in cl_properties.losses.LOSSES (None: the run's --loss).
-    auxiliary: its auxiliary objective's name in cl_properties.models.AUXILIARIES (None: none).
+    auxiliary: its auxiliary objective's name in cl_properties.models.AUXILIARIES (None: none),
+      a term added to the loss or, for the bit-matched oracle, extra negatives of NT-Xent.
     columns: the auxiliary objective's arguments its rows record: row column (named as the flag
       that sets it) -> argument.
     """
@@ -74,6 +75,8 @@ CONTRASTIVE_FAMILY: Mapping[str, FamilyMember] = {
     ),
     # The loss + a rotation classifier on h of a rotated view (E-SSL, Dangovski et al. 2022).
     "rotation_aux": FamilyMember(auxiliary="rotation", columns={"rotation_weight": "weight"}),
+    # An oracle: NT-Xent + negatives with the anchor's own bits on other images' pixels.
+    "bit_matched": FamilyMember(auxiliary="bit_matched"),
 }
 # Loss arguments a contrastive-family row records besides the temperature, when its loss has
 # them: row column (named as the flag that sets it) -> argument.

@@ -10,12 +10,13 @@ remedies included); the references come through --models: `vae` (a convolutional
 same encoder, trained on the same inputs, probed on its posterior mean), `supervised` and
 `random_init` (the encoder untrained: the floor); the remedy candidates train beside it:
 `ifm` (the contrastive model with the IFM loss), `recon_hybrid` (+ reconstruction of each
-augmented view) and `rotation_aux` (+ rotation prediction). The controls that train a model of
-their own (per-view bits, the VAE, supervised) run only at --control_bits (default: the
-largest bit count). The default (bits 0/5/10/20, tau 0.1, the contrastive model at every bit
-count, per-view bits and the VAE at 20 bits, the floor at every count: 6 trained runs and 4
-untrained ones; 14 px digits, 250 steps) is the main job; the paper's full figure is a
-flagfile away.
+augmented view) and `rotation_aux` (+ rotation prediction), and the oracle `bit_matched`
+(NT-Xent + negatives with the anchor's own bits on other images' pixels). The controls that
+train a model of their own (per-view bits, the VAE, supervised) run only at --control_bits
+(default: the largest bit count). The default (bits 0/5/10/20, tau 0.1, the contrastive model
+at every bit count, per-view bits and the VAE at 20 bits, the floor at every count: 6 trained
+runs and 4 untrained ones; 14 px digits, 250 steps) is the main job; the paper's full figure is
+a flagfile away.
 
     python -m cl_properties.experiments.randbit                  # offline digits, ~6 minutes
     python -m cl_properties.experiments.randbit \

@@ -17,7 +17,10 @@ Models (`job_runner.TRAINERS`):
 - recon_hybrid, rotation_aux: the same model and training with an auxiliary term added to
   the loss (`cl_properties.models.AUXILIARIES`): reconstruction of each augmented view
   (--recon_weight, --recon_weighting) or rotation prediction (--rotation_weight), once per
-  temperature; `job_runner.CONTRASTIVE_FAMILY` lists this family;
+  temperature;
+- bit_matched: an oracle control, NT-Xent with extra negatives that carry the anchor's own
+  appended channels (RandBit's bits) on other images' pixels, once per temperature (needs an
+  NT-Xent --loss); `job_runner.CONTRASTIVE_FAMILY` lists this family;
 - vae, supervised, random_init: the references of `cl_properties.training.baselines` (the
   reconstruction model; the upper reference, trained on the first probe label; the floor,
   the encoder untrained).
@@ -102,7 +105,8 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
         "with, at every temperature: ifm, the IFM loss (--ifm_epsilon, --ifm_alpha; default its "
         "preset, 0.1 and 1) beside --loss=nt_xent; recon_hybrid, + a reconstruction of each "
         "augmented view (--recon_weight, --recon_weighting); rotation_aux, + rotation "
-        "prediction on a rotated view (--rotation_weight; square images only).",
+        "prediction on a rotated view (--rotation_weight; square images only). Oracle: "
+        "bit_matched, NT-Xent + negatives with the anchor's own bits on other images' pixels.",
     )
     flags.DEFINE_float(
         "recon_weight",

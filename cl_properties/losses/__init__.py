@@ -2,10 +2,12 @@
 loss L = L_alignment + lambda * L_distribution (LogSumExp or sliced Wasserstein), priors, the
 serializable `ContrastiveLoss` wrapper and the registry of losses by name (`LOSSES`,
 `build_loss`); and the feature-suppression remedies: IFM (implicit feature modification) and
-the auxiliary objectives' terms (view reconstruction, rotation prediction)."""
+the auxiliary objectives' terms (view reconstruction, rotation prediction) and NT-Xent with
+extra negatives (the bit-matched oracle's)."""
 
 from cl_properties.losses.auxiliary import (
     RECON_WEIGHTINGS,
+    bit_matched_images,
     normalized_reconstruction_loss,
     reconstruction_channel_weights,
     rotate_quarters,
@@ -23,6 +25,7 @@ from cl_properties.losses.ntxent import (
     CANDIDATES,
     contrastive_accuracy,
     nt_xent,
+    nt_xent_extra_negatives_terms,
     nt_xent_terms,
     pair_logits,
     positive_cross_entropy,
@@ -49,6 +52,7 @@ __all__ = [
     "ContrastiveLoss",
     "LossTerms",
     "alignment_loss",
+    "bit_matched_images",
     "build_loss",
     "contrastive_accuracy",
     "default_normalize",
@@ -60,6 +64,7 @@ __all__ = [
     "loss_uses",
     "normalized_reconstruction_loss",
     "nt_xent",
+    "nt_xent_extra_negatives_terms",
     "nt_xent_terms",
     "pair_logits",
     "positive_cross_entropy",

@@ -1,5 +1,6 @@
 """Auxiliary objectives added to a contrastive loss against feature suppression: reconstruction
-of the augmented view and rotation prediction, as pure `keras.ops` functions.
+of the augmented view and rotation prediction, as pure `keras.ops` functions; and the images
+of the bit-matched oracle's extra negatives (its loss: `nt_xent_extra_negatives_terms`).
 
 A contrastive loss alone is satisfied by any feature that tells the two views of an image
 from the others (RandBit's shared bits suffice): an auxiliary term that needs the image itself
@@ -83,6 +84,22 @@ def rotate_quarters(images):
         selected = ops.reshape(labels == k, (-1, 1, 1, 1))
         rotated = ops.where(selected, ops.rot90(images, k=k, axes=(1, 2)), rotated)
     return rotated, labels
+
+
+def bit_matched_images(images, image_channels: int):
+    """Row k: image k's first `image_channels` channels (its pixels) with the appended
+    channels of image k + 1 (mod n), for images [n, H, W, C]: image k's appended planes
+    (RandBit's bits) on the pixels of image k - 1, at row k - 1. A fixed cyclic shift, so
+    no image keeps its own planes (n >= 2) and each row's pixels are those of the same row.
+    Without appended channels (image_channels == C) the images themselves.
+    Raises ValueError unless 1 <= image_channels <= C.
+    """
+    images = ops.convert_to_tensor(images)
+    channels = images.shape[-1]
+    if not 1 <= image_channels <= channels:
+        raise ValueError(f"image_channels must be in [1, {channels}], got {image_channels}")
+    pixels, planes = images[..., :image_channels], images[..., image_channels:]
+    return ops.concatenate([pixels, ops.roll(planes, shift=-1, axis=0)], axis=-1)
 
 
 def rotation_cross_entropy(logits, labels):

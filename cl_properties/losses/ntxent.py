@@ -7,7 +7,13 @@ import numpy as np
 from keras import ops
 
 from cl_properties.distribute import cross_replica_concat
-from cl_properties.losses.primitives import LossTerms, as_views, check_temperature, l2_normalize
+from cl_properties.losses.primitives import (
+    LossTerms,
+    as_matrix,
+    as_views,
+    check_temperature,
+    l2_normalize,
+)
 
 
 def _mask(where, logits):
@@ -52,10 +58,11 @@ def pair_logits(z1, z2, temperature: float, candidates: str = "all"):
     return z1, z2, logits, positive
 
 
-def positive_mask(positive):
-    """The (m, m) boolean mask of each anchor's positive: True at (i, p(i)) for the int
-    `positive` (m,) of `pair_logits`."""
-    index = ops.arange(ops.shape(positive)[0])
+def positive_mask(positive, columns=None):
+    """The (m, columns) boolean mask of each anchor's positive: True at (i, p(i)) for the int
+    `positive` (m,) of `pair_logits`; `columns` defaults to m (candidates beyond the m
+    embeddings, such as extra negatives, come after them)."""
+    index = ops.arange(ops.shape(positive)[0] if columns is None else columns)
     return ops.expand_dims(positive, 1) == ops.expand_dims(index, 0)
 
 
@@ -66,13 +73,14 @@ def positive_cross_entropy(logits, positive):
         l_i = -log softmax(logits_i)[p(i)]
             = softplus( logsumexp_{k != i, p(i)} (logit_ik - logit_i,p(i)) )
 
-    for (m, m) `logits` whose self-pairs are masked (`pair_logits`) and int `positive`
-    (m,) = p(i). The two forms are equal exactly (-log(e^a / (e^a + S)) = log(1 + S / e^a));
-    the second keeps relative precision when l_i is tiny (softplus(x) ~ e^x for x << 0),
-    where -log softmax, or the paper's alignment + distribution split (Sec. 2), subtracts two
-    large numbers. It is never negative.
+    for (m, m) `logits` whose self-pairs are masked (`pair_logits`), or (m, m + e) with e
+    extra candidates' columns after them, and int `positive` (m,) = p(i). The two forms are
+    equal exactly (-log(e^a / (e^a + S)) = log(1 + S / e^a)); the second keeps relative
+    precision when l_i is tiny (softplus(x) ~ e^x for x << 0), where -log softmax, or the
+    paper's alignment + distribution split (Sec. 2), subtracts two large numbers. It is never
+    negative.
     """
-    is_positive = positive_mask(positive)
+    is_positive = positive_mask(positive, ops.shape(logits)[1])
     positive_logit = ops.sum(ops.where(is_positive, logits, 0), axis=1, keepdims=True)
     # Self-pairs stay masked: lowest - logit rounds back to lowest (or to -inf).
     others = _mask(is_positive, logits - positive_logit)
@@ -109,12 +117,68 @@ def nt_xent_terms(
     z1, z2 = as_views(z1, z2)
     if normalize:
         z1, z2 = l2_normalize(z1), l2_normalize(z2)
-    z1, z2, logits, positive = pair_logits(z1, z2, temperature, candidates)
+    return _terms(*pair_logits(z1, z2, temperature, candidates), temperature)
+
+
+def _terms(z1, z2, logits, positive, temperature: float) -> LossTerms:
+    """NT-Xent's terms from `pair_logits`'s (z1, z2, logits, positive), the logits possibly
+    extended by extra candidates' columns."""
     loss = ops.mean(positive_cross_entropy(logits, positive))
     # s_i,p(i) is the same for both anchors of a pair, so the mean over 2n anchors is over n.
     alignment = -ops.mean(ops.sum(z1 * z2, axis=-1)) / temperature
     distribution = ops.mean(ops.logsumexp(logits, axis=1))
     return LossTerms(loss, alignment, distribution)
+
+
+def nt_xent_extra_negatives_terms(
+    z1,
+    z2,
+    extra,
+    extra_mask=None,
+    temperature: float = 0.1,
+    normalize: bool = True,
+    candidates: str = "all",
+) -> LossTerms:
+    """NT-Xent (`nt_xent_terms`) with m extra negatives e_j shared by every anchor, except
+    where `extra_mask` excludes them.
+
+    With h = [z1; z2] (2n rows, anchor i showing image i mod n), C(i) the NT-Xent candidates
+    of anchor i and E(i) = {j : not extra_mask[i mod n, j]} its extra negatives:
+
+        l_i = -log( exp(s_i,p(i) / tau)
+                    / (sum_{k in C(i)} exp(s_ik / tau) + sum_{j in E(i)} exp(s(h_i, e_j) / tau)) )
+
+        loss = (1/2n) sum_i l_i,  alignment = NT-Xent's,
+        distribution = (1/2n) sum_i log(the denominator above)
+
+    so loss == alignment + distribution. `extra` (m, d) are embeddings like z1's (normalized
+    as they are when `normalize`); `extra_mask` (n, m) boolean, True where image i's two
+    anchors must not see e_j (None: every anchor sees every e_j). With every extra negative
+    masked, or m = 0, this is NT-Xent exactly. The bit-matched oracle
+    (`cl_properties.models.BitMatchedContrastiveModel`) passes the embeddings of the anchors'
+    bits on other images' pixels, masking each anchor's own pixels.
+
+    Distribution: `extra` is gathered from all replicas like z1 and z2 (replica order), so
+    n, m and `extra_mask` are the global batch's; the result is the global-batch value on
+    every replica (see `nt_xent_terms`).
+    """
+    temperature = check_temperature(temperature)
+    z1, z2 = as_views(z1, z2)
+    extra = ops.cast(as_matrix(extra, "extra"), z1.dtype)
+    if None not in (extra.shape[1], z1.shape[1]) and extra.shape[1] != z1.shape[1]:
+        raise ValueError(f"extra must have z1's {z1.shape[1]} columns, got {tuple(extra.shape)}")
+    if normalize:
+        z1, z2, extra = l2_normalize(z1), l2_normalize(z2), l2_normalize(extra)
+    z1, z2, logits, positive = pair_logits(z1, z2, temperature, candidates)
+    extra = cross_replica_concat(extra)
+    extra_logits = ops.matmul(ops.concatenate([z1, z2], axis=0), ops.transpose(extra))
+    extra_logits = extra_logits / temperature
+    if extra_mask is not None:
+        # Both anchors of image i (rows i and i + n) share row i of the mask.
+        extra_mask = ops.convert_to_tensor(extra_mask, "bool")
+        extra_logits = _mask(ops.concatenate([extra_mask, extra_mask], axis=0), extra_logits)
+    logits = ops.concatenate([logits, extra_logits], axis=1)
+    return _terms(z1, z2, logits, positive, temperature)
 
 
 def nt_xent(z1, z2, temperature: float = 0.1, normalize: bool = True, candidates: str = "all"):

@@ -1,10 +1,12 @@
 """Encoders (ResNet, ConvN), the projection head, intermediate features, and the trained
 models: the two-view `ContrastiveModel`, its subclasses with an auxiliary objective (view
-reconstruction, rotation prediction: `AUXILIARIES`) and the VAE baseline."""
+reconstruction, rotation prediction, the bit-matched negatives oracle: `AUXILIARIES`) and the
+VAE baseline."""
 
 from cl_properties.models.auxiliary import (
     AUXILIARIES,
     AuxiliaryContrastiveModel,
+    BitMatchedContrastiveModel,
     ReconstructionContrastiveModel,
     RotationContrastiveModel,
     auxiliary_arguments,
@@ -22,6 +24,7 @@ from cl_properties.models.vae import ConvVAE, build_conv_vae, conv_decoder
 __all__ = [
     "AUXILIARIES",
     "AuxiliaryContrastiveModel",
+    "BitMatchedContrastiveModel",
     "ContrastiveModel",
     "ConvVAE",
     "ENCODER_NAMES",

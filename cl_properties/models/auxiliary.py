@@ -1,16 +1,24 @@
-"""The contrastive model with an auxiliary objective: feature-suppression remedies that add a
-term needing the image itself to the contrastive loss (paper-notes section 5).
+"""The contrastive model with an auxiliary objective: feature-suppression remedies whose
+objective needs the images themselves, not only the projections (z1, z2) (paper-notes
+section 5). Most add a term to the contrastive loss,
 
     L = contrastive loss + weight * auxiliary term
 
 - "reconstruction" (`ReconstructionContrastiveModel`): a decoder reconstructs each augmented
   view, downsampled, from its representation h (in the spirit of Li et al., WACV 2023);
 - "rotation" (`RotationContrastiveModel`): a classifier tells the rotation of a rotated view
-  from its h (E-SSL, Dangovski et al., ICLR 2022).
+  from its h (E-SSL, Dangovski et al., ICLR 2022);
 
-Each is a `ContrastiveModel` subclass whose auxiliary head is a sub-model built from the
-encoder's shapes; the term (unweighted) is logged as a metric of its own. `AUXILIARIES` names
-them with their calibrated presets; `build_auxiliary_model` builds one by name.
+each a `AuxiliaryContrastiveModel` subclass whose auxiliary head is a sub-model built from
+the encoder's shapes; the term (unweighted) is logged as a metric of its own. The oracle
+control adds negatives to NT-Xent instead:
+
+- "bit_matched" (`BitMatchedContrastiveModel`): extra negatives carrying the anchor's own
+  appended channels (RandBit's bits) on other images' pixels (conditional contrastive
+  learning, Tsai et al. 2021), which only the image tells apart.
+
+`AUXILIARIES` names them with their calibrated presets; `build_auxiliary_model` builds one by
+name.
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from cl_properties.losses import ContrastiveLoss
+from cl_properties.distribute import num_replicas_in_sync
+from cl_properties.losses import ContrastiveLoss, LossTerms, nt_xent_extra_negatives_terms
 from cl_properties.losses.auxiliary import (
     ROTATIONS,
+    bit_matched_images,
     normalized_reconstruction_loss,
     reconstruction_channel_weights,
     rotate_quarters,
@@ -93,8 +103,6 @@ class AuxiliaryContrastiveModel(ContrastiveModel):
     """
 
     TERM = ""  # the metric's name
-    # Whether the objective knows which input channels are the image's (`image_channels`).
-    USES_CHANNEL_LAYOUT = False
 
     def __init__(self, encoder, head, loss: ContrastiveLoss, *, weight: float, **kwargs):
         super().__init__(encoder, head, loss, **kwargs)
@@ -208,11 +216,68 @@ class RotationContrastiveModel(AuxiliaryContrastiveModel):
         return rotation_cross_entropy(logits, labels)
 
 
+@keras.saving.register_keras_serializable(package="cl_properties")
+class BitMatchedContrastiveModel(ContrastiveModel):
+    """NT-Xent with bit-matched negatives: an oracle control that knows the nuisance's
+    channels (conditional contrastive learning, Tsai et al. 2021; paper-notes section 5).
+
+    X' = `bit_matched_images(view 1)` holds, at row k, view 1's pixels of image k with the
+    appended channels of image k + 1 (mod B); encoded and projected in an extra forward pass
+    (B images; BatchNorm sees them as a batch of their own), its B projections are extra
+    negatives of every one of the 2B anchors (`nt_xent_extra_negatives_terms`), except that
+    anchor i (either view of image i) does not see row i, its own pixels. Row i - 1 carries
+    anchor i's bits on another image's pixels: the bits no longer tell the positive from it,
+    only the image does. Temperature, normalization, candidates and scale are the loss's.
+
+    Without appended channels (image_channels == C, e.g. 0 RandBit bits) X' is view 1 itself:
+    row i is still masked, and row i - 1 (view 1 of another image, already a negative) is
+    simply a regular negative counted twice.
+
+    Args: those of `ContrastiveModel` with an NT-Xent `loss` (method "nt_xent"), and
+    `image_channels`: the input's first channels that are the image's, the rest appended by
+    a view transform (None: all).
+    """
+
+    USES_CHANNEL_LAYOUT = True
+
+    def __init__(
+        self, encoder, head, loss: ContrastiveLoss, *, image_channels: int | None = None, **kwargs
+    ):
+        if loss.method != "nt_xent":
+            raise ValueError(f"loss must be NT-Xent for bit-matched negatives, got {loss.method!r}")
+        super().__init__(encoder, head, loss, **kwargs)
+        channels = encoder.input_shape[-1]
+        self.image_channels = channels if image_channels is None else int(image_channels)
+        if not 1 <= self.image_channels <= channels:
+            raise ValueError(f"image_channels must be in [1, {channels}], got {image_channels}")
+
+    def _loss_terms(self, view1, view2, z1, z2, training: bool) -> LossTerms:
+        del view2  # view 1's pixels suffice: one extra pass of B images
+        extra = self.project(bit_matched_images(view1, self.image_channels), training=training)
+        # The mask is over the global batch: the loss gathers every replica's rows in order.
+        index = ops.arange(ops.shape(z1)[0] * num_replicas_in_sync())
+        own_pixels = ops.expand_dims(index, 1) == ops.expand_dims(index, 0)
+        loss = self.contrastive_loss
+        terms = nt_xent_extra_negatives_terms(
+            z1,
+            z2,
+            tf.cast(extra, tf.float32),
+            own_pixels,
+            temperature=loss.temperature,
+            normalize=loss.normalize,
+            candidates=loss.candidates,
+        )
+        return terms.scaled(loss.scale)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "image_channels": self.image_channels}
+
+
 @dataclasses.dataclass(frozen=True)
 class RegisteredAuxiliary:
     """A model class with an auxiliary objective and its preset (calibrated) arguments."""
 
-    model_class: type[AuxiliaryContrastiveModel]
+    model_class: type[ContrastiveModel]
     preset: Mapping[str, Any]
     summary: str
 
@@ -230,6 +295,12 @@ AUXILIARIES: Mapping[str, RegisteredAuxiliary] = types.MappingProxyType(
             RotationContrastiveModel,
             types.MappingProxyType({"weight": 10.0}),
             "predict the rotation of a rotated view from its representation",
+        ),
+        # An oracle: no preset to calibrate.
+        "bit_matched": RegisteredAuxiliary(
+            BitMatchedContrastiveModel,
+            types.MappingProxyType({}),
+            "extra negatives with the anchor's own bits on other images' pixels (an oracle)",
         ),
     }
 )
@@ -256,7 +327,7 @@ def build_auxiliary_model(
     image_channels: int | None = None,
     arguments: Mapping[str, Any] | None = None,
     **kwargs: Any,
-) -> AuxiliaryContrastiveModel:
+) -> ContrastiveModel:
     """The contrastive model with auxiliary objective `name` and its arguments (preset,
     replaced by `arguments`); `image_channels` reaches the objectives that use the channel
     layout; `kwargs` are `ContrastiveModel`'s (probes, bn_views, probe_views)."""

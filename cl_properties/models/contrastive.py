@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from cl_properties.distribute import num_replicas_in_sync
-from cl_properties.losses import ContrastiveLoss, contrastive_accuracy
+from cl_properties.losses import ContrastiveLoss, LossTerms, contrastive_accuracy
 
 # How the two views meet BatchNorm: "joint", one concatenated batch of 2B (SimCLR), or
 # "separate", one encoder call per view (the official RandBit colab's, statistics per view).
@@ -52,6 +52,10 @@ class ContrastiveModel(keras.Model):
       bn_views: "joint" or "separate" (above).
       probe_views: "both" or "first" (above).
     """
+
+    # Whether the objective knows which input channels are the image's (`image_channels`, an
+    # argument of the subclasses that set it): it then uses knowledge of the nuisance.
+    USES_CHANNEL_LAYOUT = False
 
     def __init__(
         self,
@@ -158,7 +162,7 @@ class ContrastiveModel(keras.Model):
         features, z = self._encode_views(view1, view2, training)
         z = tf.cast(z, tf.float32)
         z1, z2 = z[:batch], z[batch:]
-        terms = self.contrastive_loss(z1, z2, step=self.optimizer.iterations if training else None)
+        terms = self._loss_terms(view1, view2, z1, z2, training)
         if self.probe_views == "first":
             probe_losses = self._probe_losses(features[:batch], labels)
         else:
@@ -173,6 +177,13 @@ class ContrastiveModel(keras.Model):
         self._trackers["contrastive_accuracy"].update_state(contrastive_accuracy(z1, z2))
         objective = terms.loss + self._auxiliary_objective(view1, view2, features, training)
         return objective + tf.add_n(probe_losses) if probe_losses else objective
+
+    def _loss_terms(self, view1, view2, z1, z2, training: bool) -> LossTerms:
+        """The contrastive loss's terms for the views' projections z1, z2 (float32): the
+        loss's own here; a subclass may add candidates made from the views
+        (`cl_properties.models.BitMatchedContrastiveModel`)."""
+        del view1, view2
+        return self.contrastive_loss(z1, z2, step=self.optimizer.iterations if training else None)
 
     def _auxiliary_objective(self, view1, view2, features, training: bool):
         """A term a subclass adds to the contrastive loss, given the views and their

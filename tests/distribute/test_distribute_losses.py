@@ -1,5 +1,6 @@
 """Under MirroredStrategy (two logical CPUs) every loss gives the single-device global-batch
-loss and, after dividing by the replica count and summing replica gradients, its gradient."""
+loss and, after dividing by the replica count and summing replica gradients, its gradient;
+NT-Xent with extra negatives gathers them and masks them over the global batch."""
 
 import keras
 import numpy as np
@@ -7,7 +8,11 @@ import pytest
 import tensorflow as tf
 
 from cl_properties.distribute import num_replicas_in_sync
-from cl_properties.losses import ContrastiveLoss, contrastive_accuracy
+from cl_properties.losses import (
+    ContrastiveLoss,
+    contrastive_accuracy,
+    nt_xent_extra_negatives_terms,
+)
 
 CONFIGS = [
     {"method": "nt_xent", "temperature": 0.2},
@@ -75,3 +80,21 @@ def test_distributed_equals_single_device(two_cpu_strategy, config):
     single_accuracy = contrastive_accuracy(single(x1), single(x2)).numpy()
     for value in strategy.experimental_local_results(accuracy):
         assert value.numpy() == single_accuracy
+
+
+def test_extra_negatives_are_gathered_and_masked_over_the_global_batch(two_cpu_strategy):
+    strategy = two_cpu_strategy
+    rng = np.random.default_rng(0)
+    z1, z2, extra = (rng.normal(size=(GLOBAL_BATCH, OUT_DIM)).astype(np.float32) for _ in "abc")
+    own = np.eye(GLOBAL_BATCH, dtype=bool)  # what BitMatchedContrastiveModel masks
+    expected = nt_xent_extra_negatives_terms(z1, z2, extra, own, 0.2).loss
+
+    @tf.function
+    def distributed(v1, v2, e):
+        return strategy.run(
+            lambda a, b, c: nt_xent_extra_negatives_terms(a, b, c, own, 0.2).loss, args=(v1, v2, e)
+        )
+
+    got = distributed(*(split_per_replica(strategy, x) for x in (z1, z2, extra)))
+    for value in strategy.experimental_local_results(got):
+        np.testing.assert_allclose(value.numpy(), expected.numpy(), rtol=1e-5)

@@ -14,6 +14,7 @@ import pytest
 
 from cl_properties.data import RandBit, crop_augment, source_from_arrays
 from cl_properties.experiments import job_runner
+from cl_properties.models import BitMatchedContrastiveModel
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import DataSpec, EvalConfig, Interrupted, PretrainConfig
 from cl_properties.training.baselines import VaeConfig
@@ -107,8 +108,10 @@ def test_auxiliary_jobs_record_and_are_told_apart_by_their_parameters():
     uniform = _auxiliary_job(1, "recon_hybrid", "reconstruction", weight=3.0, weighting="uniform")
     rotation = _auxiliary_job(1, "rotation_aux", "rotation")
     assert rotation.parameters == {"rotation_weight": 10.0}
-    keys = {job_runner.job_key(j) for j in (recon, uniform, rotation, _job(1))}
-    assert len(keys) == 4
+    matched = _auxiliary_job(1, "bit_matched", "bit_matched")
+    assert (matched.parameters, matched.series) == ({}, "bit_matched tau=0.1")
+    keys = {job_runner.job_key(j) for j in (recon, uniform, rotation, matched, _job(1))}
+    assert len(keys) == 5
     assert set(job_runner.PARAMETER_COLUMNS) >= {"recon_weight", "recon_weighting"}
 
 
@@ -125,6 +128,16 @@ def test_an_auxiliary_job_trains_the_model_of_its_objective():
     assert "train_recon_loss" in row and "online_label" in row
     header = job_runner.table(TINY_EXPERIMENT, [row]).splitlines()[0].split()
     assert header[:5] == ["n", "model", "temperature", "recon_weight", "recon_weighting"]
+
+
+@pytest.mark.slow
+def test_a_bit_matched_job_trains_the_oracle_with_the_channel_layout():
+    job = _auxiliary_job(1, "bit_matched", "bit_matched")
+    job = dataclasses.replace(job, variant={"bit_mode": "shared"})
+    row = job_runner.run_job(job, _bits_data, [_ModelOfTheJob()])
+    model = _ModelOfTheJob.seen
+    assert isinstance(model, BitMatchedContrastiveModel) and model.image_channels == 1
+    assert row["model"] == "bit_matched" and "online_label" in row
 
 
 class _ModelOfTheJob(keras.callbacks.Callback):

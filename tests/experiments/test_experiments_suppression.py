@@ -252,7 +252,7 @@ def test_auxiliary_remedies_run_beside_the_contrastive_model_with_their_paramete
         "randbit",
         "--bits=10",
         "--bit_mode=shared",
-        "--models=contrastive,recon_hybrid,rotation_aux",
+        "--models=contrastive,recon_hybrid,rotation_aux,bit_matched",
         "--recon_weighting=uniform",
         "--rotation_weight=3",
         "--dry_run",
@@ -261,10 +261,12 @@ def test_auxiliary_remedies_run_beside_the_contrastive_model_with_their_paramete
         "bits=10 contrastive shared tau=0.1",
         "bits=10 recon_hybrid shared tau=0.1 weight=10 weighting=uniform",
         "bits=10 rotation_aux shared tau=0.1 weight=3",
+        "bits=10 bit_matched shared tau=0.1",
     ]
     # Every suppression experiment offers them (its images are square).
-    result = _run("color_shapes", "--models=recon_hybrid,rotation_aux", "--dry_run")
-    assert all("weight=10" in line for line in _dry_run_lines(result))
+    result = _run("color_shapes", "--models=recon_hybrid,rotation_aux,bit_matched", "--dry_run")
+    lines = _dry_run_lines(result)
+    assert all("weight=10" in line for line in lines[:2]) and "bit_matched" in lines[2]
 
 
 @pytest.mark.slow

@@ -1,12 +1,13 @@
 """The auxiliary objectives' terms against direct numpy transcriptions of their formulas: the
 variance-normalized reconstruction loss and its channel weightings, the rotated batch
-quarters and the rotation cross-entropy."""
+quarters and the rotation cross-entropy; the bit-matched oracle's images."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from cl_properties.losses import (
+    bit_matched_images,
     normalized_reconstruction_loss,
     reconstruction_channel_weights,
     rotate_quarters,
@@ -116,3 +117,14 @@ def test_rotation_cross_entropy_matches_the_reference():
     expected = -np.mean(log_softmax[np.arange(6), labels])
     np.testing.assert_allclose(rotation_cross_entropy(logits, labels), expected, rtol=1e-5)
     np.testing.assert_allclose(rotation_cross_entropy(np.zeros((4, 4)), labels[:4]), np.log(4))
+
+
+def test_bit_matched_images_put_the_next_images_planes_on_each_image():
+    images = _images(4, 2, 2, 3)
+    matched = bit_matched_images(images, image_channels=1).numpy()
+    np.testing.assert_array_equal(matched[..., :1], images[..., :1])
+    np.testing.assert_array_equal(matched[..., 1:], np.roll(images[..., 1:], -1, axis=0))
+    # Without appended channels: the images themselves.
+    np.testing.assert_array_equal(bit_matched_images(images, image_channels=3), images)
+    with pytest.raises(ValueError, match=r"image_channels must be in \[1, 3\], got 0"):
+        bit_matched_images(images, image_channels=0)

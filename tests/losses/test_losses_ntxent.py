@@ -1,11 +1,17 @@
 """NT-Xent against a direct numpy transcription of its definition, its decomposition,
-analytic values and gradients, and its relative precision near zero loss."""
+analytic values and gradients, and its relative precision near zero loss; NT-Xent with masked
+extra negatives (the bit-matched oracle's) against its own transcription."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from cl_properties.losses import contrastive_accuracy, nt_xent, nt_xent_terms
+from cl_properties.losses import (
+    contrastive_accuracy,
+    nt_xent,
+    nt_xent_extra_negatives_terms,
+    nt_xent_terms,
+)
 
 
 def unit(x):
@@ -252,3 +258,57 @@ def test_cross_view_candidates_match_the_colab_loss(views, tau):
 def test_unknown_candidates_are_rejected(views):
     with pytest.raises(ValueError, match="candidates must be one of"):
         nt_xent(*views, candidates="same_view")
+
+
+def reference_extra_negatives(z1, z2, extra, mask, tau, normalize=True):
+    """l_i = -log(exp(s_ip / tau) / (sum_{k != i} exp(s_ik / tau)
+    + sum_{j: not mask[i mod n, j]} exp(s(h_i, e_j) / tau))), averaged over 2n anchors."""
+    h = np.concatenate([z1, z2]).astype(np.float64)
+    extra = np.asarray(extra, np.float64)
+    if normalize:
+        h, extra = unit(h), unit(extra)
+    m, n = len(h), len(z1)
+    losses = []
+    for i in range(m):
+        sims = h[i] @ h.T / tau
+        denominator = sum(np.exp(sims[k]) for k in range(m) if k != i)
+        denominator += sum(
+            np.exp(h[i] @ extra[j] / tau) for j in range(len(extra)) if not mask[i % n, j]
+        )
+        losses.append(-np.log(np.exp(sims[(i + n) % m]) / denominator))
+    return np.mean(losses)
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_extra_negatives_match_reference(views, tau, normalize):
+    z1, z2 = views
+    rng = np.random.default_rng(1)
+    extra = rng.normal(size=(5, z1.shape[1])).astype(np.float32)
+    mask = rng.random((len(z1), 5)) < 0.4
+    terms = nt_xent_extra_negatives_terms(z1, z2, extra, mask, tau, normalize)
+    want = reference_extra_negatives(z1, z2, extra, mask, tau, normalize)
+    np.testing.assert_allclose(terms.loss, want, rtol=1e-5)
+    np.testing.assert_allclose(terms.loss, terms.alignment + terms.distribution, rtol=1e-5)
+    # The negatives only add to the denominators: the alignment is NT-Xent's.
+    np.testing.assert_allclose(terms.alignment, nt_xent_terms(z1, z2, tau, normalize).alignment)
+
+
+def test_masked_or_no_extra_negatives_are_nt_xent(views):
+    z1, z2 = views
+    extra = np.random.default_rng(1).normal(size=(3, z1.shape[1])).astype(np.float32)
+    want = nt_xent_terms(z1, z2, 0.2)
+    for got in (
+        nt_xent_extra_negatives_terms(z1, z2, extra, np.ones((len(z1), 3), bool), 0.2),
+        nt_xent_extra_negatives_terms(z1, z2, extra[:0], None, 0.2),
+    ):
+        for name in ("loss", "alignment", "distribution"):
+            np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-6)
+    # Unmasked, the extra negatives raise the loss.
+    assert float(nt_xent_extra_negatives_terms(z1, z2, extra, None, 0.2).loss) > float(want.loss)
+
+
+def test_extra_negatives_need_the_views_dimension(views):
+    z1, z2 = views
+    with pytest.raises(ValueError, match="extra must have z1's"):
+        nt_xent_extra_negatives_terms(z1, z2, np.ones((2, z1.shape[1] + 1), np.float32))

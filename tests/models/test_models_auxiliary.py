@@ -1,19 +1,26 @@
 """The contrastive model with an auxiliary objective: the reconstruction term targets each
 augmented view, its channel weighting, the rotation term, gradients into the encoder from
-both terms, training, serialization, bad inputs (two replicas: test_training_mirrored.py)."""
+both terms, training, serialization, bad inputs (two replicas: test_training_mirrored.py);
+the bit-matched oracle's extra negatives, their gradients, training on RandBit views and
+serialization."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from cl_properties.data.randbit import RandBit
 from cl_properties.losses import (
     ContrastiveLoss,
+    bit_matched_images,
     normalized_reconstruction_loss,
+    nt_xent_extra_negatives_terms,
+    nt_xent_terms,
     rotate_quarters,
     rotation_cross_entropy,
 )
 from cl_properties.models import (
+    BitMatchedContrastiveModel,
     ContrastiveModel,
     ProjectionHead,
     ReconstructionContrastiveModel,
@@ -27,14 +34,14 @@ from cl_properties.training import AuxiliaryConfig
 SHAPE = (16, 16, 3)  # a grey image and two appended bit planes
 
 
-def _model(name, shape=SHAPE, **arguments):
+def _model(name, shape=SHAPE, loss="nt_xent", image_channels=1, **arguments):
     keras.utils.set_random_seed(0)
     model = build_auxiliary_model(
         name,
         build_encoder("convn", input_shape=shape),
         ProjectionHead(2, 32, 16),
-        ContrastiveLoss(method="nt_xent", temperature=0.5),
-        image_channels=1,
+        ContrastiveLoss(method=loss, temperature=0.5),
+        image_channels=image_channels,
         arguments=arguments,
         probes={"label": 2},
     )
@@ -193,6 +200,84 @@ def test_bad_auxiliary_arguments_are_rejected(name, arguments, message):
 
 def test_auxiliary_config_resolves_the_preset_and_checks_names():
     assert AuxiliaryConfig("reconstruction").resolved() == {"weight": 10.0, "weighting": "groups"}
+    assert AuxiliaryConfig("bit_matched").resolved() == {}
     assert AuxiliaryConfig("rotation", {"weight": 3.0}).resolved() == {"weight": 3.0}
     with pytest.raises(ValueError, match="takes no epsilon"):
         AuxiliaryConfig("rotation", {"epsilon": 0.1})
+
+
+def _bit_matched_terms(model, v1, v2, stop_views_gradient=False):
+    z = model.project(tf.concat([v1, v2], 0), training=True)
+    if stop_views_gradient:
+        z = tf.stop_gradient(z)
+    return model._loss_terms(v1, v2, z[: len(v1)], z[len(v1) :], training=True)
+
+
+@pytest.mark.parametrize("image_channels", [1, 3])
+def test_bit_matched_negatives_are_the_anchors_bits_on_other_pixels(image_channels):
+    model = _model("bit_matched", image_channels=image_channels)
+    assert isinstance(model, BitMatchedContrastiveModel) and model.image_channels == image_channels
+    (v1, v2), _ = _views()
+    z = model.project(tf.concat([v1, v2], 0), training=True)
+    extra = model.project(bit_matched_images(v1, image_channels), training=True)
+    # Anchor i (view 1 or 2 of image i) does not see row i of X', its own pixels.
+    want = nt_xent_extra_negatives_terms(z[:8], z[8:], extra, np.eye(8, dtype=bool), 0.5)
+    got = model._loss_terms(v1, v2, z[:8], z[8:], training=True)
+    np.testing.assert_allclose(got.loss, want.loss, rtol=1e-6)
+    assert float(got.loss) > float(nt_xent_terms(z[:8], z[8:], 0.5).loss)
+
+
+def test_bit_matched_gradients_reach_the_encoder_through_the_extra_negatives():
+    model = _model("bit_matched")
+    (v1, v2), _ = _views()
+    encoder = model.encoder.trainable_variables
+    for stop in (False, True):  # True: through the extra pass alone
+        with tf.GradientTape() as tape:
+            loss = _bit_matched_terms(model, v1, v2, stop_views_gradient=stop).loss
+        gradients = tape.gradient(loss, encoder)
+        assert all(g is not None for g in gradients)
+        assert sum(float(tf.reduce_sum(tf.abs(g))) for g in gradients) > 0
+
+
+def test_bit_matched_trains_on_randbit_views():
+    randbit = RandBit(bits=2)
+    rng = np.random.default_rng(0)
+    images = rng.random((8, 16, 16, 1), dtype=np.float32)
+    views = [randbit.views({"image": x}, x, x + 0.01 * rng.random(x.shape)) for x in images]
+    v1, v2 = (np.stack([np.asarray(v[k]) for v in views]) for k in (0, 1))
+    assert v1.shape == (8, 16, 16, 3) and np.array_equal(v1[..., 1:], v2[..., 1:])
+    model = _model("bit_matched")
+    data = tf.data.Dataset.from_tensors(((v1, v2), {"label": np.arange(8) % 2})).repeat()
+    history = model.fit(data, epochs=2, steps_per_epoch=1, verbose=0).history
+    assert np.all(np.isfinite(history["loss"])) and history["loss"][1] != history["loss"][0]
+    assert np.isfinite(model.evaluate(data.take(1), return_dict=True, verbose=0)["loss"])
+
+
+def test_bit_matched_get_config_and_keras_file_round_trip(tmp_path):
+    model = _model("bit_matched", image_channels=2)
+    (v1, v2), _ = batch = _views()
+    config = model.get_config()
+    assert config["image_channels"] == 2
+    clone = BitMatchedContrastiveModel.from_config(config)
+    assert clone.image_channels == 2 and clone.contrastive_loss.temperature == 0.5
+    model.fit(tf.data.Dataset.from_tensors(batch).repeat(), epochs=1, steps_per_epoch=1, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is BitMatchedContrastiveModel and loaded.image_channels == 2
+    np.testing.assert_allclose(
+        _bit_matched_terms(loaded, v1, v2).loss, _bit_matched_terms(model, v1, v2).loss, rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"loss": "ifm"}, "loss must be NT-Xent for bit-matched negatives, got 'ifm'"),
+        ({"image_channels": 4}, r"image_channels must be in \[1, 3\], got 4"),
+        ({"weight": 1.0}, "'bit_matched' takes no weight"),
+    ],
+)
+def test_bad_bit_matched_arguments_are_rejected(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        _model("bit_matched", **arguments)

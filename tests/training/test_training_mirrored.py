@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 
 from cl_properties.optimization import OptimizerConfig
-from cl_properties.training import AuxiliaryConfig, build_contrastive_model, pretrain
+from cl_properties.training import (
+    AuxiliaryConfig,
+    LossConfig,
+    build_contrastive_model,
+    pretrain,
+)
 
 from _tiny_data import INPUT_SHAPE, PROBES, data_fn, tiny_config
 
@@ -88,4 +93,19 @@ def test_auxiliary_objectives_train_on_two_replicas(two_cpu_strategy, name, term
     result = train(config, two_cpu_strategy)
     assert type(result.model).TERM == term
     assert np.all(np.isfinite(result.history[term])) and np.all(np.isfinite(result.history["loss"]))
+    assert keras.ops.convert_to_numpy(result.model.optimizer.iterations) == 2
+
+
+@pytest.mark.slow
+def test_bit_matched_negatives_train_on_two_replicas(two_cpu_strategy):
+    # The mask of each anchor's own pixels spans the global batch the loss gathers.
+    config = tiny_config(
+        train_steps=2,
+        steps_per_loop=1,
+        loss=LossConfig("nt_xent"),
+        auxiliary=AuxiliaryConfig("bit_matched"),
+    )
+    result = train(config, two_cpu_strategy)
+    assert type(result.model).__name__ == "BitMatchedContrastiveModel"
+    assert np.all(np.isfinite(result.history["loss"]))
     assert keras.ops.convert_to_numpy(result.model.optimizer.iterations) == 2
