@@ -58,7 +58,7 @@ def pair_logits(z1, z2, temperature: float, candidates: str = "all"):
     return z1, z2, logits, positive
 
 
-def positive_mask(positive, columns=None):
+def positive_mask(positive, columns: int | None = None):
     """The (m, columns) boolean mask of each anchor's positive: True at (i, p(i)) for the int
     `positive` (m,) of `pair_logits`; `columns` defaults to m (candidates beyond the m
     embeddings, such as extra negatives, come after them)."""

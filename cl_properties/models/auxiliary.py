@@ -9,7 +9,7 @@ section 5). Most add a term to the contrastive loss,
 - "rotation" (`RotationContrastiveModel`): a classifier tells the rotation of a rotated view
   from its h (E-SSL, Dangovski et al., ICLR 2022);
 
-each a `AuxiliaryContrastiveModel` subclass whose auxiliary head is a sub-model built from
+each an `AuxiliaryContrastiveModel` subclass whose auxiliary head is a sub-model built from
 the encoder's shapes; the term (unweighted) is logged as a metric of its own. The oracle
 control adds negatives to NT-Xent instead:
 
@@ -227,11 +227,12 @@ class BitMatchedContrastiveModel(ContrastiveModel):
     negatives of every one of the 2B anchors (`nt_xent_extra_negatives_terms`), except that
     anchor i (either view of image i) does not see row i, its own pixels. Row i - 1 carries
     anchor i's bits on another image's pixels: the bits no longer tell the positive from it,
-    only the image does. Temperature, normalization, candidates and scale are the loss's.
+    only the image does; the other rows are further negatives (other images, other bits).
+    Temperature, normalization, candidates and scale are the loss's.
 
     Without appended channels (image_channels == C, e.g. 0 RandBit bits) X' is view 1 itself:
-    row i is still masked, and row i - 1 (view 1 of another image, already a negative) is
-    simply a regular negative counted twice.
+    row i is still masked, and every other row (view 1 of another image, already a negative)
+    is simply a regular negative counted twice.
 
     Args: those of `ContrastiveModel` with an NT-Xent `loss` (method "nt_xent"), and
     `image_channels`: the input's first channels that are the image's, the rest appended by
