@@ -240,12 +240,11 @@ class BitMatchedContrastiveModel(ContrastiveModel):
     """
 
     USES_CHANNEL_LAYOUT = True
+    LOSS_METHODS = ("nt_xent",)
 
     def __init__(
         self, encoder, head, loss: ContrastiveLoss, *, image_channels: int | None = None, **kwargs
     ):
-        if loss.method != "nt_xent":
-            raise ValueError(f"loss must be NT-Xent for bit-matched negatives, got {loss.method!r}")
         super().__init__(encoder, head, loss, **kwargs)
         channels = encoder.input_shape[-1]
         self.image_channels = channels if image_channels is None else int(image_channels)

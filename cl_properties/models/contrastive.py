@@ -56,6 +56,8 @@ class ContrastiveModel(keras.Model):
     # Whether the objective knows which input channels are the image's (`image_channels`, an
     # argument of the subclasses that set it): it then uses knowledge of the nuisance.
     USES_CHANNEL_LAYOUT = False
+    # The loss methods (`ContrastiveLoss.method`) the objective is defined for (None: any).
+    LOSS_METHODS: tuple[str, ...] | None = None
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class ContrastiveModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.check_loss(loss)
         if bn_views not in BN_VIEWS:
             raise ValueError(f"bn_views must be one of {BN_VIEWS}, got {bn_views!r}")
         if probe_views not in PROBE_VIEWS:
@@ -110,6 +113,15 @@ class ContrastiveModel(keras.Model):
             key: keras.metrics.SparseCategoricalAccuracy(name=f"probe_{key}_accuracy")
             for key in probes
         }
+
+    @classmethod
+    def check_loss(cls, loss: ContrastiveLoss) -> None:
+        """ValueError unless the objective is defined for `loss`'s method (`LOSS_METHODS`)."""
+        if cls.LOSS_METHODS is not None and loss.method not in cls.LOSS_METHODS:
+            raise ValueError(
+                f"{cls.__name__} needs a loss of method {' or '.join(cls.LOSS_METHODS)}, got "
+                f"{loss.method!r}"
+            )
 
     def layer_adaptation_exempt_variables(self) -> list[keras.Variable]:
         """The probes' kernels and biases, which LARS must not adapt (read by

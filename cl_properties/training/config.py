@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cl_properties.losses import build_loss, loss_arguments
-from cl_properties.models.auxiliary import auxiliary_arguments
+from cl_properties.models.auxiliary import AUXILIARIES, auxiliary_arguments
 from cl_properties.models.contrastive import BN_VIEWS, PROBE_VIEWS
 from cl_properties.optimization import OptimizerConfig
 
@@ -114,6 +114,8 @@ class PretrainConfig:
             raise ValueError(f"bn_views must be one of {BN_VIEWS}, got {self.bn_views!r}")
         if self.probe_views not in PROBE_VIEWS:
             raise ValueError(f"probe_views must be one of {PROBE_VIEWS}, got {self.probe_views!r}")
+        if self.auxiliary is not None:  # before any run: e.g. bit_matched needs NT-Xent
+            AUXILIARIES[self.auxiliary.name].model_class.check_loss(self.loss.build(seed=self.seed))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -187,6 +187,12 @@ CASES = [
         "--rotation_weight applies to --models=rotation_aux, which is not in --models",
     ),
     ("randbit", ["--models=recon_hybrid", "--recon_weighting=bits"], None, "--recon_weighting"),
+    (
+        "randbit",
+        ["--loss=decoupled", "--models=contrastive,bit_matched"],
+        None,
+        "BitMatchedContrastiveModel needs a loss of method nt_xent, got 'decoupled'",
+    ),
     ("multidigits", ["--rotation_weight=-1"], None, "flag --rotation_weight=-1"),
     ("randbit", ["--num_train=-1"], None, "flag --num_train=-1"),
     ("randbit", ["--knn_k=5000"], None, "--knn_k=5000 is larger than the training set (64 images)"),

@@ -29,7 +29,7 @@ from cl_properties.models import (
     build_encoder,
 )
 from cl_properties.models.auxiliary import target_pooling, view_decoder
-from cl_properties.training import AuxiliaryConfig
+from cl_properties.training import AuxiliaryConfig, LossConfig, PretrainConfig
 
 SHAPE = (16, 16, 3)  # a grey image and two appended bit planes
 
@@ -201,6 +201,8 @@ def test_bad_auxiliary_arguments_are_rejected(name, arguments, message):
 def test_auxiliary_config_resolves_the_preset_and_checks_names():
     assert AuxiliaryConfig("reconstruction").resolved() == {"weight": 10.0, "weighting": "groups"}
     assert AuxiliaryConfig("bit_matched").resolved() == {}
+    with pytest.raises(ValueError, match="needs a loss of method nt_xent, got 'swd'"):
+        PretrainConfig(loss=LossConfig("swd_hypersphere"), auxiliary=AuxiliaryConfig("bit_matched"))
     assert AuxiliaryConfig("rotation", {"weight": 3.0}).resolved() == {"weight": 3.0}
     with pytest.raises(ValueError, match="takes no epsilon"):
         AuxiliaryConfig("rotation", {"epsilon": 0.1})
@@ -273,7 +275,7 @@ def test_bit_matched_get_config_and_keras_file_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        ({"loss": "ifm"}, "loss must be NT-Xent for bit-matched negatives, got 'ifm'"),
+        ({"loss": "ifm"}, "BitMatchedContrastiveModel needs a loss of method nt_xent, got 'ifm'"),
         ({"image_channels": 4}, r"image_channels must be in \[1, 3\], got 4"),
         ({"weight": 1.0}, "'bit_matched' takes no weight"),
     ],
