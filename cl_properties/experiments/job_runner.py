@@ -42,6 +42,7 @@ from cl_properties.training.baselines import (
     train_supervised,
     train_vae,
 )
+from cl_properties.training.callbacks import StepTimer
 from cl_properties.training.evaluate import training_views
 
 
@@ -230,11 +231,13 @@ def run_job(
 ) -> dict[str, Any]:
     """Trains and probes one job; returns its row (knobs, model, temperature, its
     `PARAMETER_COLUMNS`, seed, steps, batch size, the VAE's objective, probe accuracies,
-    chance levels, training metrics, seconds)."""
+    chance levels, training metrics, seconds: in all, and `step_seconds`, the mean training
+    step after the first, for a model that trains at least two steps)."""
     if job.model not in TRAINERS:
         raise ValueError(f"unknown model {job.model!r}; known: {MODELS}")
     started = time.perf_counter()
-    metrics = TRAINERS[job.model](job, build_data(job), callbacks)
+    timer = StepTimer()  # `seconds` includes data building and probes: not a training cost
+    metrics = TRAINERS[job.model](job, build_data(job), [*callbacks, timer])
     row = {
         **job.point,
         **job.variant,
@@ -253,6 +256,8 @@ def run_job(
     row.update({k: metrics[k] for k in probes})
     row.update({k: v for k, v in metrics.items() if k not in probes})
     row["seconds"] = round(time.perf_counter() - started, 1)
+    if timer.mean_seconds is not None:
+        row["step_seconds"] = round(timer.mean_seconds, 5)
     return row
 
 

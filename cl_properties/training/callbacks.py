@@ -1,4 +1,5 @@
-"""Keras callbacks of the pretraining driver: loop history, non-finite guard, checkpoints.
+"""Keras callbacks of the pretraining driver: loop history, non-finite guard, checkpoints,
+and a step timer for the experiments' rows.
 
 In `pretrain` one Keras "epoch" is one loop of `steps_per_loop` steps, so loop `e` ends
 after step `(e + 1) * steps_per_loop`.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -51,6 +53,37 @@ class LoopHistory(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(np.asarray(value)))
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Mean wall-clock seconds of a training step after the first `skip` steps, which trace
+    (and maybe compile) the step function and would dominate a short run.
+
+    Measured between step ends, so the input pipeline and the other callbacks' per-step work
+    count, as they do in a run. `mean_seconds` is None until a step after `skip` has ended
+    (e.g. a run of `skip` steps or fewer).
+    """
+
+    def __init__(self, skip: int = 1):
+        super().__init__()
+        if skip < 1:
+            raise ValueError(f"skip must be >= 1 (the first step traces), got {skip}")
+        self.skip = skip
+        self.steps = 0
+        self._first: float | None = None  # time at the end of step `skip`
+        self._last: float | None = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1  # counted over the whole fit: Keras numbers batches per epoch
+        now = time.perf_counter()
+        if self.steps == self.skip:
+            self._first = now
+        self._last = now
+
+    @property
+    def mean_seconds(self) -> float | None:
+        timed = self.steps - self.skip
+        return (self._last - self._first) / timed if timed > 0 else None
 
 
 class StopOnNonFinite(keras.callbacks.Callback):

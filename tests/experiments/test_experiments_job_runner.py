@@ -17,6 +17,7 @@ from cl_properties.experiments import job_runner
 from cl_properties.models import BitMatchedContrastiveModel
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import DataSpec, EvalConfig, Interrupted, PretrainConfig
+from cl_properties.training import callbacks
 from cl_properties.training.baselines import VaeConfig
 from cl_properties.training.config import (
     AuxiliaryConfig,
@@ -216,6 +217,32 @@ def test_resume_keeps_an_ifm_row_only_for_the_same_epsilon_and_alpha(tmp_path):
         with pytest.raises(RuntimeError, match=f"{other.series} measured again"):
             run(other)
         assert _document(tmp_path)["rows"] == [measured]  # kept beside the new run
+
+
+def test_step_timer_leaves_out_the_first_step(monkeypatch):
+    # Step ends; the first step's tracing lies before its end, the origin of the timing.
+    clock = iter([10.0, 10.5, 11.0, 11.5])
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: next(clock))
+    timer = callbacks.StepTimer()
+    assert timer.mean_seconds is None
+    timer.on_train_batch_end(0)
+    assert timer.mean_seconds is None  # only the tracing step so far
+    for batch in (1, 0, 1):  # Keras numbers batches per epoch
+        timer.on_train_batch_end(batch)
+    assert timer.mean_seconds == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="skip must be >= 1"):
+        callbacks.StepTimer(skip=0)
+
+
+def test_rows_of_trained_models_record_their_mean_step_seconds():
+    trained = job_runner.run_job(dataclasses.replace(_job(1), pretrain=_steps(3)), _tiny_data)
+    assert 0 < trained["step_seconds"] < trained["seconds"]
+    floor = job_runner.run_job(_job(1, "random_init"), _tiny_data)
+    assert "step_seconds" not in floor  # nothing trains
+
+
+def _steps(n: int) -> PretrainConfig:
+    return dataclasses.replace(_job(1).pretrain, train_steps=n, steps_per_loop=1)
 
 
 def test_unknown_model_is_rejected():
