@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,6 +187,18 @@ def save_curve_panels(
 ) -> None:
     """Writes `panels` side by side (`columns` per row, default all in one row) as a PNG at
     `path`, atomically (folders created). Raises ValueError for no panels or columns < 1."""
+    save_panels(path, panels, _draw, title=title, columns=columns)
+
+
+def save_panels(
+    path: str | os.PathLike,
+    panels: Sequence[Any],
+    draw: Callable[[Any, Any], None],
+    *,
+    title: str = "",
+    columns: int | None = None,
+) -> None:
+    """`save_curve_panels` for panels of any kind: `draw(axes, panel)` draws each one."""
     if not panels:
         raise ValueError("no panels to draw")
     columns = len(panels) if columns is None else columns
@@ -200,7 +212,7 @@ def save_curve_panels(
     )
     canvas = FigureCanvasAgg(figure)
     for i, panel in enumerate(panels):
-        _draw(figure.add_subplot(rows, columns, i + 1), panel)
+        draw(figure.add_subplot(rows, columns, i + 1), panel)
     if title:
         figure.suptitle(title, fontsize=10)
     png = io.BytesIO()
