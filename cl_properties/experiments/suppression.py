@@ -300,37 +300,54 @@ def jobs_from_flags(
 # other values of these are still valid (with the experiment's `points_flag` and
 # `variant_flags`). The flags of `PARAMETER_COLUMNS` are recorded in the rows they set, as
 # the temperature is.
-_JOB_LIST_FLAGS = ("temperatures", "models", *PARAMETER_COLUMNS)
+JOB_LIST_FLAGS = ("temperatures", "models", *PARAMETER_COLUMNS)
 
 
-def main(experiment: Experiment, jobs: Sequence[Job], module: str) -> None:
+def check_training_set(experiment: Experiment, jobs: Sequence[Job]) -> None:
+    """ValueError naming the flag when --batch_size or --knn_k is larger than the jobs'
+    training set (`cli.check_fits_training_set`)."""
+    # Every point of a sweep has the same training-set size: the first job's data tells it.
+    cli.check_fits_training_set(
+        int(experiment.build_data(jobs[0]).train.cardinality()), knn_k=FLAGS.knn_k
+    )
+
+
+def main(
+    experiment: Experiment,
+    jobs: Sequence[Job],
+    module: str,
+    *,
+    output_dir: str | None = None,
+    ignore: Sequence[str] = (),
+) -> list[dict[str, Any]]:
     """The body of every experiment's `main` after `jobs_from_flags`: the runs, the table,
-    where the outputs went. `module` is the experiment module's name (for its flags' values).
+    where the outputs went; returns the rows (none for --dry_run). `module` is the experiment
+    module's name (for its flags' values); `output_dir` replaces --output_dir (default
+    runs/<experiment>); `ignore` names more flags that choose what runs, not how it is
+    measured (a program running several experiments: which ones).
 
     The output folder is locked for the run. Rows already in its results.json, measured
     with the same settings, are kept and not measured again unless --fresh (which deletes
     the folder's earlier results first). Besides results and the plot, examples/ shows two
     augmented views of a few training images at every point and variant."""
     tf.get_logger().setLevel("ERROR")  # tf.function retracing notes: each run builds new models
-    output_dir = FLAGS.output_dir or os.path.join("runs", experiment.name)
+    output_dir = output_dir or FLAGS.output_dir or os.path.join("runs", experiment.name)
     if FLAGS.dry_run:
         for i, job in enumerate(jobs, 1):
             print(f"[{i}/{len(jobs)}] {job.describe()} seed={job.pretrain.seed} steps={job.steps}")
-        return
+        return []
     workers = FLAGS.workers or max(1, min(len(jobs), (os.cpu_count() or 1) // 2))
     config = cli.flag_values(cli.__name__, __name__, module)
-    # Every point of a sweep has the same training-set size: the first job's data tells it.
-    cli.check_fits_training_set(
-        int(experiment.build_data(jobs[0]).train.cardinality()), knn_k=FLAGS.knn_k
-    )
+    check_training_set(experiment, jobs)
     with lock_output_dir(output_dir):  # run_jobs records how the run ends, with its rows
         if FLAGS.fresh:
             remove_results(output_dir)
         ignore = (
             *runtime.RUN_CONTROL_FLAGS,
-            *_JOB_LIST_FLAGS,
+            *JOB_LIST_FLAGS,
             experiment.points_flag,
             *experiment.variant_flags,
+            *ignore,
         )
         earlier = previous_results(output_dir, config, ignore=ignore)
         save_examples(experiment, jobs, os.path.join(output_dir, "examples"))
@@ -349,3 +366,4 @@ def main(experiment: Experiment, jobs: Sequence[Job], module: str) -> None:
         "and examples/",
         file=sys.stderr,
     )
+    return rows

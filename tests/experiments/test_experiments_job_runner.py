@@ -16,8 +16,7 @@ from cl_properties.data import RandBit, crop_augment, source_from_arrays
 from cl_properties.experiments import job_runner
 from cl_properties.models import BitMatchedContrastiveModel
 from cl_properties.optimization import OptimizerConfig
-from cl_properties.training import DataSpec, EvalConfig, Interrupted, PretrainConfig
-from cl_properties.training import callbacks
+from cl_properties.training import DataSpec, EvalConfig, Interrupted, PretrainConfig, callbacks
 from cl_properties.training.baselines import VaeConfig
 from cl_properties.training.config import (
     AuxiliaryConfig,
