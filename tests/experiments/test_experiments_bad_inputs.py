@@ -82,6 +82,16 @@ TINY = {
         "--digit_size=8",
         "--encoder=convn",
     ],
+    "remedies": [
+        "--testbeds=color_shapes",
+        "--models=contrastive",
+        "--steps=2",
+        "--batch_size=8",
+        "--num_train=32",
+        "--num_test=16",
+        "--linear_epochs=1",
+        "--knn_k=5",
+    ],
     "sweep": [],
 }
 TWO_WORKERS = ["localhost:1", "localhost:2"]
@@ -219,6 +229,13 @@ CASES = [
     ("color_shapes", ["--jitter_strengths=-1,0"], None, "--jitter_strengths must be >= 0"),
     ("color_shapes", ["--jitter_prob=2"], None, "flag --jitter_prob=2"),
     ("color_shapes", ["--models=per_view"], None, "--models must be among contrastive"),
+    # The remedies' comparison (its testbeds' own checks are the experiments' cases).
+    ("remedies", ["--testbeds=randbit,bogus"], None, "--testbeds must be distinct values among"),
+    ("remedies", ["--temperatures=0.1,0.2"], None, "--temperatures: the table compares"),
+    ("remedies", ["--recon_weight=5"], None, "--recon_weight applies to --models=recon_hybrid"),
+    ("remedies", ["--num_test=0"], None, "flag --num_test=0"),
+    ("remedies", ["--knn_k=50"], None, "--knn_k=50 is larger than the training set (32 images)"),
+    ("remedies", [], None, "holds results of another configuration"),
     # Local features.
     ("local_features", ["--ks=0,a"], None, "--ks must be a list of integers"),
     ("local_features", ["--num_probe_train=0"], None, "flag --num_probe_train=0"),
