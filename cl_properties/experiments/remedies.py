@@ -12,7 +12,7 @@ probe of the suppressed feature, of the suppressing one (colour is not probed), 
 model's mean training step relative to the contrastive model's in the same run.
 
     python -m cl_properties.experiments.remedies \
-        --flagfile=experiments/remedies/default.flags      # ~25 configurations, ~15 minutes
+        --flagfile=experiments/remedies/default.flags  # 24 configurations, ~10-18 minutes
 
 Writes to --output_dir (default runs/remedies): <testbed>/ (that experiment's own outputs:
 results.json, plot, examples; a rerun resumes there, job by job), remedies.md (the table),
@@ -30,7 +30,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from absl import flags
@@ -188,8 +188,8 @@ def testbed_jobs(testbed: Testbed, models: Sequence[str]) -> list[Job]:
     ]
 
 
-def _point(testbed: Testbed, row: Mapping[str, Any]) -> str | None:
-    """ "suppressed" or "unsuppressed" for a row at either of the testbed's points, else None."""
+def _setting(testbed: Testbed, row: Mapping[str, Any]) -> str | None:
+    """Whether the row is at the testbed's "suppressed" or "unsuppressed" point (else None)."""
     knob = testbed.experiment.x
     for setting, point in (("suppressed", testbed.point), ("unsuppressed", testbed.reference)):
         if row.get(knob) == point[knob] and all(
@@ -200,13 +200,14 @@ def _point(testbed: Testbed, row: Mapping[str, Any]) -> str | None:
 
 
 def summary_rows(
-    name: str, testbed: Testbed, rows: Sequence[Mapping[str, Any]], models: Sequence[str]
+    name: str, testbed: Testbed, rows: Sequence[Mapping[str, Any]], series: Collection[str]
 ) -> list[dict[str, Any]]:
-    """One row per model of `models` and point of the testbed's run `rows` (its results.json
-    rows; others, kept from earlier runs, are left out): the two probes (None when not
-    measured) and the mean training step, also as a ratio to the contrastive model's at the
-    same point (None without both)."""
-    picked = [(r, _point(testbed, r)) for r in rows if r.get("model") in models]
+    """One row per row of the testbed's run `rows` (its results.json rows) at either point
+    whose `series` (model, variant, temperature, parameters) is one of the run's jobs' (rows
+    kept from earlier runs of other models or settings are left out): the two probes (None
+    when not measured) and the mean training step, also as a ratio to the contrastive
+    model's at the same point (None without both)."""
+    picked = [(r, _setting(testbed, r)) for r in rows if r.get("series") in series]
     picked = [(r, setting) for r, setting in picked if setting is not None]
     unit = {
         setting: r.get("step_seconds") for r, setting in picked if r["model"] == REFERENCE_MODEL
@@ -378,7 +379,8 @@ def main(argv: list[str]) -> None:
         previous_results(output_dir, config, ignore=ignore)
         try:
             for name in names:
-                summary += summary_rows(name, TESTBEDS[name], run(name), models)
+                series = {job.series for job in plan[name]}
+                summary += summary_rows(name, TESTBEDS[name], run(name), series)
         except KeyboardInterrupt:
             record("interrupted", error="interrupted")  # a completed table is kept
             raise

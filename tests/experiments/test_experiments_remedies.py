@@ -35,7 +35,8 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def _row(model: str, bits: int, label: float, bit0: float | None, step: float | None) -> dict:
-    row = {"bits": bits, "bit_mode": "shared", "model": model, "linear_label": label}
+    row = {"bits": bits, "bit_mode": "shared", "model": model, "series": f"{model} shared"}
+    row["linear_label"] = label
     if bit0 is not None:
         row["linear_bit0"] = bit0
     if step is not None:
@@ -49,17 +50,19 @@ RANDBIT_ROWS = [
     _row("random_init", 20, 0.15, 0.6, None),  # trains nothing: no step time
     _row("contrastive", 0, 0.98, None, 0.1),  # no bits, no bit probe
     _row("vae", 20, 0.5, 0.5, 0.1),  # kept from an earlier run, not asked for now
-    {**_row("contrastive", 20, 0.3, 0.5, 0.2), "bit_mode": "per_view"},  # another variant
+    {**_row("contrastive", 20, 0.3, 0.5, 0.2), "series": "contrastive shared tau=0.2"},  # kept
+    _row("contrastive", 5, 0.3, 0.5, 0.2),  # another point of the knob
 ]
+COLOUR = {"model": "contrastive", "series": "contrastive shared", "step_seconds": 0.1}
 COLOUR_ROWS = [
-    {"jitter_strength": 0.0, "model": "contrastive", "linear_shape": 0.4, "step_seconds": 0.1},
-    {"jitter_strength": 1.0, "model": "contrastive", "linear_shape": 0.9, "step_seconds": 0.1},
+    {**COLOUR, "jitter_strength": 0.0, "linear_shape": 0.4},
+    {**COLOUR, "jitter_strength": 1.0, "linear_shape": 0.9},
 ]
-MODELS = ["contrastive", "rotation_aux", "random_init"]
+SERIES = ["contrastive shared", "rotation_aux shared", "random_init shared"]  # the run's jobs
 
 
 def test_summary_rows_pick_the_testbed_points_and_time_steps_against_contrastive():
-    summary = remedies.summary_rows("randbit", remedies.TESTBEDS["randbit"], RANDBIT_ROWS, MODELS)
+    summary = remedies.summary_rows("randbit", remedies.TESTBEDS["randbit"], RANDBIT_ROWS, SERIES)
     assert [(r["model"], r["setting"], r["point"]) for r in summary] == [
         ("contrastive", "suppressed", "bits=20"),
         ("rotation_aux", "suppressed", "bits=20"),
@@ -71,9 +74,9 @@ def test_summary_rows_pick_the_testbed_points_and_time_steps_against_contrastive
 
 
 def test_comparison_table_rows_are_models_and_columns_testbed_probes():
-    summary = remedies.summary_rows("randbit", remedies.TESTBEDS["randbit"], RANDBIT_ROWS, MODELS)
+    summary = remedies.summary_rows("randbit", remedies.TESTBEDS["randbit"], RANDBIT_ROWS, SERIES)
     summary += remedies.summary_rows(
-        "color_shapes", remedies.TESTBEDS["color_shapes"], COLOUR_ROWS, MODELS
+        "color_shapes", remedies.TESTBEDS["color_shapes"], COLOUR_ROWS, SERIES
     )
     columns, rows = remedies.comparison_table(summary)
     assert columns == [
