@@ -1,16 +1,17 @@
 """The generalized contrastive loss family at CI scale (paper Section 2, Figure 1, Appendix A).
 
-Every run: scikit-learn's offline digits resized to 16 x 16 (1,437 train / 360 test
-images; the head-depth study: procedural shapes of the same size and split, `_shapes`), ConvN encoder (128-d representation), RandBit-colab augmentation (crop area
-0.5-1, no colour ops), Adam 1e-3 with polynomial decay to 0 and no weight decay,
-`STEPS` steps, seed 0, through `cl_properties.training.train_and_evaluate`. The measured
-numbers are test accuracies on frozen encoder features: the linear probe's (`linear_label`,
-SimCLR protocol, `LINEAR_EPOCHS` epochs), and the weighted kNN's (`knn_label`, k=`KNN_K`)
-where the linear probe is saturated. Only the data and the training length are scaled
-down; the losses are the registry's (`cl_properties.losses.LOSSES`) with their paper presets
-(decoupled NT-Xent tau 1 and lambda 0.1, SWD lambda 5: the official conventions, which this
-library follows, so the paper's values carry over) and NT-Xent at CIFAR-10's tau 0.2.
-Projection head: `depth` layers, hidden width 256, output 64 (depth 0 = the representation).
+Every run: scikit-learn's offline digits resized to 16 x 16 (1,437 train / 360 test images; the
+head-depth study: procedural shapes of the same size and split, `_shapes`), ConvN encoder (128-d
+representation), RandBit-colab augmentation (crop area 0.5-1, no colour ops; the shapes:
+DigitOnImages' augmentation), Adam 1e-3 with polynomial decay to 0 and no weight decay, `STEPS`
+steps, seed 0, through `cl_properties.training.train_and_evaluate`. The measured numbers are
+test accuracies on frozen encoder features: the linear probe's (`linear_label`, SimCLR protocol,
+`LINEAR_EPOCHS` epochs), and the weighted kNN's (`knn_label`, k=`KNN_K`) where the linear probe
+is saturated. Only the data and the training length are scaled down; the losses are the
+registry's (`cl_properties.losses.LOSSES`) with their paper presets (decoupled NT-Xent tau 1 and
+lambda 0.1, SWD lambda 5: the official conventions, which this library follows, so the paper's
+values carry over) and NT-Xent at CIFAR-10's tau 0.2. Projection head: `depth` layers, hidden
+width 256, output 64 (depth 0 = the representation).
 
 Baselines hold the seed-0 curve (what CI measures) with a band per point.
 `pytest benchmarks --update-baselines` also runs `SPREAD_SEEDS` and seed 0 with other

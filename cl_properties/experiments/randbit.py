@@ -18,7 +18,7 @@ at every bit count, per-view bits and the VAE at 20 bits, the floor at every cou
 runs and 4 untrained ones; 14 px digits, 250 steps) is the main job; the paper's full figure is
 a flagfile away.
 
-    python -m cl_properties.experiments.randbit                  # offline digits, ~6 minutes
+    python -m cl_properties.experiments.randbit                  # offline digits, ~4 minutes
     python -m cl_properties.experiments.randbit \
         --flagfile=experiments/suppression/randbit_figure5a.flags  # 3 temperatures
     python -m cl_properties.experiments.randbit \
