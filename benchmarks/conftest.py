@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import statistics
 import subprocess
 from collections.abc import Mapping
 
@@ -24,45 +23,6 @@ BASELINE_DIR = os.path.join(BENCHMARK_DIR, "baselines")
 RESULTS_DIR = os.environ.get(
     "CL_PROPERTIES_BENCHMARK_RESULTS", os.path.join(BENCHMARK_DIR, "results")
 )
-
-
-# Seconds each module took in CI (the fresh-clone run of 8445596, 2 cores, two workers): the
-# weights of the worker partition below. A module not listed weighs the median of these.
-MODULE_SECONDS = {
-    "test_bench_generalized.py": 606,
-    "test_bench_randbit.py": 560,
-    "test_bench_remedies.py": 423,
-    "test_bench_digit_on_images.py": 332,
-    "test_bench_multidigits.py": 256,
-    "test_bench_color_shapes.py": 246,
-    "test_bench_local_features.py": 145,
-}
-
-
-def worker_partition(modules: list[str], workers: int) -> dict[str, int]:
-    """Module -> worker index: longest first onto the least loaded worker (LPT), by
-    `MODULE_SECONDS`, so the workers finish together."""
-    default = statistics.median(MODULE_SECONDS.values())
-    load = [0.0] * workers
-    partition = {}
-    for module in sorted(modules, key=lambda m: (-MODULE_SECONDS.get(m, default), m)):
-        worker = load.index(min(load))
-        partition[module] = worker
-        load[worker] += MODULE_SECONDS.get(module, default)
-    return partition
-
-
-def pytest_collection_modifyitems(config, items):
-    # Under `-n N --dist loadgroup` each group runs on one worker: one group per worker, the
-    # modules partitioned by time. xdist's loadfile orders modules by test count and hands them
-    # out early, which left one of two workers idle for 5 of CI's 26 benchmark minutes. Every
-    # worker computes the same partition (xdist requires identical collections).
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if workers < 2:
-        return
-    partition = worker_partition(sorted({item.path.name for item in items}), workers)
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(f"worker{partition[item.path.name]}"))
 
 
 def pytest_addoption(parser):
