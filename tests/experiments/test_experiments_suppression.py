@@ -1,7 +1,8 @@
 """The feature-suppression programs: smoke runs, determinism, flagfiles, RandBit's bit modes.
 
-Experiment runs are subprocesses (absl flags are process-global and every experiment defines
-the shared pretraining flags); the job runner they share is tested in-process in
+Experiment runs are processes of their own (absl flags are process-global and every experiment
+defines the shared pretraining flags), forked from a server that has done the imports once
+(`_program_server`); the job runner they share is tested in-process in
 test_experiments_job_runner.py.
 """
 
@@ -18,19 +19,28 @@ from cl_properties.experiments import job_runner, randbit
 from cl_properties.experiments.job_runner import Job
 from cl_properties.training import PretrainConfig
 
+from _program_server import ProgramServer
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGFILES = os.path.join(ROOT, "experiments", "suppression")
 TINY = ["--steps=2", "--batch_size=8", "--linear_epochs=1", "--knn_k=3"]
 
 
+ENV = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+_servers: list[ProgramServer] = []  # this module's, while its tests run
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _program_server():
+    with ProgramServer(ENV) as server:
+        _servers.append(server)
+        yield
+        _servers.remove(server)
+
+
 def _run(experiment: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", f"cl_properties.experiments.{experiment}", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"},
+    return _servers[0].run(
+        f"cl_properties.experiments.{experiment}", args, cwd=ROOT, env=ENV, timeout=600
     )
 
 
@@ -329,7 +339,7 @@ def test_an_ifm_job_trains_the_ifm_loss_with_the_flag_values():
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"},
+        env=ENV,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads(result.stdout.strip().splitlines()[-1])
