@@ -66,9 +66,13 @@ class ProgramServer:
         """The program's exit status, stdout and stderr, as `subprocess.run(...,
         capture_output=True, text=True)` gives them."""
         request = {"program": program, "args": list(args), "cwd": str(cwd), "env": dict(env)}
-        self._process.stdin.write(json.dumps({**request, "timeout": timeout}) + "\n")
+        request["timeout"] = timeout
+        self._process.stdin.write(json.dumps(request) + "\n")
         self._process.stdin.flush()
-        reply = json.loads(self._process.stdout.readline())
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the program server exited (status {self._process.wait()})")
+        reply = json.loads(line)
         return subprocess.CompletedProcess(
             [sys.executable, "-m", program, *args],
             reply["returncode"],
