@@ -65,8 +65,13 @@ class ProgramServer:
     ) -> subprocess.CompletedProcess:
         """The program's exit status, stdout and stderr, as `subprocess.run(...,
         capture_output=True, text=True)` gives them."""
-        request = {"program": program, "args": list(args), "cwd": str(cwd), "env": dict(env)}
-        request["timeout"] = timeout
+        request = {
+            "program": program,
+            "args": list(args),
+            "cwd": str(cwd),
+            "env": dict(env),
+            "timeout": timeout,
+        }
         self._process.stdin.write(json.dumps(request) + "\n")
         self._process.stdin.flush()
         line = self._process.stdout.readline()
@@ -100,10 +105,12 @@ def _child(request: dict, out_path: str, err_path: str) -> None:
     sys.path[0] = os.getcwd()  # as `python -m` puts it
     os.environ.clear()
     os.environ.update(request["env"])
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    for fd, path in ((1, out_path), (2, err_path)):
-        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    write = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    streams = ((0, os.devnull, os.O_RDONLY), (1, out_path, write), (2, err_path, write))
+    for fd, path, mode in streams:
+        opened = os.open(path, mode)
+        os.dup2(opened, fd)
+        os.close(opened)
     sys.argv = [request["program"], *request["args"]]
     # `python -m` runs the program as __main__ only; the preloaded copy stays with whichever
     # preloaded module imported it.

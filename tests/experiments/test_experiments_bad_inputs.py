@@ -268,15 +268,19 @@ def _id(case) -> str:
     return f"{program}-{first}" + ("-TF_CONFIG" if tf_config else "")
 
 
-# TensorFlow reads these when it is imported: the server's environment, every case's too.
-IMPORT_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+def _environment(tf_config: str | dict | None = None) -> dict[str, str]:
+    """The tests' environment with TensorFlow quiet and on the CPU (read at import: the server
+    imports under it too), and TF_CONFIG only when a case gives one."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("TF_CONFIG", None)
+    if tf_config is not None:
+        env["TF_CONFIG"] = tf_config if isinstance(tf_config, str) else json.dumps(tf_config)
+    return env
 
 
 @pytest.fixture(scope="module")
 def server():
-    env = {**os.environ, **IMPORT_ENV}
-    env.pop("TF_CONFIG", None)
-    with ProgramServer(env) as server:
+    with ProgramServer(_environment()) as server:
         yield server
 
 
@@ -305,15 +309,11 @@ def test_bad_input_is_one_line_exit_2_and_leaves_the_output_folder_alone(case, t
     if not any(a.startswith(output_flag) for a in args):
         args.append(f"{output_flag}={out}")
 
-    env = {**os.environ, **IMPORT_ENV}
-    env.pop("TF_CONFIG", None)
-    if tf_config is not None:
-        env["TF_CONFIG"] = tf_config if isinstance(tf_config, str) else json.dumps(tf_config)
     result = server.run(
         f"cl_properties.experiments.{program}",
         [*TINY[program], *args],
         cwd=str(tmp_path),
-        env=env,
+        env=_environment(tf_config),
         timeout=300,
     )
     lines = [
