@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from cl_properties.data import RandBit, crop_augment, source_from_arrays
-from cl_properties.experiments import job_runner
-from cl_properties.models import BitMatchedContrastiveModel
+from cl_properties.experiments import cli, job_runner
+from cl_properties.losses import loss_uses
+from cl_properties.models import BitMatchedContrastiveModel, auxiliary_arguments
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import DataSpec, EvalConfig, Interrupted, PretrainConfig, callbacks
 from cl_properties.training.baselines import VaeConfig
@@ -113,6 +114,22 @@ def test_auxiliary_jobs_record_and_are_told_apart_by_their_parameters():
     keys = {job_runner.job_key(j) for j in (recon, uniform, rotation, matched, _job(1))}
     assert len(keys) == 5
     assert set(job_runner.PARAMETER_COLUMNS) >= {"recon_weight", "recon_weighting"}
+
+
+def test_every_parameter_column_names_a_flag_and_an_argument_of_its_loss_or_objective():
+    # The loss columns are the flags cli.LOSS_PARAMETER_FLAGS maps to the same arguments, and
+    # some loss of the family has them; each member's columns are arguments of its objective.
+    family_losses = {
+        "nt_xent",
+        *filter(None, (m.loss for m in job_runner.CONTRASTIVE_FAMILY.values())),
+    }
+    for column, argument in job_runner.LOSS_COLUMNS.items():
+        assert cli.LOSS_PARAMETER_FLAGS[column] == argument
+        assert any(loss_uses(loss, argument) for loss in family_losses), column
+    for model, member in job_runner.CONTRASTIVE_FAMILY.items():
+        if member.columns:
+            preset = auxiliary_arguments(member.auxiliary)
+            assert set(member.columns.values()) <= set(preset), model
 
 
 @pytest.mark.slow
