@@ -1,15 +1,17 @@
 """Modified MultiDigits (paper section 4): a growing digit suppresses the other one.
 
-Runs `python -m cl_properties.experiments.multidigits` as shipped (42 px canvas; a 12 px
-digit at the left edge, jittered by 4 px, and a second digit of 6 / 24 px at a random
-position to its right; crops of 80-100% of the canvas, ConvN, batch 256, 300 steps,
-tau 0.1), with both controls of the fixed digit's curve measured in the same run: the
+Runs `python -m cl_properties.experiments.multidigits` as shipped (4096 training canvases
+of 42 px; a 12 px digit at the left edge, jittered by 4 px, and a second digit of 6 / 24 px
+at a random position to its right; crops of 80-100% of the canvas, ConvN, batch 256, 600
+steps, tau 0.1), with both controls of the fixed digit's curve measured in the same run: the
 encoder trained supervised on the fixed digit (upper reference) and the encoder at random
 initialization (floor).
 
 Testbed fitness (asserted for every run, in the unsuppressed condition, the other digit at
-6 px): the supervised encoder reaches >= MIN_SUPERVISED on the fixed digit, and the
-contrastive probe is >= MIN_ABOVE_FLOOR above the floor. The paper's layout (both digits at
+6 px): the supervised encoder reaches >= MIN_SUPERVISED on the fixed digit, the contrastive
+probe is >= MIN_ABOVE_FLOOR above the floor, and the fixed digit is learned alone: its
+contrastive probe is >= MIN_ALONE. At 300 steps on 2048 canvases it was not (0.70-0.72 over
+seeds 0-2); calibration, seed 0: see `multidigits.define_flags`. The paper's layout (both digits at
 random positions) is not fit at this scale: ConvN flattens its last feature map, so a digit
 that moves is barely learned even supervised (0.44 for an 8 px digit on a 32 px canvas).
 
@@ -32,6 +34,7 @@ SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 15 of the 512 test canvases
 MIN_SUPERVISED = 0.90
 MIN_ABOVE_FLOOR = 0.25
+MIN_ALONE = 0.80
 MIN_DROP = 0.10
 SIZES = (6, 24)
 MODELS = ("contrastive", "supervised", "random_init")
@@ -86,6 +89,11 @@ def test_growing_digit_suppresses_the_fixed_size_one(baseline, results_dir, tmp_
         assert supervised >= MIN_SUPERVISED, (
             f"{run.label}: testbed not fit: supervised fixed-digit probe {supervised:.3f} "
             f"(< {MIN_SUPERVISED})"
+        )
+        alone = per_run[f"contrastive/size{small}/fixed"][i]
+        assert alone >= MIN_ALONE, (
+            f"{run.label}: testbed not fit: the fixed digit is not learned alone: contrastive "
+            f"probe {alone:.3f} with the other digit at {small} px (< {MIN_ALONE})"
         )
         assert above_floor >= MIN_ABOVE_FLOOR, (
             f"{run.label}: testbed not fit: contrastive fixed-digit probe only "
