@@ -12,7 +12,7 @@ probe of the suppressed feature, of the suppressing one (colour is not probed), 
 model's mean training step relative to the contrastive model's in the same run.
 
     python -m cl_properties.experiments.remedies \
-        --flagfile=experiments/remedies/default.flags  # 24 configurations, 13 minutes on 2 cores
+        --flagfile=experiments/remedies/default.flags  # 24 configurations, ~16 minutes on 2 cores
 
 Writes to --output_dir (default runs/remedies): <testbed>/ (that experiment's own outputs:
 results.json, plot, examples; a rerun resumes there, job by job), remedies.md (the table),
