@@ -2,8 +2,9 @@
 
 One view of an image (SimCLR `preprocess_for_train`, per image, with `tf.image`):
 
-    random resized crop -> horizontal flip -> colour jitter (p) -> grayscale (p) -> blur (p)
-    -> clip to [0, 1] -> user augmentations (`extra_layers`)
+    random resized crop -> horizontal flip -> colour jitter (p) -> grayscale (p)
+    -> channel permutation (p) -> blur (p) -> clip to [0, 1] -> user augmentations
+    (`extra_layers`)
 
 All randomness is stateless: a view is a pure function of the image and an int64 [2] seed.
 `example_seed(seed, index, epoch, view)` derives that seed from the run's seed, the example's
@@ -39,8 +40,10 @@ IMAGENET_CROP_PROPORTION = 0.875
     _GRAYSCALE_APPLY,
     _BLUR_APPLY,
     _BLUR_SIGMA,
-) = range(11)
-_NUM_SUBSEEDS = 11
+    _PERMUTATION_APPLY,
+    _PERMUTATION_ORDER,
+) = range(13)
+_NUM_SUBSEEDS = 13
 
 # Salt separating per-view augmentation seeds from other uses of the run seed.
 _VIEW_SALT = 1
@@ -97,6 +100,9 @@ class AugmentConfig:
       [0, 1] after each (s = jitter_strength); then, with probability `grayscale_prob`,
       grayscale. Saturation, hue and grayscale need 3 channels and are skipped otherwise.
       color_jitter=False switches off both jitter and grayscale.
+    - channel_permutation_prob: with this probability, the channels in a uniformly random
+      order (not in SimCLR: a colour-destroying control; a permutation of RGB moves every
+      hue to one of six others, whatever the jitter left).
     - blur: with probability `blur_prob`, separable Gaussian blur, sigma ~ U(0.1, 2.0),
       kernel 2 * (height // 20) + 1 (SimCLR's height // 10, made odd), zero padding.
     - output_size: None keeps the input size; an int or (height, width) resizes to it
@@ -118,6 +124,7 @@ class AugmentConfig:
     jitter_strength: float = 0.5
     jitter_prob: float = 0.8
     grayscale_prob: float = 0.2
+    channel_permutation_prob: float = 0.0
     blur: bool = False
     blur_prob: float = 0.5
     output_size: int | tuple[int, int] | None = None
@@ -132,6 +139,7 @@ class AugmentConfig:
             raise ValueError(f"jitter_strength must be a number >= 0, got {strength!r}")
         _check_probability(self.jitter_prob, "jitter_prob")
         _check_probability(self.grayscale_prob, "grayscale_prob")
+        _check_probability(self.channel_permutation_prob, "channel_permutation_prob")
         _check_probability(self.blur_prob, "blur_prob")
         _size_pair(self.output_size, "output_size")
         _check_resize_method(self.resize_method)
@@ -276,6 +284,11 @@ def _grayscale(image: tf.Tensor) -> tf.Tensor:
     return tf.tile(tf.image.rgb_to_grayscale(image), [1, 1, 3])
 
 
+def _permute_channels(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    order = tf.argsort(tf.random.stateless_uniform([image.shape[-1]], seed=seed))
+    return tf.gather(image, order, axis=-1)
+
+
 def gaussian_blur(image: tf.Tensor, sigma: tf.Tensor | float, radius: tf.Tensor | int) -> tf.Tensor:
     """Separable Gaussian blur of an image [H, W, C] (zero 'SAME' padding, as SimCLR).
 
@@ -326,6 +339,13 @@ def augment_image(image: tf.Tensor, config: AugmentConfig, seed: tf.Tensor) -> t
             )
         if channels == 3:
             image = _maybe_apply(_grayscale, image, config.grayscale_prob, seeds[_GRAYSCALE_APPLY])
+    if config.channel_permutation_prob > 0:
+        image = _maybe_apply(
+            lambda x: _permute_channels(x, seeds[_PERMUTATION_ORDER]),
+            image,
+            config.channel_permutation_prob,
+            seeds[_PERMUTATION_APPLY],
+        )
     if config.blur:
         radius = size[0] // 20  # SimCLR: kernel_size = height // 10, radius = kernel_size // 2
         if not isinstance(radius, int) or radius > 0:

@@ -36,6 +36,9 @@ class ColorShapesOptions:
 
     jitter_prob: float = 0.8
     grayscale_prob: float = 0.0
+    channel_permutation_prob: float = 0.0
+    shape_offset: float = 0.5
+    light_on_dark: bool = False
     image_size: int = 32
     num_train: int = 2048
     num_test: int = 512
@@ -43,8 +46,15 @@ class ColorShapesOptions:
 
 
 @functools.lru_cache(maxsize=4)
-def _colored_shapes(n: int, image_size: int, seed: int):
-    return make_shapes(n, size=image_size, seed=seed, colored=True)
+def _colored_shapes(n: int, image_size: int, shape_offset: float, light_on_dark: bool, seed: int):
+    return make_shapes(
+        n,
+        size=image_size,
+        seed=seed,
+        colored=True,
+        max_offset=shape_offset,
+        light_on_dark=light_on_dark,
+    )
 
 
 def build_data(job: Job) -> DataSpec:
@@ -52,8 +62,14 @@ def build_data(job: Job) -> DataSpec:
     --jitter_prob; no jitter at s = 0), grayscale with --grayscale_prob, random crops, flips."""
     options: ColorShapesOptions = job.options
     seed = job.pretrain.seed
-    train = _colored_shapes(options.num_train, options.image_size, 2 * seed)
-    test = _colored_shapes(options.num_test, options.image_size, 2 * seed + 1)
+    shapes = functools.partial(
+        _colored_shapes,
+        image_size=options.image_size,
+        shape_offset=options.shape_offset,
+        light_on_dark=options.light_on_dark,
+    )
+    train = shapes(options.num_train, seed=2 * seed)
+    test = shapes(options.num_test, seed=2 * seed + 1)
     return DataSpec(
         train=source_from_arrays(train.images, {"shape": train.labels}),
         test=source_from_arrays(test.images, {"shape": test.labels}),
@@ -64,6 +80,7 @@ def build_data(job: Job) -> DataSpec:
             jitter_strength=job.point["jitter_strength"],
             jitter_prob=options.jitter_prob,
             grayscale_prob=options.grayscale_prob,
+            channel_permutation_prob=options.channel_permutation_prob,
             resize_method="bilinear",
         ),
     )
@@ -98,6 +115,27 @@ def define_flags() -> None:
         "Probability of a grayscale view (SimCLR: 0.2); 0 keeps the knob pure jitter.",
         lower_bound=0.0,
         upper_bound=1.0,
+    )
+    flags.DEFINE_float(
+        "channel_permutation_prob",
+        0.0,
+        "Probability of a view with its colour channels in a random order (after jitter).",
+        lower_bound=0.0,
+        upper_bound=1.0,
+    )
+    flags.DEFINE_float(
+        "shape_offset",
+        0.5,
+        "The shape's centre lies within +-shape_offset * image_size of the image centre "
+        "(clipped so that the shape stays inside; 0.5: anywhere).",
+        lower_bound=0.0,
+        upper_bound=0.5,
+    )
+    flags.DEFINE_bool(
+        "light_on_dark",
+        False,
+        "Light shapes on dark backgrounds (every channel: background 0-0.3, shape 0.6-0.9); "
+        "otherwise any colours, the shape differing from the background by 0.3-0.7 per channel.",
     )
     flags.DEFINE_integer("image_size", 32, "Side of the images in pixels.", lower_bound=8)
     flags.DEFINE_integer("num_train", 2048, "Training images.", lower_bound=1)

@@ -91,6 +91,7 @@ def test_all_ops_off_is_the_identity(channels):
         {"flip": True},
         {"color_jitter": True, "jitter_prob": 1.0, "grayscale_prob": 0.0},
         {"color_jitter": True, "jitter_prob": 0.0, "grayscale_prob": 1.0},
+        {"channel_permutation_prob": 1.0},
         {"blur": True, "blur_prob": 1.0},
     ],
 )
@@ -127,6 +128,23 @@ def test_grayscale_gives_equal_channels():
     view = _view(image, config)
     expected = tf.image.rgb_to_grayscale(image).numpy()
     np.testing.assert_allclose(view, np.repeat(expected, 3, axis=-1), atol=1e-6)
+
+
+def test_channel_permutation_reorders_the_channels_and_leaves_the_other_draws():
+    image = _image((8, 8, 3))
+    crop = dataclasses.replace(OFF, crop=True)
+    permuted = dataclasses.replace(crop, channel_permutation_prob=1.0)
+    orders = set()
+    for index in range(12):
+        base, view = _view(image, crop, index=index), _view(image, permuted, index=index)
+        # Each channel of the view is one of the crop's, each used once.
+        order = [
+            next(c for c in range(3) if np.array_equal(view[..., k], base[..., c]))
+            for k in range(3)
+        ]
+        assert sorted(order) == [0, 1, 2]
+        orders.add(tuple(order))
+    assert len(orders) > 2
 
 
 def test_jitter_on_one_channel_images():
@@ -215,6 +233,7 @@ def test_presets():
         ({"jitter_strength": -0.1}, "jitter_strength"),
         ({"jitter_prob": 1.5}, "jitter_prob"),
         ({"grayscale_prob": -0.2}, "grayscale_prob"),
+        ({"channel_permutation_prob": 1.1}, "channel_permutation_prob"),
         ({"blur_prob": 2}, "blur_prob"),
         ({"output_size": 0}, "output_size"),
         ({"output_size": (32, 32, 3)}, "output_size"),

@@ -15,7 +15,7 @@ import sys
 import matplotlib.image
 import pytest
 
-from cl_properties.experiments import job_runner, randbit
+from cl_properties.experiments import color_shapes, job_runner, randbit
 from cl_properties.experiments.job_runner import Job
 from cl_properties.training import PretrainConfig
 
@@ -459,6 +459,24 @@ def test_flagfiles_are_all_tested():
             "digit_on_images_mnist.flags",
         ]
     )
+
+
+def test_color_shapes_options_reach_the_images_and_the_views():
+    options = color_shapes.ColorShapesOptions(
+        channel_permutation_prob=1.0,
+        shape_offset=0.0,
+        light_on_dark=True,
+        image_size=16,
+        num_train=8,
+        num_test=4,
+    )
+    job = Job({"jitter_strength": 0.5}, "contrastive", PretrainConfig(), None, None, options, {})
+    data = color_shapes.build_data(job)
+    images = next(iter(data.train.batch(8)))["image"].numpy()
+    # Light on dark, centred: the centre pixel is the shape's (0.6-0.9), the corners dark.
+    assert (images[:, 8, 8] >= 0.6).all() and (images[:, 0, 0] <= 0.3).all()
+    assert data.augment.channel_permutation_prob == 1.0
+    assert data.augment.jitter_strength == 0.5
 
 
 @pytest.mark.parametrize("image_size, side", [(None, 28), (14, 14)])
