@@ -73,9 +73,8 @@ def measure(
     results_dir: str,
 ) -> tuple[dict[str, list[float]], str]:
     """Runs every entry of `sweeps` (plot tag -> experiment arguments) for each run and maps
-    the rows of all sweeps of a run (each row with its sweep's tag as "sweep") to points with
-    `points_of`; returns ({point: [value per run, in `runs` order]}, the first run's
-    commands). Plots are kept for the first run."""
+    the rows of all sweeps of a run to points with `points_of`; returns ({point: [value per
+    run, in `runs` order]}, the first run's commands). Plots are kept for the first run."""
     per_run: dict[str, list[float]] = {}
     commands = []
     for run in runs:
@@ -90,7 +89,7 @@ def measure(
                 tag,
                 run,
             )
-            rows += [{**row, "sweep": tag} for row in found]
+            rows += found
             if first:
                 commands.append(command)
         for key, value in points_of(rows).items():
