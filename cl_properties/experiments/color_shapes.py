@@ -37,7 +37,7 @@ class ColorShapesOptions:
     jitter_prob: float = 0.8
     grayscale_prob: float = 0.0
     channel_permutation_prob: float = 0.0
-    shape_offset: float = 0.5
+    shape_offset: float | None = None  # None: anywhere the shape fits (make_shapes')
     light_on_dark: bool = False
     image_size: int = 32
     num_train: int = 2048
@@ -46,7 +46,9 @@ class ColorShapesOptions:
 
 
 @functools.lru_cache(maxsize=4)
-def _colored_shapes(n: int, image_size: int, shape_offset: float, light_on_dark: bool, seed: int):
+def _colored_shapes(
+    n: int, image_size: int, shape_offset: float | None, light_on_dark: bool, seed: int
+):
     return make_shapes(
         n,
         size=image_size,
@@ -125,9 +127,9 @@ def define_flags() -> None:
     )
     flags.DEFINE_float(
         "shape_offset",
-        0.5,
+        None,
         "The shape's centre lies within +-shape_offset * image_size of the image centre "
-        "(clipped so that the shape stays inside; 0.5: anywhere).",
+        "(clipped so that the shape stays inside); unset: uniform wherever the shape fits.",
         lower_bound=0.0,
         upper_bound=0.5,
     )
