@@ -20,7 +20,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import json
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -95,16 +94,6 @@ def record_extra(
         "band_rule": band_rule(min_band, runs),
         "per_run": dict(per_run),
     }
-
-
-def recorded_runs(name: str) -> tuple[list[str], dict[str, list[float]]]:
-    """The runs of the recorded baseline `name` (benchmarks/baselines/<name>.json) and each
-    point's value per run (`record_extra`): the seeds and kernels a comparing run, which
-    measures seed 0 alone, cannot see."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baselines", f"{name}.json")
-    with open(path, encoding="utf-8") as f:
-        extra = json.load(f)["extra"]
-    return extra["runs"], extra["per_run"]
 
 
 @contextlib.contextmanager

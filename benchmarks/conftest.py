@@ -85,7 +85,6 @@ class Baseline:
             print(f"  {key:>40s}  {value:.4f}")
         lines = ["point,value"] + [f"{k},{v:.6f}" for k, v in points.items()]
         atomic_write_text(os.path.join(RESULTS_DIR, f"{name}.csv"), "\n".join(lines) + "\n")
-        path = os.path.join(BASELINE_DIR, f"{name}.json")
         if self.update:
             record = {
                 "name": name,
@@ -101,14 +100,9 @@ class Baseline:
             }
             if extra:
                 record["extra"] = dict(extra)
-            atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+            atomic_write_text(_baseline_path(name), json.dumps(record, indent=2) + "\n")
             return
-        if not os.path.exists(path):
-            pytest.fail(
-                f"no baseline {path}; record one with `pytest benchmarks --update-baselines`"
-            )
-        with open(path, encoding="utf-8") as f:
-            record = json.load(f)
+        record = self._recorded(name)
         bands = record["tolerance"]
         if not isinstance(bands, Mapping):
             bands = dict.fromkeys(record["points"], float(bands))
@@ -122,6 +116,27 @@ class Baseline:
         ]
         if outside:
             pytest.fail(f"{name}: points left the baseline band:\n  " + "\n  ".join(outside))
+
+    def recorded_runs(self, name: str) -> tuple[list[str], dict[str, list[float]]]:
+        """The runs of the recorded baseline `name` and each point's value per run (its
+        `extra`, `bands.record_extra`): the seeds and kernels that a comparing run, which
+        measures seed 0 alone, cannot see."""
+        extra = self._recorded(name)["extra"]
+        return extra["runs"], extra["per_run"]
+
+    @staticmethod
+    def _recorded(name: str) -> dict:
+        path = _baseline_path(name)
+        if not os.path.exists(path):
+            pytest.fail(
+                f"no baseline {path}; record one with `pytest benchmarks --update-baselines`"
+            )
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def _baseline_path(name: str) -> str:
+    return os.path.join(BASELINE_DIR, f"{name}.json")
 
 
 @pytest.fixture(scope="session")  # stateless, so module fixtures that measure once can use it

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import pytest
 
-from bands import recorded_runs, runs_to_measure
+from bands import runs_to_measure
 from suppression_runs import measure_against_baseline, point
 
 SPREAD_SEEDS = (0, 1, 2)
@@ -106,10 +106,10 @@ def test_growing_digit_suppresses_the_fixed_size_one(baseline, results_dir, tmp_
 @pytest.mark.xfail(
     strict=True, reason="seeds 1, 2 learn the fixed digit alone to 0.771, 0.781 (see docstring)"
 )
-def test_fixed_digit_is_learned_alone_on_every_recorded_run():
+def test_fixed_digit_is_learned_alone_on_every_recorded_run(baseline):
     # The recorded runs (every spread seed and kernel set), which a comparing run does not
     # measure: seed 0 alone passes (0.80-0.82 over the kernel sets).
-    runs, per_run = recorded_runs("multidigits")
+    runs, per_run = baseline.recorded_runs("multidigits")
     for label, alone in zip(runs, per_run[f"contrastive/size{SIZES[0]}/fixed"]):
         assert alone >= MIN_ALONE, (
             f"{label}: the fixed digit is not learned alone: contrastive probe {alone:.3f} with "

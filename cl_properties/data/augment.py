@@ -339,13 +339,12 @@ def augment_image(image: tf.Tensor, config: AugmentConfig, seed: tf.Tensor) -> t
             )
         if channels == 3:
             image = _maybe_apply(_grayscale, image, config.grayscale_prob, seeds[_GRAYSCALE_APPLY])
-    if config.channel_permutation_prob > 0:
-        image = _maybe_apply(
-            lambda x: _permute_channels(x, seeds[_PERMUTATION_ORDER]),
-            image,
-            config.channel_permutation_prob,
-            seeds[_PERMUTATION_APPLY],
-        )
+    image = _maybe_apply(
+        lambda x: _permute_channels(x, seeds[_PERMUTATION_ORDER]),
+        image,
+        config.channel_permutation_prob,
+        seeds[_PERMUTATION_APPLY],
+    )
     if config.blur:
         radius = size[0] // 20  # SimCLR: kernel_size = height // 10, radius = kernel_size // 2
         if not isinstance(radius, int) or radius > 0:
