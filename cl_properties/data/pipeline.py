@@ -188,7 +188,7 @@ def two_view_dataset(
 
     dataset = records.map(make_views, num_parallel_calls=AUTOTUNE, deterministic=True)
     dataset = dataset.batch(per_replica_batch, drop_remainder=drop_remainder)
-    return _deterministic(dataset.prefetch(AUTOTUNE))
+    return _pipeline_options(dataset.prefetch(AUTOTUNE))
 
 
 def eval_dataset(
@@ -223,10 +223,16 @@ def eval_dataset(
 
     dataset = source.map(prepare, num_parallel_calls=AUTOTUNE, deterministic=True)
     dataset = dataset.batch(per_replica_batch, drop_remainder=drop_remainder)
-    return _deterministic(dataset.prefetch(AUTOTUNE))
+    return _pipeline_options(dataset.prefetch(AUTOTUNE))
 
 
-def _deterministic(dataset: tf.data.Dataset) -> tf.data.Dataset:
+def _pipeline_options(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Deterministic order, and tf.data's autotuning model off (AUTOTUNE then means one
+    parallel call per core and the prefetch buffer's own adaptive size). Measured on 2 cores
+    (DigitOnImages, K = 1, one contrastive configuration of 300 steps): 85.6 s with the
+    model, 36.3 s without, the same probes; with it, `fit`'s end waited 34 s for the
+    iterator's destructor and training itself ran 1.4x slower."""
     options = tf.data.Options()
     options.deterministic = True
+    options.autotune.enabled = False
     return dataset.with_options(options)
