@@ -89,7 +89,7 @@ def measure(
                 tag,
                 run,
             )
-            rows += found
+            rows += [{**row, "sweep": tag} for row in found]  # the sweep that measured it
             if first:
                 commands.append(command)
         for key, value in points_of(rows).items():
