@@ -1,23 +1,22 @@
 """Colour shapes: colour suppresses shape; colour jitter removes part of the shortcut.
 
-Runs `python -m cl_properties.experiments.color_shapes` with the flags of the testbed that
-passed the studies' fitness rule (`TESTBED`: 16 px light shapes on dark backgrounds, every
-channel's colours random per image, the shape centred within +-0.2 of the image; ConvN,
-batch 256, 300 steps, tau 0.1) at colour-jitter strengths 0 and 1.0, with the shape's
-controls measured in the same run: the encoder trained supervised on the shape (upper
-reference, at both strengths) and the encoder at random initialization (floor); and the
-colour-free condition (grayscale views with jitter 1.0: neither hue nor grey level tells the
-images apart), the unsuppressed reference of the contrastive model.
+Runs `python -m cl_properties.experiments.color_shapes` with the flags of a testbed where the
+shape is learnable (`TESTBED`: 16 px light shapes on dark backgrounds, every channel's colours
+random per image, the shape centred within +-0.2 of the image; ConvN, batch 256, 300 steps, tau
+0.1) at colour-jitter strengths 0 and 1.0, with the shape's controls measured in the same run:
+the encoder trained supervised on the shape (upper reference, at both strengths) and the
+encoder at random initialization (floor); and the colour-free condition (grayscale views with
+jitter 1.0: neither hue nor grey level tells the images apart), the unsuppressed reference of
+the contrastive model.
 
 Fitness, for every run: the supervised encoder >= MIN_SUPERVISED on the shape (0.97-0.98:
 holds), the contrastive probe in the colour-free condition >= MIN_ABOVE_FLOOR above the floor:
-does NOT hold on every recorded run (0.23-0.27 on seed 0's kernel sets, 0.18 / 0.19 on seeds
-1 / 2, whose floor is 0.60), so it is a strict xfail over the recorded runs and the testbed is
-not yet fit. Claims, for
-every run (both hold on the six recorded): (1) colour suppresses shape: without jitter the
-contrastive shape probe is at least MIN_SUPPRESSION below its colour-free value (0.34-0.39
-against 0.75-0.79); (2) jitter frees part of it: at strength 1.0 the probe is at least
-MIN_RISE above strength 0 (0.53-0.63).
+does NOT hold on every recorded run (0.23-0.27 on seed 0's kernel sets, 0.18 / 0.19 on seeds 1
+/ 2, whose floor is 0.60), so it is a strict xfail over the recorded runs and the testbed is
+not yet fit. Claims, for every run (both hold on the six recorded): (1) colour suppresses
+shape: without jitter the contrastive shape probe is at least MIN_SUPPRESSION below its
+colour-free value (0.34-0.39 against 0.75-0.79); (2) jitter frees part of it: at strength 1.0 the
+probe is at least MIN_RISE above strength 0 (0.53-0.63).
 
 Calibration (seed 0, shape probe, chance 0.25; the experiment's defaults, 32 px shapes of
 any colour anywhere, were not fit: supervised 0.60 / 0.52 at s = 0 / 1): with this testbed,
@@ -129,10 +128,8 @@ def test_testbed_is_fit_on_every_recorded_run(baseline):
 def test_colour_suppresses_shape_without_jitter(measured):
     runs, per_run = measured
     for i, run in enumerate(runs):
-        free, coloured = (
-            per_run["contrastive/colour_free/shape"][i],
-            per_run["contrastive/s0/shape"][i],
-        )
+        free = per_run["contrastive/colour_free/shape"][i]
+        coloured = per_run["contrastive/s0/shape"][i]
         assert free - coloured >= MIN_SUPPRESSION, (
             f"{run.label}: shape probe {coloured:.3f} with colour, {free:.3f} without"
         )

@@ -113,10 +113,10 @@ EXPERIMENT = Experiment(
 def define_flags() -> None:
     # The curve with both controls of the fixed digit: supervised on it (upper reference) and
     # the untrained encoder (floor).
-    # 300 steps on 4096 canvases (seed 0: the fixed digit's probe 0.771 with the other digit at
-    # 6 px). 600 steps on 4096 canvases reached 0.822 but cost twice the CI time on 2 cores; at
-    # 300 steps on 2048 canvases it was 0.703, and 600 steps alone, a 16 px fixed digit, a 2x
-    # wider encoder or 8192 canvases gave 0.770; tau 0.05 / 0.2 and crops of >= 0.7 / 0.9 did
+    # 300 steps on 4096 canvases (seed 0: the fixed digit's probe 0.766 with the other digit at 6
+    # px, as recorded). 600 steps on 4096 canvases reached 0.822 but cost twice the CI time on 2
+    # cores; at 300 steps on 2048 canvases it was 0.703, and 600 steps alone, a 16 px fixed digit,
+    # a 2x wider encoder or 8192 canvases gave 0.770; tau 0.05 / 0.2 and crops of >= 0.7 / 0.9 did
     # worse.
     suppression.define_flags(
         temperatures=(0.1,),
