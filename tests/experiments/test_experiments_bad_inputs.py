@@ -230,6 +230,9 @@ CASES = [
     ("color_shapes", ["--jitter_strengths=-1,0"], None, "--jitter_strengths must be >= 0"),
     ("color_shapes", ["--jitter_prob=2"], None, "flag --jitter_prob=2"),
     ("color_shapes", ["--models=per_view"], None, "--models must be among contrastive"),
+    ("color_shapes", ["--shape_classes=disk,oval"], None, "--shape_classes must be distinct"),
+    ("color_shapes", ["--radius_range=0.3,0.2"], None, "--radius_range must be two numbers"),
+    ("color_shapes", ["--radius_range=0.2"], None, "--radius_range must be two numbers"),
     # The remedies' comparison (its testbeds' own checks are the experiments' cases).
     ("remedies", ["--testbeds=randbit,bogus"], None, "--testbeds must be distinct values among"),
     ("remedies", ["--temperatures=0.1,0.2"], None, "--temperatures: the table compares"),

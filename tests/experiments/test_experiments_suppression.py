@@ -419,10 +419,8 @@ def test_randbit_is_deterministic_given_the_seed_and_parallel_workers_agree(tmp_
 def test_other_experiments_smoke(tmp_path, name, args, x, probes):
     result = _run(name, *TINY, *args, "--temperatures=0.1", f"--output_dir={tmp_path}")
     rows = _check_outputs(tmp_path, name, result)
-    # MultiDigits and DigitOnImages measure their curve's controls by default; colour shapes,
-    # contrastive only.
-    controls = [] if name == "color_shapes" else ["supervised", "random_init"]
-    assert [r["model"] for r in rows] == 2 * ["contrastive", *controls]
+    # Every study measures its curve's controls by default.
+    assert [r["model"] for r in rows] == 2 * ["contrastive", "supervised", "random_init"]
     rows = [r for r in rows if r["model"] == "contrastive"]
     assert rows[0][x] < rows[1][x]
     for row in rows:
@@ -466,6 +464,8 @@ def test_color_shapes_options_reach_the_images_and_the_views():
         channel_permutation_prob=1.0,
         shape_offset=0.0,
         light_on_dark=True,
+        shape_classes=("diamond", "cross", "disk"),
+        radius_range=(0.25, 0.25),
         image_size=16,
         num_train=8,
         num_test=4,
@@ -477,6 +477,8 @@ def test_color_shapes_options_reach_the_images_and_the_views():
     assert (images[:, 8, 8] >= 0.6).all() and (images[:, 0, 0] <= 0.3).all()
     assert data.augment.channel_permutation_prob == 1.0
     assert data.augment.jitter_strength == 0.5
+    labels = next(iter(data.test.batch(4)))["labels"]["shape"].numpy()
+    assert data.probes == {"shape": 3} and set(labels) <= {0, 1, 2}
 
 
 @pytest.mark.parametrize("image_size, side", [(None, 28), (14, 14)])
