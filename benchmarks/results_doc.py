@@ -32,6 +32,7 @@ ORDER = (
     "color_shapes",
     "local_features",
     "remedies",  # beyond the paper
+    "remedies_color_shapes",
 )
 
 HEADER = """\

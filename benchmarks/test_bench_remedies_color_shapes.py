@@ -1,0 +1,113 @@
+"""Feature-suppression remedies on colour shapes (beyond the paper), where colour lives in the
+same pixels as the suppressed shape, so that no remedy can know the nuisance's channels.
+
+Runs `python -m cl_properties.experiments.color_shapes` at its default testbed (16 px light
+shapes of six kinds on dark, every channel's colours random per image; ConvN, batch 256, 300
+steps, tau 0.1) without colour jitter (the suppressed point) with the contrastive model,
+`ifm` (eps 0.1, alpha 1), `recon_hybrid` (reconstruction of each augmented view; the image
+has no appended channels, so its `groups` weighting is uniform) and `rotation_aux` (rotation
+prediction), both auxiliary weights 100 as in the remedies' flagfile, with the random-init
+floor; and the contrastive model at jitter 1.0 (the unsuppressed level a remedy would restore).
+
+Claim, per run (holds on the six recorded): both agnostic remedies lift the shape probe at
+least MIN_LIFT above the contrastive model's (recon_hybrid 0.69-0.73, rotation_aux 0.68-0.72,
+against 0.41-0.44; floor 0.51-0.61). Failing on every recorded run, a strict xfail over them:
+the remedies issue's goal that a remedy come within GOAL_GAP of the unsuppressed level
+(0.86-0.88; the best remedy is 0.13-0.19 below it). IFM (0.39-0.44) is recorded, not
+asserted.
+
+Points are compared with benchmarks/baselines/remedies_color_shapes.json, seed 0, with
+per-point bands sized by the spread over seeds and machines (`bands`); re-recording runs
+every spread seed and seed 0 with other kernels.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bands import Run, runs_to_measure
+from suppression_runs import measure_against_baseline, point
+
+SPREAD_SEEDS = (0, 1, 2)
+MIN_BAND = 0.03  # 15 of the 512 test images
+WEIGHT = 100
+MIN_LIFT = 0.15
+GOAL_GAP = 0.05
+REMEDIES = ("ifm", "recon_hybrid", "rotation_aux")
+AGNOSTIC = ("recon_hybrid", "rotation_aux")
+_COMMON = ["--temperatures=0.1"]
+SWEEPS = {
+    "remedies_color_shapes": [
+        *_COMMON,
+        "--jitter_strengths=0",
+        f"--models=contrastive,{','.join(REMEDIES)},random_init",
+        f"--recon_weight={WEIGHT}",
+        f"--rotation_weight={WEIGHT}",
+    ],
+    "remedies_color_shapes_unsuppressed": [
+        *_COMMON,
+        "--jitter_strengths=1.0",
+        "--models=contrastive",
+    ],
+}
+
+
+def _points(rows: list[dict]) -> dict[str, float]:
+    def shape(model: str, sweep: str = "remedies_color_shapes") -> float:
+        return point(rows, "linear_shape", model=model, sweep=sweep)
+
+    return {
+        **{f"{m}/s0/shape": shape(m) for m in ("contrastive", *REMEDIES, "random_init")},
+        "contrastive/s1/shape": shape("contrastive", "remedies_color_shapes_unsuppressed"),
+    }
+
+
+@pytest.fixture(scope="module")
+def measured(
+    baseline, results_dir, tmp_path_factory
+) -> tuple[tuple[Run, ...], dict[str, list[float]]]:
+    """(runs, {point: [value per run]}), checked against the baseline."""
+    runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
+    per_run = measure_against_baseline(
+        baseline,
+        "remedies_color_shapes",
+        "color_shapes",
+        SWEEPS,
+        runs,
+        _points,
+        min_band=MIN_BAND,
+        description=(
+            "colour shapes, shape probe (6 classes) without colour jitter: contrastive, ifm, "
+            f"recon_hybrid and rotation_aux (weights {WEIGHT}), random-init floor; contrastive "
+            "at jitter 1.0 (unsuppressed); tau 0.1"
+        ),
+        output_dir=str(tmp_path_factory.mktemp("remedies_color_shapes")),
+        results_dir=results_dir,
+    )
+    return runs, per_run
+
+
+@pytest.mark.benchmark
+def test_agnostic_remedies_lift_the_suppressed_shape(measured):
+    runs, per_run = measured
+    for i, run in enumerate(runs):
+        contrastive = per_run["contrastive/s0/shape"][i]
+        for model in AGNOSTIC:
+            remedy = per_run[f"{model}/s0/shape"][i]
+            assert remedy - contrastive >= MIN_LIFT, (
+                f"{run.label}: {model} {remedy:.3f} against contrastive {contrastive:.3f}"
+            )
+
+
+@pytest.mark.benchmark
+@pytest.mark.xfail(strict=True, reason="no remedy within GOAL_GAP of jitter 1.0 on any run")
+def test_a_remedy_reaches_the_unsuppressed_level_on_every_recorded_run(baseline):
+    # The recorded runs (every spread seed and kernel set), which a comparing run does not
+    # measure.
+    runs, per_run = baseline.recorded_runs("remedies_color_shapes")
+    for i, label in enumerate(runs):
+        unsuppressed = per_run["contrastive/s1/shape"][i]
+        best = max(per_run[f"{model}/s0/shape"][i] for model in AGNOSTIC)
+        assert unsuppressed - best <= GOAL_GAP, (
+            f"{label}: best agnostic remedy {best:.3f}, unsuppressed {unsuppressed:.3f}"
+        )
