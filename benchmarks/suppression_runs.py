@@ -18,7 +18,7 @@ import pytest
 
 from cl_properties.results import read_results
 
-from bands import Run, record_extra, spread_bands
+from bands import Run, record_extra, runs_to_measure, spread_bands
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -127,6 +127,42 @@ def measure_against_baseline(
         extra=record_extra(runs, min_band, per_run),
     )
     return per_run
+
+
+def measured_fixture(
+    name: str,
+    experiment: str,
+    sweeps: Mapping[str, Sequence[str]],
+    points_of: Callable[[list[dict[str, Any]]], dict[str, float]],
+    *,
+    spread_seeds: Sequence[int],
+    min_band: float,
+    description: str,
+) -> Any:
+    """A module-scoped fixture `measured`: (runs, {point: [value per run]}) of
+    `measure_against_baseline` over the runs to measure (seed 0 when comparing; every spread
+    seed and kernel set when recording), for benchmarks whose claims are separate tests."""
+
+    @pytest.fixture(scope="module")
+    def measured(
+        baseline, results_dir, tmp_path_factory
+    ) -> tuple[tuple[Run, ...], dict[str, list[float]]]:
+        runs = runs_to_measure(baseline.update, spread_seeds)
+        per_run = measure_against_baseline(
+            baseline,
+            name,
+            experiment,
+            sweeps,
+            runs,
+            points_of,
+            min_band=min_band,
+            description=description,
+            output_dir=str(tmp_path_factory.mktemp(name)),
+            results_dir=results_dir,
+        )
+        return runs, per_run
+
+    return measured
 
 
 def point(rows: Sequence[Mapping[str, Any]], column: str, **where: Any) -> float:

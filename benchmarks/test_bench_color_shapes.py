@@ -36,8 +36,7 @@ from __future__ import annotations
 
 import pytest
 
-from bands import Run, runs_to_measure
-from suppression_runs import measure_against_baseline, point
+from suppression_runs import measured_fixture, point
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 15 of the 512 test images
@@ -77,31 +76,20 @@ def _points(rows: list[dict]) -> dict[str, float]:
     }
 
 
-@pytest.fixture(scope="module")
-def measured(
-    baseline, results_dir, tmp_path_factory
-) -> tuple[tuple[Run, ...], dict[str, list[float]]]:
-    """(runs, {point: [value per run]}), checked against the baseline."""
-    runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
-    output_dir = str(tmp_path_factory.mktemp("color_shapes"))
-    per_run = measure_against_baseline(
-        baseline,
-        "color_shapes",
-        "color_shapes",
-        SWEEPS,
-        runs,
-        _points,
-        min_band=MIN_BAND,
-        description=(
-            "linear probe test accuracy of the shape (6 classes) vs colour-jitter strength (16 px, "
-            "light shapes of radius 0.2-0.3 on dark, centred within +-0.2, crops >= 0.8), "
-            "contrastive tau 0.1, with the supervised "
-            "reference, the random-init floor and the colour-free condition (grayscale, jitter 1)"
-        ),
-        output_dir=output_dir,
-        results_dir=results_dir,
-    )
-    return runs, per_run
+measured = measured_fixture(
+    "color_shapes",
+    "color_shapes",
+    SWEEPS,
+    _points,
+    spread_seeds=SPREAD_SEEDS,
+    min_band=MIN_BAND,
+    description=(
+        "linear probe test accuracy of the shape (6 classes) vs colour-jitter strength (16 px, "
+        "light shapes of radius 0.2-0.3 on dark, centred within +-0.2, crops >= 0.8), "
+        "contrastive tau 0.1, with the supervised "
+        "reference, the random-init floor and the colour-free condition (grayscale, jitter 1)"
+    ),
+)
 
 
 @pytest.mark.benchmark

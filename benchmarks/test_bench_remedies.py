@@ -35,8 +35,7 @@ from __future__ import annotations
 
 import pytest
 
-from bands import Run, runs_to_measure
-from suppression_runs import measure_against_baseline, point
+from suppression_runs import measured_fixture, point
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 11 of the 360 test digits
@@ -77,29 +76,19 @@ def _points(rows: list[dict]) -> dict[str, float]:
     return points
 
 
-@pytest.fixture(scope="module")
-def measured(
-    baseline, results_dir, tmp_path_factory
-) -> tuple[tuple[Run, ...], dict[str, list[float]]]:
-    """(runs, {point: [value per run]}), checked against the baseline."""
-    runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
-    per_run = measure_against_baseline(
-        baseline,
-        "remedies",
-        "randbit",
-        SWEEPS,
-        runs,
-        _points,
-        min_band=MIN_BAND,
-        description=(
-            "RandBit class probe (linear, frozen features) at 0 and 20 shared bits: "
-            f"contrastive, ifm, recon_hybrid (groups; uniform at 20 bits) and rotation_aux "
-            f"(weights {WEIGHT}), random-init floor; tau 0.1"
-        ),
-        output_dir=str(tmp_path_factory.mktemp("remedies")),
-        results_dir=results_dir,
-    )
-    return runs, per_run
+measured = measured_fixture(
+    "remedies",
+    "randbit",
+    SWEEPS,
+    _points,
+    spread_seeds=SPREAD_SEEDS,
+    min_band=MIN_BAND,
+    description=(
+        "RandBit class probe (linear, frozen features) at 0 and 20 shared bits: "
+        f"contrastive, ifm, recon_hybrid (groups; uniform at 20 bits) and rotation_aux "
+        f"(weights {WEIGHT}), random-init floor; tau 0.1"
+    ),
+)
 
 
 @pytest.mark.benchmark

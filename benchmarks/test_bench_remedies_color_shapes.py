@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import pytest
 
-from bands import Run, runs_to_measure
-from suppression_runs import measure_against_baseline, point
+from suppression_runs import measured_fixture, point
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 15 of the 512 test images
@@ -62,29 +61,19 @@ def _points(rows: list[dict]) -> dict[str, float]:
     }
 
 
-@pytest.fixture(scope="module")
-def measured(
-    baseline, results_dir, tmp_path_factory
-) -> tuple[tuple[Run, ...], dict[str, list[float]]]:
-    """(runs, {point: [value per run]}), checked against the baseline."""
-    runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
-    per_run = measure_against_baseline(
-        baseline,
-        "remedies_color_shapes",
-        "color_shapes",
-        SWEEPS,
-        runs,
-        _points,
-        min_band=MIN_BAND,
-        description=(
-            "colour shapes, shape probe (6 classes) without colour jitter: contrastive, ifm, "
-            f"recon_hybrid and rotation_aux (weights {WEIGHT}), random-init floor; contrastive "
-            "at jitter 1.0 (unsuppressed); tau 0.1"
-        ),
-        output_dir=str(tmp_path_factory.mktemp("remedies_color_shapes")),
-        results_dir=results_dir,
-    )
-    return runs, per_run
+measured = measured_fixture(
+    "remedies_color_shapes",
+    "color_shapes",
+    SWEEPS,
+    _points,
+    spread_seeds=SPREAD_SEEDS,
+    min_band=MIN_BAND,
+    description=(
+        "colour shapes, shape probe (6 classes) without colour jitter: contrastive, ifm, "
+        f"recon_hybrid and rotation_aux (weights {WEIGHT}), random-init floor; contrastive "
+        "at jitter 1.0 (unsuppressed); tau 0.1"
+    ),
+)
 
 
 @pytest.mark.benchmark
