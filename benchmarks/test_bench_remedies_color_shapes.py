@@ -13,7 +13,7 @@ Claim, per run (holds on the six recorded): both agnostic remedies lift the shap
 least MIN_LIFT above the contrastive model's (recon_hybrid 0.69-0.73, rotation_aux 0.68-0.72,
 against 0.41-0.44; floor 0.51-0.61). Failing on every recorded run, a strict xfail over them:
 the remedies issue's goal that a remedy come within GOAL_GAP of the unsuppressed level
-(0.86-0.88; the best remedy is 0.13-0.19 below it). IFM (0.39-0.44) is recorded, not
+(0.86-0.88; the best remedy is 0.14-0.20 below it). IFM (0.39-0.44) is recorded, not
 asserted.
 
 Points are compared with benchmarks/baselines/remedies_color_shapes.json, seed 0, with
