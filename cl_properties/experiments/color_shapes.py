@@ -59,24 +59,17 @@ DEFAULTS = ColorShapesOptions()
 
 
 @functools.lru_cache(maxsize=4)
-def _colored_shapes(
-    n: int,
-    image_size: int,
-    shape_offset: float | None,
-    light_on_dark: bool,
-    shape_classes: tuple[str, ...],
-    radius_range: tuple[float, float],
-    seed: int,
-):
+def _colored_shapes(options: ColorShapesOptions, n: int, seed: int):
+    """The images of a run, built once per process for all its jobs (same options)."""
     return make_shapes(
         n,
-        size=image_size,
+        size=options.image_size,
         seed=seed,
         colored=True,
-        classes=shape_classes,
-        radius_range=radius_range,
-        max_offset=shape_offset,
-        light_on_dark=light_on_dark,
+        classes=options.shape_classes,
+        radius_range=options.radius_range,
+        max_offset=options.shape_offset,
+        light_on_dark=options.light_on_dark,
     )
 
 
@@ -85,16 +78,8 @@ def build_data(job: Job) -> DataSpec:
     --jitter_prob; no jitter at s = 0), grayscale with --grayscale_prob, random crops, flips."""
     options: ColorShapesOptions = job.options
     seed = job.pretrain.seed
-    shapes = functools.partial(
-        _colored_shapes,
-        image_size=options.image_size,
-        shape_offset=options.shape_offset,
-        light_on_dark=options.light_on_dark,
-        shape_classes=options.shape_classes,
-        radius_range=options.radius_range,
-    )
-    train = shapes(options.num_train, seed=2 * seed)
-    test = shapes(options.num_test, seed=2 * seed + 1)
+    train = _colored_shapes(options, options.num_train, 2 * seed)
+    test = _colored_shapes(options, options.num_test, 2 * seed + 1)
     return DataSpec(
         train=source_from_arrays(train.images, {"shape": train.labels}),
         test=source_from_arrays(test.images, {"shape": test.labels}),
