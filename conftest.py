@@ -2,6 +2,8 @@
 
 TensorFlow must see two logical CPU devices before it initializes, so that
 MirroredStrategy tests can compare two replicas with one device in the same process.
+Under pytest-xdist each worker's TensorFlow gets the machine's cores divided by the workers
+(`pytest_configure`), so that the workers do not oversubscribe the cores.
 """
 
 import os
@@ -16,6 +18,28 @@ if not tf.config.get_logical_device_configuration(_cpus[0]):
     tf.config.set_logical_device_configuration(
         _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
     )
+
+_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist: threads per op = cores // workers, in this process's TensorFlow
+    (not yet initialized here) and in the programs it starts (by the environment).
+
+    On 2 cores two workers with TensorFlow's default pools (one thread per core each) train
+    about 12% slower than with one thread each (RandBit, two configurations side by side:
+    1500 against 1700 pairs/s). A benchmark then measures seed 0 with the one-thread
+    kernels, which every baseline's bands include (`benchmarks/bands.py`); recording
+    (`--update-baselines`) keeps the default pools, so that its native runs stay native.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers < 2 or config.getoption("--update-baselines", default=False):
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    for name in _THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
+    tf.config.threading.set_intra_op_parallelism_threads(int(os.environ[_THREAD_VARIABLES[0]]))
+    tf.config.threading.set_inter_op_parallelism_threads(int(os.environ[_THREAD_VARIABLES[1]]))
 
 
 @pytest.fixture(autouse=True)

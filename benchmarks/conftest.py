@@ -32,6 +32,30 @@ def pytest_addoption(parser):
         default=False,
         help="re-record benchmarks/baselines/*.json from this run instead of comparing",
     )
+    parser.addoption(
+        "--record-durations",
+        action="store_true",
+        default=False,
+        help="write each benchmark file's seconds in this run to benchmarks/durations.json, "
+        "the order in which `--dist loadfile` hands the files out",
+    )
+
+
+def pytest_configure(config):
+    if config.getoption("--record-durations") and not hasattr(config, "workerinput"):
+        import scheduling
+
+        config.pluginmanager.register(scheduling.DurationRecorder(), "benchmark-durations")
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without xdist
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`: the benchmark files longest first (`scheduling.LongestFileFirst`)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    import scheduling
+
+    return scheduling.LongestFileFirst(config, log)
 
 
 def _git_commit() -> str:
