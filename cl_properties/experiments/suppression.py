@@ -327,9 +327,10 @@ def main(
     measured (a program running several experiments: which ones).
 
     The output folder is locked for the run. Rows already in its results.json, measured
-    with the same settings, are kept and not measured again unless --fresh (which deletes
-    the folder's earlier results first). Besides results and the plot, examples/ shows two
-    augmented views of a few training images at every point and variant."""
+    with the same settings (the flags and the data options every job shares), are kept and
+    not measured again unless --fresh (which deletes the folder's earlier results first).
+    Besides results and the plot, examples/ shows two augmented views of a few training
+    images at every point and variant."""
     tf.get_logger().setLevel("ERROR")  # tf.function retracing notes: each run builds new models
     output_dir = output_dir or FLAGS.output_dir or os.path.join("runs", experiment.name)
     if FLAGS.dry_run:
@@ -337,7 +338,12 @@ def main(
             print(f"[{i}/{len(jobs)}] {job.describe()} seed={job.pretrain.seed} steps={job.steps}")
         return []
     workers = FLAGS.workers or max(1, min(len(jobs), (os.cpu_count() or 1) // 2))
-    config = cli.flag_values(cli.__name__, __name__, module)
+    # Not every data option is a flag (the remedies program fixes each testbed's): stored
+    # beside the flags, so that a folder measured on other data is never resumed.
+    config = {
+        **cli.flag_values(cli.__name__, __name__, module),
+        "data_options": dataclasses.asdict(jobs[0].options),
+    }
     check_training_set(experiment, jobs)
     with lock_output_dir(output_dir):  # run_jobs records how the run ends, with its rows
         if FLAGS.fresh:

@@ -154,6 +154,19 @@ def test_tiny_run_writes_the_table_and_resumes(tmp_path):
         table[0]
     )
 
+    # A testbed's data options are not flags here: a folder measured on other data (as
+    # before the colour testbed moved to 16 px) is refused, never resumed.
+    colour_results = tmp_path / "color_shapes" / "results.json"
+    document = json.loads(colour_results.read_text(encoding="utf-8"))
+    assert document["config"]["data_options"]["image_size"] == 16
+    document["config"]["data_options"]["image_size"] = 32
+    colour_results.write_text(json.dumps(document), encoding="utf-8")
+    other_data = _run(*args, f"--output_dir={tmp_path}")
+    assert other_data.returncode == 2
+    assert "holds results of another configuration (data_options.image_size: 32 -> 16" in (
+        other_data.stderr
+    )
+
 
 @pytest.mark.slow
 def test_the_flagfile_runs_every_model_on_every_testbed_at_its_scale():
