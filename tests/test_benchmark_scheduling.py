@@ -1,19 +1,13 @@
 """The benchmarks' xdist scheduler hands files out longest first, one at a time per worker."""
 
-import importlib.util
 import types
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import _benchmark_modules
+from _benchmark_modules import ROOT
 
 
 def _scheduling():
-    spec = importlib.util.spec_from_file_location(
-        "scheduling", ROOT / "benchmarks" / "scheduling.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _benchmark_modules.load("scheduling")
 
 
 class _Worker:

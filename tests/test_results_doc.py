@@ -1,19 +1,12 @@
 """docs/results.md is generated from the benchmark baselines and never goes stale."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import _benchmark_modules
 
 
 def _results_doc():
-    spec = importlib.util.spec_from_file_location(
-        "results_doc", ROOT / "benchmarks" / "results_doc.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _benchmark_modules.load("results_doc")
 
 
 def test_results_page_matches_the_baselines():
