@@ -23,8 +23,9 @@ _THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist: threads per op = cores // workers, in this process's TensorFlow
-    (not yet initialized here) and in the programs it starts (by the environment).
+    """Under pytest-xdist: threads per op = cores // workers, set in the environment, which
+    TensorFlow reads when it initializes: this process's (not yet initialized here) and
+    that of every program it starts.
 
     On 2 cores two workers with TensorFlow's default pools (one thread per core each) train
     about 12% slower than with one thread each (RandBit, two configurations side by side:
@@ -35,11 +36,9 @@ def pytest_configure(config: pytest.Config) -> None:
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers < 2 or config.getoption("--update-baselines", default=False):
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
     for name in _THREAD_VARIABLES:
-        os.environ.setdefault(name, str(threads))
-    tf.config.threading.set_intra_op_parallelism_threads(int(os.environ[_THREAD_VARIABLES[0]]))
-    tf.config.threading.set_inter_op_parallelism_threads(int(os.environ[_THREAD_VARIABLES[1]]))
+        os.environ.setdefault(name, threads)
 
 
 @pytest.fixture(autouse=True)
