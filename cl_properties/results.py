@@ -1,10 +1,10 @@
 """One results format for every experiment and benchmark, and the output folder it lives in.
 
-Each run directory holds `results.json` (config, seed, package versions, wall time, status
-and a list of rows) and `results.csv` (the same rows, flat). Writes are atomic: a
-preempted or crashed run never leaves a half-written file behind, and a completed result is
-never replaced by a failed or interrupted one. A run holds `lock_output_dir` on its folder
-while it writes there, so two runs never share one.
+Each run directory holds `results.json` (config, seed, package versions, the code's git
+commit, wall time, status and a list of rows) and `results.csv` (the same rows, flat). Writes
+are atomic: a preempted or crashed run never leaves a half-written file behind, and a
+completed result is never replaced by a failed or interrupted one. A run holds
+`lock_output_dir` on its folder while it writes there, so two runs never share one.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import contextlib
 import csv
 import errno
 import fcntl
+import functools
 import io
 import json
 import os
 import platform
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -82,6 +84,33 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+@functools.cache
+def code_version(source_dir: str | None = None) -> str | None:
+    """The git commit of the cl_properties checkout that runs (`git describe --always --dirty`:
+    "-dirty" when tracked files differ from it), or None when the package is not the top of a
+    git checkout (an installed wheel: its version in `package_versions` is all there is).
+
+    Results record it because a code change can move numbers without changing any option.
+    `source_dir` (the checkout, default: the one holding this package) is for tests.
+    """
+    root = source_dir or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", root, *args], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    # A package installed inside some other repository must not report that one's commit.
+    top = git("rev-parse", "--show-toplevel")
+    if top is None or os.path.realpath(top) != os.path.realpath(root):
+        return None
+    return git("describe", "--always", "--dirty", "--abbrev=12")
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -123,6 +152,7 @@ def write_results(
         "seed": int(seed),
         "wall_time_s": float(wall_time_s),
         "versions": package_versions(),
+        "code_version": code_version(),
         "command": sys.argv,
         "config": _jsonable(config),
         "rows": _jsonable(list(rows)),

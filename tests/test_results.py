@@ -14,6 +14,7 @@ from cl_properties.results import (
     OutputDirError,
     ResultsFileError,
     atomic_write_text,
+    code_version,
     format_table,
     lock_output_dir,
     prepare_output_dir,
@@ -37,6 +38,33 @@ def test_write_results_records_context_and_rows(tmp_path):
         table = list(csv.DictReader(f))
     assert [r["bits"] for r in table] == ["0", "20"]
     assert table[0]["model"] == "" and table[1]["model"] == "vae"
+
+
+def _git(cwd, *args):
+    subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True)
+
+
+def test_code_version_is_the_checkout_commit_marked_dirty_and_none_outside_a_checkout(tmp_path):
+    checkout = tmp_path / "checkout"
+    (checkout / "cl_properties").mkdir(parents=True)
+    (checkout / "cl_properties" / "a.py").write_text("x = 1\n")
+    _git(checkout, "init", "-q")
+    _git(checkout, "add", ".")
+    _git(checkout, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    head = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    assert code_version(str(checkout)) == head[:12]
+    (checkout / "cl_properties" / "a.py").write_text("x = 2\n")
+    code_version.cache_clear()
+    assert code_version(str(checkout)) == head[:12] + "-dirty"
+    # A folder inside another repository is not that repository's code; nor is a plain one.
+    assert code_version(str(checkout / "cl_properties")) is None
+    assert code_version(str(tmp_path)) is None
+    code_version.cache_clear()
+    # This package's own value is what every results.json records.
+    write_results(tmp_path, rows=[], config={}, seed=0, wall_time_s=0.0)
+    assert read_results(tmp_path)["code_version"] == code_version()
 
 
 def test_atomic_write_leaves_no_temporary_and_readable_mode(tmp_path):

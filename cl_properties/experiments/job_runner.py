@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from cl_properties.plotting.curves import CurvePanel, Series, save_curve_panels, series_from_rows
 from cl_properties.plotting.examples import save_example_grid
-from cl_properties.results import format_table, write_results
+from cl_properties.results import code_version, format_table, write_results
 from cl_properties.training import (
     DataSpec,
     EvalConfig,
@@ -258,6 +258,7 @@ def run_job(
     row["seconds"] = round(time.perf_counter() - started, 1)
     if timer.mean_seconds is not None:
         row["step_seconds"] = round(timer.mean_seconds, 5)
+    row["code_version"] = code_version()  # kept rows of a resumed sweep keep their own
     return row
 
 
@@ -376,6 +377,15 @@ def run_jobs(
         if len(todo) < len(jobs)
         else ""
     )
+    current = code_version()
+    other_code = sorted(
+        {str(row.get("code_version")) for row in done() if row.get("code_version") != current}
+    )
+    if other_code:  # a code change can move numbers without changing any setting
+        reused += (
+            f"; rows kept from other code ({', '.join(other_code)}) beside this code's "
+            f"({current}): pass --fresh to measure every row with this code"
+        )
     how = "in order" if workers == 1 else f"{workers} workers"
     stream.write(f"{experiment.name}: {len(jobs)} runs{reused} ({how}), output in {output_dir}\n")
     try:

@@ -357,6 +357,48 @@ def test_interrupted_sweep_keeps_its_rows_and_a_rerun_measures_only_the_rest(tmp
     assert [r["n"] for r in rows] == [1, 3, 2]
 
 
+def test_rows_record_their_code_version_and_a_resume_names_rows_of_other_code(tmp_path):
+    from cl_properties.results import code_version
+
+    first = job_runner.run_jobs(
+        TINY_EXPERIMENT,
+        [_job(1)],
+        output_dir=str(tmp_path),
+        config={"a": 1},
+        seed=0,
+        stream=io.StringIO(),
+    )
+    assert first[0]["code_version"] == code_version()
+    assert _document(tmp_path)["code_version"] == code_version()
+    progress = io.StringIO()
+    older = [{**first[0], "code_version": "0123456789ab"}]  # as if measured before a commit
+    rows = job_runner.run_jobs(
+        TINY_EXPERIMENT,
+        [_job(1), _job(2)],
+        output_dir=str(tmp_path),
+        config={"a": 1},
+        seed=0,
+        measured=older,
+        stream=progress,
+    )
+    assert [r["code_version"] for r in rows] == ["0123456789ab", code_version()]
+    assert (
+        f"rows kept from other code (0123456789ab) beside this code's ({code_version()}): "
+        "pass --fresh" in progress.getvalue()
+    )
+    progress = io.StringIO()
+    job_runner.run_jobs(
+        TINY_EXPERIMENT,
+        [_job(2)],
+        output_dir=str(tmp_path),
+        config={"a": 1},
+        seed=0,
+        measured=rows[1:],
+        stream=progress,
+    )
+    assert "other code" not in progress.getvalue()
+
+
 def test_plot_and_table_from_rows(tmp_path):
     rows = [
         {
