@@ -1,16 +1,19 @@
 """DigitOnImages (paper section 4) on offline shapes, with the embedded defaults.
 
 Runs `python -m cl_properties.experiments.digit_on_images` as shipped (32 px light shapes of
-6 kinds on dark backgrounds, object-centred within +-0.2 of the image; one of K unique 8 px
-digits on a 3x3 grid; ConvN, batch 256, 300 steps), tau 0.1, at K = 1 / 10 / 1000, with both
-controls of the object's curve measured in the same run: the encoder trained supervised on
-the object label (upper reference) and the encoder at random initialization (floor).
+6 kinds on dark backgrounds, object-centred within +-0.175 of the image; one of K unique 8 px
+digits on a 3x3 grid; crops of >= 0.8 of the image; ConvN, batch 256, 300 steps), tau 0.1, at
+K = 1 / 10 / 1000, with both controls of the object's curve measured in the same run: the
+encoder trained supervised on the object label (upper reference) and the encoder at random
+initialization (floor).
 
 Testbed fitness (asserted for every run, in the unsuppressed condition K = 1): the
-supervised encoder reaches >= MIN_SUPERVISED on the object, and the contrastive object probe
-is >= MIN_ABOVE_FLOOR above the floor. The previous backgrounds (4 kinds anywhere in the
-image, random grey levels either way round) were not fit: contrastive 0.494, supervised
-0.744, floor 0.381 at K = 1 (seed 0), and the object fell by 0.006-0.096 with K over seeds.
+supervised encoder reaches >= MIN_SUPERVISED on the object, the contrastive object probe
+reaches >= MIN_OBJECT (the studies issue's goal) and is >= MIN_ABOVE_FLOOR above the floor.
+The previous backgrounds (4 kinds anywhere in the image, random grey levels either way round)
+were not fit: contrastive 0.494, supervised 0.744, floor 0.381 at K = 1 (seed 0), and the
+object fell by 0.006-0.096 with K over seeds. The backgrounds centred within +-0.2 with crops
+of >= 0.3 learned the object to only 0.78-0.85 (calibration: `digit_on_images.BACKGROUND_SHAPES`).
 
 Claim (paper): as the number of unique digits K grows, the digit becomes a feature that
 tells images apart and suppresses the object feature: the contrastive object probe at the
@@ -41,6 +44,7 @@ SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 15 of the 512 test images
 MIN_SUPERVISED = 0.90
 MIN_ABOVE_FLOOR = 0.25
+MIN_OBJECT = 0.85
 MIN_DROP = 0.05  # 26 of the 512 test images
 POOL_SIZES = (1, 10, 1000)
 MODELS = ("contrastive", "supervised", "random_init")
@@ -91,6 +95,10 @@ def test_unique_digits_suppress_the_object_feature(baseline, results_dir, tmp_pa
         assert supervised >= MIN_SUPERVISED, (
             f"{run.label}: testbed not fit: supervised object probe {supervised:.3f} "
             f"(< {MIN_SUPERVISED})"
+        )
+        assert contrastive >= MIN_OBJECT, (
+            f"{run.label}: testbed not fit: contrastive object probe {contrastive:.3f} at "
+            f"K={first} (< {MIN_OBJECT})"
         )
         assert above_floor >= MIN_ABOVE_FLOOR, (
             f"{run.label}: testbed not fit: contrastive object probe only {above_floor:.3f} "

@@ -30,8 +30,7 @@ import numpy as np
 import pytest
 
 from cl_properties.data import AugmentConfig, crop_augment, load_digits, source_from_arrays
-from cl_properties.data.shapes import make_shapes
-from cl_properties.experiments.digit_on_images import BACKGROUND_SHAPES
+from cl_properties.data.shapes import SHAPE_NAMES, make_shapes
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.plotting.curves import CurvePanel, Series, save_curve_panels
 from cl_properties.plotting.heatmap import best_per_row, save_heatmap
@@ -70,14 +69,15 @@ def _digits() -> DataSpec:
 
 
 # Figure 1's testbed: the digits are too easy (an untrained ConvN probes ~0.95 on them), so
-# the head-depth study uses DigitOnImages' background shapes without the digits (6 kinds, a
-# light shape on a dark background, radius 0.2-0.35 of the side, centred within +-0.2) at
-# 16 px, with DigitOnImages' augmentation (crop area 0.3-1, flip, colour jitter 0.5: the grey
-# levels must not identify an image). Calibrated, seed 0: random init 0.517, NT-Xent 0.903
-# (head depth 2) / 0.839 (depth 0); with crop-only views NT-Xent reached 0.678 (learning the
-# grey levels), at 32 px 0.592.
+# the head-depth study uses the shapes of DigitOnImages' backgrounds before 2026-12-06, without
+# the digits (6 kinds, a light shape on a dark background, radius 0.2-0.35 of the side, centred
+# within +-0.2) at 16 px, with that experiment's augmentation then (crop area 0.3-1, flip,
+# colour jitter 0.5: the grey levels must not identify an image). Calibrated, seed 0: random
+# init 0.517, NT-Xent 0.903 (head depth 2) / 0.839 (depth 0); with crop-only views NT-Xent
+# reached 0.678 (learning the grey levels), at 32 px 0.592.
 SHAPES_SIZE = 16
 SHAPES_TRAIN, SHAPES_TEST = 1437, 360  # the digits' split sizes
+SHAPES = dict(classes=SHAPE_NAMES, radius_range=(0.2, 0.35), max_offset=0.2, light_on_dark=True)
 SHAPES_AUGMENT = AugmentConfig(crop_area=(0.3, 1.0), jitter_strength=0.5, resize_method="bilinear")
 # The studies' fitness rule (issue 12): the supervised reference >= 0.90 and the contrastive
 # probe >= 0.25 above the random-init floor.
@@ -87,14 +87,14 @@ FIT_REFERENCE, FIT_GAP = 0.90, 0.25
 @functools.cache
 def _shapes() -> DataSpec:
     train, test = (
-        make_shapes(n, size=SHAPES_SIZE, seed=seed, **BACKGROUND_SHAPES)
+        make_shapes(n, size=SHAPES_SIZE, seed=seed, **SHAPES)
         for n, seed in ((SHAPES_TRAIN, 1), (SHAPES_TEST, 2))
     )
     return DataSpec(
         train=source_from_arrays(train.images, {"label": train.labels}),
         test=source_from_arrays(test.images, {"label": test.labels}),
         input_shape=(SHAPES_SIZE, SHAPES_SIZE, 1),
-        probes={"label": len(BACKGROUND_SHAPES["classes"])},
+        probes={"label": len(SHAPES["classes"])},
         augment=SHAPES_AUGMENT,
     )
 

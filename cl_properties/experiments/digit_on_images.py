@@ -39,16 +39,21 @@ from cl_properties.training import DataSpec
 FLAGS = flags.FLAGS
 
 # The offline backgrounds: a light shape of 6 kinds on a dark background, 0.2-0.35 of the
-# image in radius, centred within +-0.2 of it (object-centred, as ImageNet photos are).
+# image in radius, centred within +-0.175 of it (object-centred, as ImageNet photos are).
 # Calibrated so that the object is learnable and training matters (seed 0, 32 px, 8 px
 # digits, K = 1, 300 steps; object probe contrastive / supervised / random-init floor): the
 # previous backgrounds (4 kinds anywhere, random grey levels either way round) gave 0.494 /
 # 0.744 / 0.381; 4 kinds, light on dark, +-0.2: 0.879 / 0.982 / 0.623 (0.256 above the
 # floor); with 6 kinds: 0.814 / 0.965 / 0.490. Random grey levels either way round are an
 # instance feature of their own (0.590 / 0.943 / 0.459 with this layout); shapes anywhere,
-# or smaller, are barely learned by ConvN, which flattens its last map.
+# or smaller, are barely learned by ConvN, which flattens its last map. The centring trades
+# the contrastive probe against the floor (with crops of >= 0.3, seeds 0 / 2): +-0.2, 0.828 /
+# 0.775 against 0.506 / 0.488; +-0.175, 0.889 / 0.803 against 0.561 / 0.559; +-0.15, 0.943 /
+# 0.867 against 0.650 / 0.650; +-0.1, 0.961 against 0.865 (seed 0). With +-0.175, crops of
+# >= 0.8 (`DigitOnImagesOptions.crop_area_min`) lift seeds 1 / 2 to 0.855 / 0.863 (seed 0:
+# 0.895): the object is learned to >= 0.85 and stays >= 0.25 above the floor on every seed.
 BACKGROUND_SHAPES = dict(
-    classes=SHAPE_NAMES, radius_range=(0.2, 0.35), max_offset=0.2, light_on_dark=True
+    classes=SHAPE_NAMES, radius_range=(0.2, 0.35), max_offset=0.175, light_on_dark=True
 )
 
 
@@ -62,7 +67,7 @@ class DigitOnImagesOptions:
     data_dir: str | None = None
     num_train: int = 2048
     num_test: int = 512
-    crop_area_min: float = 0.3
+    crop_area_min: float = 0.8
     jitter_strength: float = 0.5
 
 
@@ -143,7 +148,12 @@ def define_flags() -> None:
     )
     flags.DEFINE_integer("num_train", 2048, "Training images.", lower_bound=1)
     flags.DEFINE_integer("num_test", 512, "Test images.", lower_bound=1)
-    flags.DEFINE_float("crop_area_min", 0.3, "Smallest random-crop area fraction.")
+    flags.DEFINE_float(
+        "crop_area_min",
+        0.8,
+        "Smallest random-crop area fraction (0.8: the offline testbed's calibration; smaller "
+        "crops cut the shape and leave its object probe below 0.85).",
+    )
     flags.DEFINE_float(
         "jitter_strength",
         0.5,
