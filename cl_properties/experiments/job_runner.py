@@ -76,6 +76,15 @@ CONTRASTIVE_FAMILY: Mapping[str, FamilyMember] = {
     ),
     # The loss + a rotation classifier on h of a rotated view (E-SSL, Dangovski et al. 2022).
     "rotation_aux": FamilyMember(auxiliary="rotation", columns={"rotation_weight": "weight"}),
+    # Both terms together, the reconstruction weighing channels alike by default (agnostic).
+    "recon_rotation": FamilyMember(
+        auxiliary="reconstruction_rotation",
+        columns={
+            "recon_weight": "weight",
+            "recon_weighting": "weighting",
+            "rotation_weight": "rotation_weight",
+        },
+    ),
     # An oracle: NT-Xent + negatives with the anchor's own bits on other images' pixels.
     "bit_matched": FamilyMember(auxiliary="bit_matched"),
 }
@@ -85,9 +94,10 @@ LOSS_COLUMNS: Mapping[str, str] = {"ifm_epsilon": "epsilon", "ifm_alpha": "alpha
 # Every parameter column of the family's rows, the losses' then the auxiliary objectives'. With
 # the temperature they tell one model's runs apart: in results.json when resuming, and as
 # lines of the plot.
-PARAMETER_COLUMNS: tuple[str, ...] = (
-    *LOSS_COLUMNS,
-    *(column for member in CONTRASTIVE_FAMILY.values() for column in member.columns),
+PARAMETER_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [*LOSS_COLUMNS, *(c for member in CONTRASTIVE_FAMILY.values() for c in member.columns)]
+    )
 )
 
 

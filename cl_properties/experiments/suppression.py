@@ -14,10 +14,10 @@ Models (`job_runner.TRAINERS`):
 - ifm: the same model and training with the IFM loss (implicit feature modification,
   Robinson et al. 2021) at --ifm_epsilon / --ifm_alpha, once per temperature, beside
   NT-Xent (--loss=nt_xent);
-- recon_hybrid, rotation_aux: the same model and training with an auxiliary term added to
-  the loss (`cl_properties.models.AUXILIARIES`): reconstruction of each augmented view
-  (--recon_weight, --recon_weighting) or rotation prediction (--rotation_weight), once per
-  temperature;
+- recon_hybrid, rotation_aux, recon_rotation: the same model and training with auxiliary
+  terms added to the loss (`cl_properties.models.AUXILIARIES`): reconstruction of each
+  augmented view (--recon_weight, --recon_weighting), rotation prediction (--rotation_weight)
+  or both, once per temperature;
 - bit_matched: an oracle control, NT-Xent with extra negatives that carry the anchor's own
   appended channels (RandBit's bits) on other images' pixels, once per temperature (needs an
   NT-Xent --loss); `job_runner.CONTRASTIVE_FAMILY` lists this family;
@@ -105,29 +105,31 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
         "with, at every temperature: ifm, the IFM loss (--ifm_epsilon, --ifm_alpha; default its "
         "preset, 0.1 and 1) beside --loss=nt_xent; recon_hybrid, + a reconstruction of each "
         "augmented view (--recon_weight, --recon_weighting); rotation_aux, + rotation "
-        "prediction on a rotated view (--rotation_weight; square images only). Oracle: "
+        "prediction on a rotated view (--rotation_weight; square images only); recon_rotation, "
+        "both (those three flags; channels weighed alike by default). Oracle: "
         "bit_matched, NT-Xent + negatives with the anchor's own bits on other images' pixels.",
     )
     flags.DEFINE_float(
         "recon_weight",
         None,
-        "--models=recon_hybrid: weight lambda of the reconstruction term (default: its preset, "
-        "10, as calibrated).",
+        "--models=recon_hybrid, recon_rotation: weight lambda of the reconstruction term "
+        "(default: the preset, 10, as calibrated for recon_hybrid).",
         lower_bound=0.0,
     )
     flags.DEFINE_enum(
         "recon_weighting",
         None,
         list(RECON_WEIGHTINGS),
-        "--models=recon_hybrid: channel weights of the reconstruction: groups = the image's "
-        "channels and the appended ones (RandBit's bits) weigh as two groups; uniform = every "
-        "channel alike (default: groups).",
+        "--models=recon_hybrid, recon_rotation: channel weights of the reconstruction: groups = "
+        "the image's channels and the appended ones (RandBit's bits) weigh as two groups; "
+        "uniform = every channel alike (default: groups for recon_hybrid, uniform for "
+        "recon_rotation, which then knows nothing of the nuisance).",
     )
     flags.DEFINE_float(
         "rotation_weight",
         None,
-        "--models=rotation_aux: weight lambda of the rotation cross-entropy (default: its "
-        "preset, 10, as calibrated).",
+        "--models=rotation_aux, recon_rotation: weight lambda of the rotation cross-entropy "
+        "(default: the preset, 10, as calibrated for rotation_aux).",
         lower_bound=0.0,
     )
     flags.DEFINE_integer(
@@ -202,14 +204,16 @@ def _auxiliary_configs(models: Sequence[str]) -> dict[str, AuxiliaryConfig]:
     configs = {}
     for model, member in CONTRASTIVE_FAMILY.items():
         given = {c: FLAGS[c].value for c in member.columns if FLAGS[c].value is not None}
-        if model not in models:
-            if given:
-                raise ValueError(
-                    f"--{next(iter(given))} applies to --models={model}, which is not in --models"
-                )
-        elif member.auxiliary is not None:
+        if model in models and member.auxiliary is not None:
             arguments = {member.columns[c]: value for c, value in given.items()}
             configs[model] = AuxiliaryConfig(member.auxiliary, arguments)
+    for column in dict.fromkeys(c for m in CONTRASTIVE_FAMILY.values() for c in m.columns):
+        users = [m for m, member in CONTRASTIVE_FAMILY.items() if column in member.columns]
+        if FLAGS[column].value is not None and not set(users) & set(models):
+            raise ValueError(
+                f"--{column} applies to --models={' or '.join(users)}, "
+                f"{'which is not' if len(users) == 1 else 'none of which is'} in --models"
+            )
     return configs
 
 

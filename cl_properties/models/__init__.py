@@ -1,13 +1,14 @@
 """Encoders (ResNet, ConvN), the projection head, intermediate features, and the trained
 models: the two-view `ContrastiveModel`, its subclasses with an auxiliary objective (view
-reconstruction, rotation prediction, the bit-matched negatives oracle: `AUXILIARIES`) and the
-VAE baseline."""
+reconstruction, rotation prediction, both together, the bit-matched negatives oracle:
+`AUXILIARIES`) and the VAE baseline."""
 
 from cl_properties.models.auxiliary import (
     AUXILIARIES,
     AuxiliaryContrastiveModel,
     BitMatchedContrastiveModel,
     ReconstructionContrastiveModel,
+    ReconstructionRotationContrastiveModel,
     RotationContrastiveModel,
     auxiliary_arguments,
     build_auxiliary_model,
@@ -32,6 +33,7 @@ __all__ = [
     "ProjectionHead",
     "RESNET_SPECS",
     "ReconstructionContrastiveModel",
+    "ReconstructionRotationContrastiveModel",
     "ResNetSpec",
     "RotationContrastiveModel",
     "auxiliary_arguments",

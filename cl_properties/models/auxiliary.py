@@ -8,6 +8,8 @@ section 5). Most add a term to the contrastive loss,
   view, downsampled, from its representation h (in the spirit of Li et al., WACV 2023);
 - "rotation" (`RotationContrastiveModel`): a classifier tells the rotation of a rotated view
   from its h (E-SSL, Dangovski et al., ICLR 2022);
+- "reconstruction_rotation" (`ReconstructionRotationContrastiveModel`): both terms together,
+  each with its own weight;
 
 each an `AuxiliaryContrastiveModel` subclass whose auxiliary head is a sub-model built from
 the encoder's shapes; the term (unweighted) is logged as a metric of its own. The oracle
@@ -182,6 +184,26 @@ class ReconstructionContrastiveModel(AuxiliaryContrastiveModel):
         }
 
 
+def check_square(encoder: keras.Model) -> None:
+    """ValueError unless the encoder's inputs are square: a quarter turn must keep the shape."""
+    height, width = encoder.input_shape[1:3]
+    if height != width:
+        raise ValueError(
+            f"rotation prediction needs square images (a quarter turn must keep the shape), "
+            f"got {height}x{width}"
+        )
+
+
+def rotation_term(
+    encoder: keras.Model, classifier: keras.Model, view1, training: bool = False
+) -> tf.Tensor:
+    """The rotation cross-entropy of E-SSL in small: view 1's batch quarters rotated by
+    0/90/180/270 degrees (`rotate_quarters`), encoded in a pass of their own, and `classifier`
+    predicting each one's rotation from its h."""
+    rotated, labels = rotate_quarters(view1)
+    return rotation_cross_entropy(classifier(encoder(rotated, training=training)), labels)
+
+
 @keras.saving.register_keras_serializable(package="cl_properties")
 class RotationContrastiveModel(AuxiliaryContrastiveModel):
     """Contrastive loss + weight * CE, the cross-entropy of predicting a view's rotation.
@@ -200,20 +222,55 @@ class RotationContrastiveModel(AuxiliaryContrastiveModel):
     TERM = "rotation_loss"
 
     def __init__(self, encoder, head, loss: ContrastiveLoss, *, weight: float = 10.0, **kwargs):
-        height, width = encoder.input_shape[1:3]
-        if height != width:
-            raise ValueError(
-                f"rotation prediction needs square images (a quarter turn must keep the shape), "
-                f"got {height}x{width}"
-            )
+        check_square(encoder)
         super().__init__(encoder, head, loss, weight=weight, **kwargs)
         self.rotation_classifier = rotation_classifier(encoder.output_shape[-1])
 
     def auxiliary_loss(self, view1, view2, features, training: bool = False) -> tf.Tensor:
         del view2, features  # a view of its own, rotated
-        rotated, labels = rotate_quarters(view1)
-        logits = self.rotation_classifier(self.encoder(rotated, training=training))
-        return rotation_cross_entropy(logits, labels)
+        return rotation_term(self.encoder, self.rotation_classifier, view1, training)
+
+
+@keras.saving.register_keras_serializable(package="cl_properties")
+class ReconstructionRotationContrastiveModel(ReconstructionContrastiveModel):
+    """Contrastive loss + weight * L_rec + rotation_weight * CE: the reconstruction of each
+    augmented view (`ReconstructionContrastiveModel`, its `auxiliary_loss` and metric
+    "recon_loss") and the rotation prediction of `RotationContrastiveModel` (metric
+    "rotation_loss") together, a try at one nuisance-agnostic remedy (remedies issue, item 5):
+    by default the reconstruction weighs every channel alike, so neither term knows the
+    nuisance.
+
+    Args: those of `ReconstructionContrastiveModel` (weighting default "uniform") and
+    `rotation_weight` >= 0 (lambda of the rotation term, default 10). Raises ValueError for
+    non-square inputs.
+    """
+
+    ROTATION_TERM = "rotation_loss"
+
+    def __init__(
+        self,
+        encoder,
+        head,
+        loss: ContrastiveLoss,
+        *,
+        rotation_weight: float = 10.0,
+        weighting: str = "uniform",
+        **kwargs,
+    ):
+        check_square(encoder)
+        super().__init__(encoder, head, loss, weighting=weighting, **kwargs)
+        self.rotation_weight = check_nonnegative(rotation_weight, "rotation_weight")
+        self.rotation_classifier = rotation_classifier(encoder.output_shape[-1])
+        self._trackers[self.ROTATION_TERM] = keras.metrics.Mean(name=self.ROTATION_TERM)
+
+    def _auxiliary_objective(self, view1, view2, features, training: bool):
+        reconstruction = super()._auxiliary_objective(view1, view2, features, training)
+        rotation = rotation_term(self.encoder, self.rotation_classifier, view1, training)
+        self._trackers[self.ROTATION_TERM].update_state(rotation)
+        return reconstruction + self.rotation_weight * rotation
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rotation_weight": self.rotation_weight}
 
 
 @keras.saving.register_keras_serializable(package="cl_properties")
@@ -295,6 +352,14 @@ AUXILIARIES: Mapping[str, RegisteredAuxiliary] = types.MappingProxyType(
             RotationContrastiveModel,
             types.MappingProxyType({"weight": 10.0}),
             "predict the rotation of a rotated view from its representation",
+        ),
+        # Not calibrated: the remedies' presets, the reconstruction weighing channels alike.
+        "reconstruction_rotation": RegisteredAuxiliary(
+            ReconstructionRotationContrastiveModel,
+            types.MappingProxyType(
+                {"weight": 10.0, "weighting": "uniform", "rotation_weight": 10.0}
+            ),
+            "reconstruct each augmented view and predict the rotation of a rotated view",
         ),
         # An oracle: no preset to calibrate.
         "bit_matched": RegisteredAuxiliary(

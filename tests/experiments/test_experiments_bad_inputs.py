@@ -189,13 +189,15 @@ CASES = [
         "randbit",
         ["--recon_weight=3"],
         None,
-        "--recon_weight applies to --models=recon_hybrid, which is not in --models",
+        "--recon_weight applies to --models=recon_hybrid or recon_rotation, none of which is in "
+        "--models",
     ),
     (
         "randbit",
         ["--models=contrastive,recon_hybrid", "--recon_weighting=uniform", "--rotation_weight=1"],
         None,
-        "--rotation_weight applies to --models=rotation_aux, which is not in --models",
+        "--rotation_weight applies to --models=rotation_aux or recon_rotation, none of which is "
+        "in --models",
     ),
     ("randbit", ["--models=recon_hybrid", "--recon_weighting=bits"], None, "--recon_weighting"),
     (

@@ -282,9 +282,9 @@ def test_auxiliary_remedies_run_beside_the_contrastive_model_with_their_paramete
 @pytest.mark.slow
 def test_randbit_auxiliary_remedy_rows_and_resume(tmp_path):
     args = [*TINY, "--bits=3", "--bit_mode=shared", "--temperatures=0.1", "--num_train=64"]
-    args += ["--models=recon_hybrid,rotation_aux", f"--output_dir={tmp_path}"]
+    args += ["--models=recon_hybrid,rotation_aux,recon_rotation", f"--output_dir={tmp_path}"]
     first = _check_outputs(tmp_path, "randbit", _run("randbit", *args, "--recon_weight=2"))
-    recon, rotation = first
+    recon, rotation, both = first
     assert (recon["model"], recon["recon_weight"], recon["recon_weighting"]) == (
         "recon_hybrid",
         2.0,
@@ -294,18 +294,26 @@ def test_randbit_auxiliary_remedy_rows_and_resume(tmp_path):
     assert "recon_weight" not in rotation and "rotation_weight" not in recon
     assert recon["train_recon_loss"] > 0 and rotation["train_rotation_loss"] > 0
     assert recon["series"] == "recon_hybrid shared tau=0.1 weight=2 weighting=groups"
+    # Both terms: the shared flag reaches it, its own preset weighs channels alike.
+    assert (both["recon_weight"], both["recon_weighting"], both["rotation_weight"]) == (
+        2.0,
+        "uniform",
+        10.0,
+    )
+    assert both["train_recon_loss"] > 0 and both["train_rotation_loss"] > 0
     with open(tmp_path / "results.csv", encoding="utf-8") as f:
         assert {"recon_weight", "recon_weighting", "rotation_weight"} <= set(next(csv.reader(f)))
     # Another weighting into the same folder: a new recon_hybrid run, the rotation row kept.
     again = _run("randbit", *args, "--recon_weight=2", "--recon_weighting=uniform")
     rows = _check_outputs(tmp_path, "randbit", again)
-    assert "2 runs, 1 measured before (kept" in again.stderr
+    assert "3 runs, 2 measured before (kept" in again.stderr
     assert [(r["model"], r.get("recon_weighting")) for r in rows] == [
         ("recon_hybrid", "groups"),
         ("recon_hybrid", "uniform"),
         ("rotation_aux", None),
+        ("recon_rotation", "uniform"),
     ]
-    assert rows[0] == recon and rows[2] == rotation
+    assert rows[0] == recon and rows[2] == rotation and rows[3] == both
 
 
 # Runs RandBit's main on the flags given, then trains its first ifm job and prints the config

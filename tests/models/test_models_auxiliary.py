@@ -24,6 +24,7 @@ from cl_properties.models import (
     ContrastiveModel,
     ProjectionHead,
     ReconstructionContrastiveModel,
+    ReconstructionRotationContrastiveModel,
     RotationContrastiveModel,
     build_auxiliary_model,
     build_encoder,
@@ -114,6 +115,27 @@ def test_rotation_classifies_the_rotated_first_view():
     )
 
 
+def test_both_terms_are_added_with_their_own_weights_and_logged():
+    model = _model("reconstruction_rotation", weight=2.0, rotation_weight=3.0)
+    assert (model.weighting, model.rotation_weight) == ("uniform", 3.0)
+    (v1, v2), _ = _views()
+    features = _features(model, v1, v2)
+    reconstruction = normalized_reconstruction_loss(
+        model.decoder(features), tf.concat([v1, v2], 0), model.channel_weights
+    )
+    rotated, labels = rotate_quarters(v1)
+    rotation = rotation_cross_entropy(model.rotation_classifier(model.encoder(rotated)), labels)
+    with tf.GradientTape() as tape:
+        objective = model._auxiliary_objective(v1, v2, features, training=False)
+    np.testing.assert_allclose(objective, 2.0 * reconstruction + 3.0 * rotation, rtol=1e-6)
+    heads = [*model.decoder.trainable_variables, *model.rotation_classifier.trainable_variables]
+    assert all(g is not None for g in tape.gradient(objective, heads))
+    logged = {m.name: float(m.result()) for m in model.metrics}
+    np.testing.assert_allclose(
+        [logged["recon_loss"], logged["rotation_loss"]], [reconstruction, rotation], rtol=1e-6
+    )
+
+
 @pytest.mark.parametrize("name", ["reconstruction", "rotation"])
 def test_gradients_reach_the_encoder_through_both_terms(name):
     model = _model(name)
@@ -131,7 +153,13 @@ def test_gradients_reach_the_encoder_through_both_terms(name):
 
 
 @pytest.mark.parametrize(
-    "name, head", [("reconstruction", "decoder"), ("rotation", "rotation_classifier")]
+    "name, head",
+    [
+        ("reconstruction", "decoder"),
+        ("rotation", "rotation_classifier"),
+        ("reconstruction_rotation", "decoder"),
+        ("reconstruction_rotation", "rotation_classifier"),
+    ],
 )
 def test_training_adds_the_weighted_term_and_trains_its_head(name, head):
     model = _model(name, weight=3.0)
@@ -145,7 +173,7 @@ def test_training_adds_the_weighted_term_and_trains_its_head(name, head):
     assert model.TERM in model.evaluate(data.take(1), return_dict=True, verbose=0)
 
 
-@pytest.mark.parametrize("name", ["reconstruction", "rotation"])
+@pytest.mark.parametrize("name", ["reconstruction", "rotation", "reconstruction_rotation"])
 def test_get_config_and_keras_file_round_trip(name, tmp_path):
     model = _model(name, weight=2.5)
     (v1, v2), _ = batch = _views()
@@ -153,6 +181,7 @@ def test_get_config_and_keras_file_round_trip(name, tmp_path):
     assert config["weight"] == 2.5
     clone = type(model).from_config(config)
     assert clone.weight == 2.5 and clone.contrastive_loss.get_config() == config["loss"]["config"]
+    assert getattr(clone, "rotation_weight", None) == getattr(model, "rotation_weight", None)
     clone.set_weights(model.get_weights())
     features = _features(model, v1, v2)
     term = model.auxiliary_loss(v1, v2, features)
@@ -178,8 +207,9 @@ def test_reconstruction_config_keeps_the_channel_layout():
 
 
 def test_rotation_needs_square_images():
-    with pytest.raises(ValueError, match="rotation prediction needs square images.*16x20"):
-        _model("rotation", shape=(16, 20, 1))
+    for name in ("rotation", "reconstruction_rotation"):
+        with pytest.raises(ValueError, match="rotation prediction needs square images.*16x20"):
+            _model(name, shape=(16, 20, 1))
     assert isinstance(_model("reconstruction", shape=(16, 20, 1)), ReconstructionContrastiveModel)
     assert issubclass(RotationContrastiveModel, ContrastiveModel)
 
@@ -204,6 +234,12 @@ def test_auxiliary_config_resolves_the_preset_and_checks_names():
     with pytest.raises(ValueError, match="needs a loss of method nt_xent, got 'swd'"):
         PretrainConfig(loss=LossConfig("swd_hypersphere"), auxiliary=AuxiliaryConfig("bit_matched"))
     assert AuxiliaryConfig("rotation", {"weight": 3.0}).resolved() == {"weight": 3.0}
+    assert AuxiliaryConfig("reconstruction_rotation", {"rotation_weight": 1.0}).resolved() == {
+        "weight": 10.0,
+        "weighting": "uniform",
+        "rotation_weight": 1.0,
+    }
+    assert issubclass(ReconstructionRotationContrastiveModel, ReconstructionContrastiveModel)
     with pytest.raises(ValueError, match="takes no epsilon"):
         AuxiliaryConfig("rotation", {"epsilon": 0.1})
 
