@@ -182,8 +182,9 @@ def test_head_depth_loss(baseline, results_dir):
     """Figure 1 at CI scale: the five losses differ less with the deeper projection head.
 
     On the shapes testbed (`_shapes`: 6 kinds of shape at 16 px, DigitOnImages' backgrounds
-    and augmentation), with the studies' two controls measured in the same run: the encoder
-    trained supervised on the shape (upper reference) and untrained (random-init floor).
+    and augmentation before 2026-12-06), with the studies' two controls measured in the same
+    run: the encoder trained supervised on the shape (upper reference) and untrained
+    (random-init floor).
     Fitness, for every run measured: the supervised reference >= FIT_REFERENCE and NT-Xent
     with the depth-2 head >= FIT_GAP above the floor. Claim, for every run measured: spread
     (max - min linear accuracy over the five losses) at depth 2 < spread at depth 0.
