@@ -11,12 +11,11 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import subprocess
 from collections.abc import Mapping
 
 import pytest
 
-from cl_properties.results import atomic_write_text, package_versions
+from cl_properties.results import atomic_write_text, code_version, package_versions
 
 BENCHMARK_DIR = os.path.dirname(os.path.abspath(__file__))
 BASELINE_DIR = os.path.join(BENCHMARK_DIR, "baselines")
@@ -56,20 +55,6 @@ def pytest_xdist_make_scheduler(config, log):
     import scheduling
 
     return scheduling.LongestFileFirst(config, log)
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(
-            # "-dirty" marks a baseline recorded from uncommitted changes.
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            cwd=BENCHMARK_DIR,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 class Baseline:
@@ -117,7 +102,8 @@ class Baseline:
                 "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
                     timespec="seconds"
                 ),
-                "git_commit": _git_commit(),
+                # "-dirty" marks a baseline recorded from uncommitted changes.
+                "git_commit": code_version(os.path.dirname(BENCHMARK_DIR)) or "unknown",
                 "versions": package_versions(),
                 "tolerance": tolerance,
                 "points": points,

@@ -108,7 +108,7 @@ def code_version(source_dir: str | None = None) -> str | None:
     top = git("rev-parse", "--show-toplevel")
     if top is None or os.path.realpath(top) != os.path.realpath(root):
         return None
-    return git("describe", "--always", "--dirty", "--abbrev=12")
+    return git("describe", "--always", "--dirty")
 
 
 def _jsonable(value: Any) -> Any:

@@ -52,12 +52,12 @@ def test_code_version_is_the_checkout_commit_marked_dirty_and_none_outside_a_che
     _git(checkout, "add", ".")
     _git(checkout, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
     head = subprocess.run(
-        ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
-    assert code_version(str(checkout)) == head[:12]
+    assert code_version(str(checkout)) == head
     (checkout / "cl_properties" / "a.py").write_text("x = 2\n")
     code_version.cache_clear()
-    assert code_version(str(checkout)) == head[:12] + "-dirty"
+    assert code_version(str(checkout)) == head + "-dirty"
     # A folder inside another repository is not that repository's code; nor is a plain one.
     assert code_version(str(checkout / "cl_properties")) is None
     assert code_version(str(tmp_path)) is None

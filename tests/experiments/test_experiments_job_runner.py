@@ -360,43 +360,31 @@ def test_interrupted_sweep_keeps_its_rows_and_a_rerun_measures_only_the_rest(tmp
 def test_rows_record_their_code_version_and_a_resume_names_rows_of_other_code(tmp_path):
     from cl_properties.results import code_version
 
-    first = job_runner.run_jobs(
-        TINY_EXPERIMENT,
-        [_job(1)],
-        output_dir=str(tmp_path),
-        config={"a": 1},
-        seed=0,
-        stream=io.StringIO(),
-    )
+    def run(jobs, measured=()):
+        progress = io.StringIO()
+        rows = job_runner.run_jobs(
+            TINY_EXPERIMENT,
+            jobs,
+            output_dir=str(tmp_path),
+            config={"a": 1},
+            seed=0,
+            measured=measured,
+            stream=progress,
+        )
+        return rows, progress.getvalue()
+
+    first, _ = run([_job(1)])
     assert first[0]["code_version"] == code_version()
     assert _document(tmp_path)["code_version"] == code_version()
-    progress = io.StringIO()
     older = [{**first[0], "code_version": "0123456789ab"}]  # as if measured before a commit
-    rows = job_runner.run_jobs(
-        TINY_EXPERIMENT,
-        [_job(1), _job(2)],
-        output_dir=str(tmp_path),
-        config={"a": 1},
-        seed=0,
-        measured=older,
-        stream=progress,
-    )
+    rows, progress = run([_job(1), _job(2)], measured=older)
     assert [r["code_version"] for r in rows] == ["0123456789ab", code_version()]
     assert (
         f"rows kept from other code (0123456789ab) beside this code's ({code_version()}): "
-        "pass --fresh" in progress.getvalue()
+        "pass --fresh" in progress
     )
-    progress = io.StringIO()
-    job_runner.run_jobs(
-        TINY_EXPERIMENT,
-        [_job(2)],
-        output_dir=str(tmp_path),
-        config={"a": 1},
-        seed=0,
-        measured=rows[1:],
-        stream=progress,
-    )
-    assert "other code" not in progress.getvalue()
+    _, progress = run([_job(2)], measured=rows[1:])
+    assert "other code" not in progress
 
 
 def test_plot_and_table_from_rows(tmp_path):
