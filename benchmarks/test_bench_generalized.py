@@ -1,17 +1,17 @@
 """The generalized contrastive loss family at CI scale (paper Section 2, Figure 1, Appendix A).
 
 Every run: scikit-learn's offline digits resized to 16 x 16 (1,437 train / 360 test images; the
-head-depth study: procedural shapes of the same size and split, `_shapes`), ConvN encoder (128-d
-representation), RandBit-colab augmentation (crop area 0.5-1, no colour ops; the shapes:
-DigitOnImages' augmentation), Adam 1e-3 with polynomial decay to 0 and no weight decay, `STEPS`
-steps, seed 0, through `cl_properties.training.train_and_evaluate`. The measured numbers are
-test accuracies on frozen encoder features: the linear probe's (`linear_label`, SimCLR protocol,
-`LINEAR_EPOCHS` epochs), and the weighted kNN's (`knn_label`, k=`KNN_K`) where the linear probe
-is saturated. Only the data and the training length are scaled down; the losses are the
-registry's (`cl_properties.losses.LOSSES`) with their paper presets (decoupled NT-Xent tau 1 and
-lambda 0.1, SWD lambda 5: the official conventions, which this library follows, so the paper's
-values carry over) and NT-Xent at CIFAR-10's tau 0.2. Projection head: `depth` layers, hidden
-width 256, output 64 (depth 0 = the representation).
+head-depth and batch-size studies: procedural shapes of the same size and split, `_shapes`),
+ConvN encoder (128-d representation), RandBit-colab augmentation (crop area 0.5-1, no colour
+ops; the shapes: DigitOnImages' augmentation), Adam 1e-3 with polynomial decay to 0 and no
+weight decay, `STEPS` steps, seed 0, through `cl_properties.training.train_and_evaluate`. The
+measured numbers are test accuracies on frozen encoder features: the linear probe's
+(`linear_label`, SimCLR protocol, `LINEAR_EPOCHS` epochs), and the weighted kNN's (`knn_label`,
+k=`KNN_K`) where the linear probe is saturated. Only the data and the training length are scaled
+down; the losses are the registry's (`cl_properties.losses.LOSSES`) with their paper presets
+(decoupled NT-Xent tau 1 and lambda 0.1, SWD lambda 5: the official conventions, which this
+library follows, so the paper's values carry over) and NT-Xent at CIFAR-10's tau 0.2. Projection
+head: `depth` layers, hidden width 256, output 64 (depth 0 = the representation).
 
 Baselines hold the seed-0 curve (what CI measures) with a band per point.
 `pytest benchmarks --update-baselines` also runs `SPREAD_SEEDS` and seed 0 with other
@@ -336,6 +336,10 @@ def test_tau_lambda(baseline, results_dir):
 
 BATCH_SIZES = (32, 128, 512)
 BATCH_LOSSES = ("nt_xent", "decoupled", "swd_hypersphere")
+# The least gain in linear accuracy from batch 32 to 512 the claim asks of every loss and run
+# (calibration on the shapes, seeds 0 / 1: 0.18-0.25; on the digits, where this study ran
+# before, an untrained encoder already probes ~0.95 and the gain was -0.006 to 0.017).
+MIN_BATCH_GAIN = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -343,15 +347,19 @@ def batch_size_runs(baseline, results_dir) -> tuple[tuple[Run, ...], dict[str, l
     """Sensitivity of NT-Xent and the generalized losses to the batch size (fixed steps):
     (runs, {point: [value per run]}), checked against the baseline.
 
-    Reported: accuracy vs batch size, a line per loss, and each loss's range over batch
-    sizes. At a fixed number of steps the larger batch also sees more images.
+    On the head-depth study's shapes testbed (`_shapes`), with the studies' two controls of
+    the curve measured in the same run: the encoder trained supervised on the shape (upper
+    reference, batch `BATCH_SIZE`) and untrained (random-init floor). Reported: accuracy vs
+    batch size, a line per loss, with both controls, and each loss's range over batch sizes.
+    At a fixed number of steps the larger batch also sees more images.
     """
     started, runs = time.perf_counter(), runs_to_measure(baseline.update, SPREAD_SEEDS)
     cells = {
-        f"{loss}/batch{b}": dict(loss=loss, batch_size=b)
+        f"{loss}/batch{b}": dict(loss=loss, batch_size=b, dataset="shapes")
         for loss in BATCH_LOSSES
         for b in BATCH_SIZES
     }
+    cells.update({model: dict(model=model, dataset="shapes") for model in REFERENCES})
     results = _measure(cells, runs)
     per_run = {
         f"{key}/{probe}": [r[probe] for r in results[key]]
@@ -371,10 +379,20 @@ def batch_size_runs(baseline, results_dir) -> tuple[tuple[Run, ...], dict[str, l
     save_curve_panels(
         os.path.join(results_dir, "batch_size.png"),
         [
-            CurvePanel(series(probe), "batch size", f"{name} accuracy", title=name, x_scale="log")
+            CurvePanel(
+                series(probe),
+                "batch size",
+                f"{name} accuracy",
+                title=name,
+                x_scale="log",
+                reference_lines={
+                    f"{model} (batch {BATCH_SIZE})": points[f"{model}/{probe}"]
+                    for model in REFERENCES
+                },
+            )
             for probe, name in (("linear", "linear probe"), ("knn", f"kNN (k={KNN_K})"))
         ],
-        title=f"Batch size, digits {IMAGE_SIZE}px, ConvN, head depth 2, {STEPS} steps (seed 0)",
+        title=f"Batch size, shapes {SHAPES_SIZE}px, ConvN, head depth 2, {STEPS} steps (seed 0)",
     )
     rows = [
         {
@@ -384,6 +402,10 @@ def batch_size_runs(baseline, results_dir) -> tuple[tuple[Run, ...], dict[str, l
         }
         for loss in BATCH_LOSSES
     ]
+    rows += [
+        {"loss": f"{model} (encoder)", f"batch {BATCH_SIZE}": points[f"{model}/linear"]}
+        for model in REFERENCES
+    ]
     print("\nlinear accuracy, seed 0:\n" + format_table(rows))
     _report("batch_size", started, len(cells) * len(runs))
 
@@ -391,7 +413,10 @@ def batch_size_runs(baseline, results_dir) -> tuple[tuple[Run, ...], dict[str, l
         "batch_size",
         points,
         tolerance=spread_bands(per_run, MIN_BAND),
-        description=f"linear and kNN accuracy per loss x batch size ({_setup()}; batch as given)",
+        description=(
+            f"linear and kNN accuracy per loss x batch size ({_setup('shapes')}; batch as "
+            "given), with the supervised reference and the random-init floor"
+        ),
         command=f"{COMMAND}::test_batch_size_curve",
         extra=record_extra(runs, MIN_BAND, per_run),
     )
@@ -400,20 +425,30 @@ def batch_size_runs(baseline, results_dir) -> tuple[tuple[Run, ...], dict[str, l
 
 @pytest.mark.benchmark
 def test_batch_size_curve(batch_size_runs):
-    """Every point within its band of the baseline (checked by the fixture)."""
+    """Every point within its band of the baseline (checked by the fixture), on a fit testbed:
+    for every run measured, the supervised reference >= FIT_REFERENCE and NT-Xent at the
+    largest batch >= FIT_GAP above the floor."""
+    runs, per_run = batch_size_runs
+    unfit = {
+        run.label: {
+            key: per_run[key][i]
+            for key in ("supervised/linear", f"nt_xent/batch{BATCH_SIZES[-1]}/linear")
+        }
+        | {"random_init/linear": per_run["random_init/linear"][i]}
+        for i, run in enumerate(runs)
+        if per_run["supervised/linear"][i] < FIT_REFERENCE
+        or per_run[f"nt_xent/batch{BATCH_SIZES[-1]}/linear"][i]
+        < per_run["random_init/linear"][i] + FIT_GAP
+    }
+    assert not unfit, f"the shapes testbed is not fit (supervised, NT-Xent, floor): {unfit}"
 
 
 @pytest.mark.benchmark
-@pytest.mark.xfail(
-    strict=False,
-    reason="the batch size moves the linear probe by 1-5 of the 360 test images here: with the "
-    "per-anchor NT-Xent, seed 1 reverses it for NT-Xent (0.981 at batch 32, 0.975 at 512), so "
-    "this testbed cannot show the effect; seed 0 (what CI measures) shows it",
-)
-def test_larger_batch_is_not_worse(batch_size_runs):
+def test_larger_batch_is_better(batch_size_runs):
     """Claim (SimCLR's finding that contrastive learning benefits from larger batches; the
     paper finds larger batches help slightly against feature suppression too), for every
-    run measured: for every loss, linear accuracy at the largest batch >= at the smallest."""
+    run measured: for every loss, linear accuracy at the largest batch >= MIN_BATCH_GAIN
+    above that at the smallest."""
     runs, per_run = batch_size_runs
     small, large = BATCH_SIZES[0], BATCH_SIZES[-1]
     failed = [
@@ -425,9 +460,10 @@ def test_larger_batch_is_not_worse(batch_size_runs):
         )
         for i, run in enumerate(runs)
         for loss in BATCH_LOSSES
-        if per_run[f"{loss}/batch{large}/linear"][i] < per_run[f"{loss}/batch{small}/linear"][i]
+        if per_run[f"{loss}/batch{large}/linear"][i]
+        < per_run[f"{loss}/batch{small}/linear"][i] + MIN_BATCH_GAIN
     ]
     assert not failed, (
-        f"(run, loss, accuracy at batch {small}, at {large}) where the larger batch is worse: "
-        f"{failed}"
+        f"(run, loss, accuracy at batch {small}, at {large}) where the larger batch does not "
+        f"gain {MIN_BATCH_GAIN}: {failed}"
     )
