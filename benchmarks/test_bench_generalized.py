@@ -47,7 +47,7 @@ from bands import Run, call_in, record_extra, runs_to_measure, spread_bands
 STEPS = 200
 BATCH_SIZE = 256
 LINEAR_EPOCHS = 30
-KNN_K = 20  # of 1,437 training images, ~144 a class
+KNN_K = 20  # of 1,437 training images, ~240 a class
 HEAD_HIDDEN, HEAD_OUTPUT = 256, 64
 # The paper's five members of the family (Figure 1), by their registry names.
 FIGURE1_LOSSES = ("nt_xent", "decoupled", "swd_hypersphere", "swd_hypercube", "swd_normal")
