@@ -111,7 +111,8 @@ class Job:
     become columns of the row. `options` is the experiment's typed data options (a frozen
     dataclass: dataset, sizes, ...). `pretrain` carries the seed, steps, batch size,
     optimizer and, for the contrastive family (`CONTRASTIVE_FAMILY`), the loss it trains with
-    and its auxiliary objective.
+    and its auxiliary objective. `floor_inits`: the random initializations the random-init
+    floor averages its probes over (`baselines.probe_random_init`).
     """
 
     point: Mapping[str, Any]
@@ -121,6 +122,7 @@ class Job:
     vae: VaeConfig
     options: Any
     variant: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    floor_inits: int = 1
 
     @property
     def temperature(self) -> float | None:
@@ -221,7 +223,7 @@ def _supervised(job: Job, data: DataSpec, callbacks) -> dict[str, float]:
 
 def _random_init(job: Job, data: DataSpec, callbacks) -> dict[str, float]:
     del callbacks  # nothing trains
-    return probe_random_init(job.pretrain, data, evaluation=job.evaluation)
+    return probe_random_init(job.pretrain, data, evaluation=job.evaluation, inits=job.floor_inits)
 
 
 # Model name -> trainer(job, data, callbacks) -> metrics (probes and training terms).
@@ -262,6 +264,8 @@ def run_job(
     }
     if job.model == "vae":  # the VAE's objective: its KL weight and bit-plane weighting
         row.update(vae_kl_weight=job.vae.kl_weight, vae_bit_weighting=job.vae.bit_weighting)
+    if job.model == "random_init":  # how many initializations its probes average
+        row["floor_inits"] = job.floor_inits
     probes = sorted(k for k in metrics if k.startswith(("linear_", "knn_", "online_")))
     row.update({k: metrics[k] for k in probes})
     row.update({k: v for k, v in metrics.items() if k not in probes})

@@ -162,6 +162,14 @@ def define_flags(*, temperatures: Sequence[float], models: Sequence[str], **defa
         "then trains on as many images as the contrastive model's two views).",
         lower_bound=1,
     )
+    flags.DEFINE_integer(
+        "floor_inits",
+        1,
+        "Random initializations the random-init floor (--models=random_init) averages its "
+        "probes over (1: the run's seed alone; one init's probe is a noisy control: 0.51-0.62 "
+        "over six inits on the colour shapes).",
+        lower_bound=1,
+    )
     flags.DEFINE_string("data_dir", None, "TFDS data_dir for TFDS datasets (never downloads).")
     flags.DEFINE_bool(
         "dry_run", False, "Print the runs the flags describe and exit without training."
@@ -291,8 +299,19 @@ def jobs_from_flags(
             loss=loss, auxiliary=auxiliaries.get(model), steps_per_loop=loop
         )
 
+    if FLAGS["floor_inits"].present and "random_init" not in models:
+        raise ValueError("--floor_inits applies to --models=random_init, which is not in --models")
     return [
-        Job(dict(point), model, pretrain(model, t), evaluation, vae, options, dict(variant))
+        Job(
+            dict(point),
+            model,
+            pretrain(model, t),
+            evaluation,
+            vae,
+            options,
+            dict(variant),
+            floor_inits=FLAGS.floor_inits,
+        )
         for point in points
         for variant in variants
         for model in models

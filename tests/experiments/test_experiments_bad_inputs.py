@@ -206,6 +206,13 @@ CASES = [
         None,
         "BitMatchedContrastiveModel needs a loss of method nt_xent, got 'decoupled'",
     ),
+    (
+        "randbit",
+        ["--models=contrastive", "--floor_inits=3"],
+        None,
+        "--floor_inits applies to --models=random_init, which is not in --models",
+    ),
+    ("color_shapes", ["--floor_inits=0"], None, "flag --floor_inits=0"),
     ("multidigits", ["--rotation_weight=-1"], None, "flag --rotation_weight=-1"),
     ("randbit", ["--num_train=-1"], None, "flag --num_train=-1"),
     ("randbit", ["--knn_k=5000"], None, "--knn_k=5000 is larger than the training set (64 images)"),

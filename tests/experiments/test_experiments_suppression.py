@@ -143,6 +143,16 @@ def test_randbit_per_view_bits_run_the_contrastive_model_only():
     assert alone.returncode == 0 and "bits=0 contrastive per_view" in alone.stdout
 
 
+def test_the_floor_averages_the_initializations_it_is_given_and_records_them(tmp_path):
+    args = [*TINY, "--bits=2", "--num_train=64", "--models=random_init"]
+    single = _run("randbit", *args, f"--output_dir={tmp_path / 'single'}")
+    averaged = _run("randbit", *args, "--floor_inits=3", f"--output_dir={tmp_path / 'averaged'}")
+    [one] = _check_outputs(tmp_path / "single", "randbit", single)
+    [three] = _check_outputs(tmp_path / "averaged", "randbit", averaged)
+    assert (one["floor_inits"], three["floor_inits"]) == (1, 3)
+    assert one["linear_label"] != three["linear_label"] or one["knn_label"] != three["knn_label"]
+
+
 def test_randbit_trained_controls_run_at_the_control_bits_only():
     args = ["--models=contrastive,ifm,vae,supervised,random_init", "--temperatures=0.1"]
     result = _run("randbit", "--bits=0,5,10", *args, "--dry_run")

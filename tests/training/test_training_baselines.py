@@ -12,6 +12,7 @@ from cl_properties.models import build_conv_vae
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.training import DataSpec, EvalConfig, PretrainConfig, build_contrastive_model
 from cl_properties.training.baselines import (
+    FLOOR_INIT_STRIDE,
     VaeConfig,
     probe_random_init,
     single_view_dataset,
@@ -19,6 +20,7 @@ from cl_properties.training.baselines import (
     train_vae,
 )
 from cl_properties.training.config import EncoderConfig
+from cl_properties.training.evaluate import probe_frozen_features
 from cl_properties.training.pretrain import build_config_encoder
 
 
@@ -69,6 +71,22 @@ def test_random_init_floor_probes_the_untrained_encoder_reproducibly():
     model = build_contrastive_model(CONFIG, input_shape=(16, 16, 3), probes={"label": 3})
     assert [w.shape for w in floor.weights] == [w.shape for w in model.encoder.weights]
     np.testing.assert_array_equal(floor.weights[0].numpy(), model.encoder.weights[0].numpy())
+
+
+def test_an_averaged_floor_is_the_mean_of_its_initializations():
+    data = _data()
+    singles = []
+    for k in range(2):
+        keras.utils.set_random_seed(CONFIG.seed + k * FLOOR_INIT_STRIDE)
+        encoder = build_config_encoder(CONFIG, data.input_shape)
+        singles.append(probe_frozen_features(encoder, data, TINY_EVAL, seed=CONFIG.seed))
+    averaged = probe_random_init(CONFIG, data, evaluation=TINY_EVAL, inits=2)
+    assert averaged == pytest.approx({k: (singles[0][k] + singles[1][k]) / 2 for k in singles[0]})
+    # One initialization is the single floor, exactly.
+    assert probe_random_init(CONFIG, data, evaluation=TINY_EVAL, inits=1) == singles[0]
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="inits must be an int >= 1"):
+            probe_random_init(CONFIG, data, evaluation=TINY_EVAL, inits=bad)
 
 
 class _Built(Exception):
