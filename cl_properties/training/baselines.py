@@ -189,10 +189,11 @@ def probe_random_init(
     """Probes the run's encoder at its random initialization (seed `config.seed`, no
     training): the floor a trained model's probe is measured against.
 
-    With `inits` > 1, every metric is the mean over that many initializations (seeds
-    config.seed + k * FLOOR_INIT_STRIDE, k < inits; the first is the single floor's), each
-    probed with the linear probe's seed `config.seed`. One initialization's probe is a noisy
-    control: on 16 px colour shapes with the data fixed, six inits probed 0.512-0.615.
+    One init (the default) is the trained models' own starting point, a paired control. With
+    `inits` > 1, every metric is the mean over that many initializations (seeds config.seed +
+    k * FLOOR_INIT_STRIDE, k < inits; the first is the single floor's), each probed with the
+    linear probe's seed `config.seed`: a typical untrained encoder, since one init's probe
+    varies (16 px colour shapes, data fixed: 0.512-0.615 over six inits).
     Raises ValueError for inits < 1.
     """
     if isinstance(inits, bool) or not isinstance(inits, int) or inits < 1:
