@@ -74,6 +74,19 @@ SHAPES_AUGMENT = AugmentConfig(crop_area=(0.3, 1.0), jitter_strength=0.5, resize
 FIT_REFERENCE, FIT_GAP = 0.90, 0.25
 
 
+def _unfit_runs(
+    labels: list[str], per_run: dict[str, list[float]], trained: str, supervised: str, floor: str
+) -> dict[str, dict[str, float]]:
+    """{run: its three values} of the runs that fail the fitness rule: the `supervised` point
+    below FIT_REFERENCE, or the `trained` point less than FIT_GAP above the `floor` point."""
+    return {
+        label: {key: per_run[key][i] for key in (supervised, trained, floor)}
+        for i, label in enumerate(labels)
+        if per_run[supervised][i] < FIT_REFERENCE
+        or per_run[trained][i] < per_run[floor][i] + FIT_GAP
+    }
+
+
 @functools.cache
 def _shapes() -> DataSpec:
     train, test = (
@@ -230,14 +243,8 @@ def test_head_depth_loss(baseline, results_dir):
         extra=record_extra(runs, MIN_BAND, per_run),
     )
     shallow, deep = HEAD_DEPTHS[0], HEAD_DEPTHS[-1]
-    unfit = {
-        run.label: {
-            key: per_run[key][i] for key in ("supervised", f"nt_xent/depth{deep}", "random_init")
-        }
-        for i, run in enumerate(runs)
-        if per_run["supervised"][i] < FIT_REFERENCE
-        or per_run[f"nt_xent/depth{deep}"][i] < per_run["random_init"][i] + FIT_GAP
-    }
+    labels = [run.label for run in runs]
+    unfit = _unfit_runs(labels, per_run, f"nt_xent/depth{deep}", "supervised", "random_init")
     assert not unfit, f"the shapes testbed is not fit (supervised, NT-Xent, floor): {unfit}"
     failed = {label: s for label, s in spreads.items() if not s[deep] < s[shallow]}
     assert not failed, f"spread across losses not smaller with the depth-{deep} head: {failed}"
@@ -362,13 +369,9 @@ def test_tau_lambda_testbed_is_fit_on_every_recorded_run(baseline, tau_lambda_ru
     recording): the supervised reference >= FIT_REFERENCE and the decoupled loss at its
     preset (`TAU_LAMBDA_PRESET`) >= FIT_GAP above the floor."""
     runs, per_run = baseline.recorded_runs("tau_lambda")
-    keys = ("supervised/linear", f"{TAU_LAMBDA_PRESET}/linear", "random_init/linear")
-    unfit = {
-        label: {key: per_run[key][i] for key in keys}
-        for i, label in enumerate(runs)
-        if per_run["supervised/linear"][i] < FIT_REFERENCE
-        or per_run[f"{TAU_LAMBDA_PRESET}/linear"][i] < per_run["random_init/linear"][i] + FIT_GAP
-    }
+    unfit = _unfit_runs(
+        runs, per_run, f"{TAU_LAMBDA_PRESET}/linear", "supervised/linear", "random_init/linear"
+    )
     assert not unfit, f"the shapes testbed is not fit (supervised, decoupled, floor): {unfit}"
 
 
@@ -465,17 +468,13 @@ def test_batch_size_curve(batch_size_runs):
     for every run measured, the supervised reference >= FIT_REFERENCE and NT-Xent at the
     largest batch >= FIT_GAP above the floor."""
     runs, per_run = batch_size_runs
-    unfit = {
-        run.label: {
-            key: per_run[key][i]
-            for key in ("supervised/linear", f"nt_xent/batch{BATCH_SIZES[-1]}/linear")
-        }
-        | {"random_init/linear": per_run["random_init/linear"][i]}
-        for i, run in enumerate(runs)
-        if per_run["supervised/linear"][i] < FIT_REFERENCE
-        or per_run[f"nt_xent/batch{BATCH_SIZES[-1]}/linear"][i]
-        < per_run["random_init/linear"][i] + FIT_GAP
-    }
+    unfit = _unfit_runs(
+        [run.label for run in runs],
+        per_run,
+        f"nt_xent/batch{BATCH_SIZES[-1]}/linear",
+        "supervised/linear",
+        "random_init/linear",
+    )
     assert not unfit, f"the shapes testbed is not fit (supervised, NT-Xent, floor): {unfit}"
 
 
