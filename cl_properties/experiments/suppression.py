@@ -250,6 +250,8 @@ def jobs_from_flags(
         )
     if any(models.count(m) > 1 for m in models):
         raise ValueError(f"--models must not repeat values, got {models}")
+    if FLAGS["floor_inits"].present and "random_init" not in models:
+        raise ValueError("--floor_inits applies to --models=random_init, which is not in --models")
     own_losses = {
         m: CONTRASTIVE_FAMILY[m].loss
         for m in models
@@ -299,8 +301,6 @@ def jobs_from_flags(
             loss=loss, auxiliary=auxiliaries.get(model), steps_per_loop=loop
         )
 
-    if FLAGS["floor_inits"].present and "random_init" not in models:
-        raise ValueError("--floor_inits applies to --models=random_init, which is not in --models")
     return [
         Job(
             dict(point),
