@@ -32,8 +32,7 @@ import time
 import numpy as np
 import pytest
 
-from cl_properties.data import AugmentConfig, source_from_arrays
-from cl_properties.data.shapes import SHAPE_NAMES, make_shapes
+from cl_properties.data import dataset_classes, default_splits, grey_shapes_augment, load_dataset
 from cl_properties.optimization import OptimizerConfig
 from cl_properties.plotting.curves import CurvePanel, Series, save_curve_panels
 from cl_properties.plotting.heatmap import best_per_row, save_heatmap
@@ -59,16 +58,13 @@ COMMAND = "pytest -m benchmark benchmarks/test_bench_generalized.py"
 
 
 # The testbed of every study here: the digits are too easy (an untrained ConvN probes ~0.95 on
-# them), so the studies use the shapes of DigitOnImages' backgrounds before 2026-12-06, without
-# the digits (6 kinds, a light shape on a dark background, radius 0.2-0.35 of the side, centred
-# within +-0.2) at 16 px, with that experiment's augmentation then (crop area 0.3-1, flip,
-# colour jitter 0.5: the grey levels must not identify an image). Calibrated, seed 0: random
-# init 0.517, NT-Xent 0.903 (head depth 2) / 0.839 (depth 0); with crop-only views NT-Xent
+# them), so the studies use the registry's grey shapes (`cl_properties.data.GREY_SHAPES`: 6 kinds,
+# 1,437 / 360 images) at 16 px, with their augmentation (`grey_shapes_augment`: crop area 0.3-1,
+# flip, colour jitter 0.5: the grey levels must not identify an image). Calibrated, seed 0:
+# random init 0.517, NT-Xent 0.903 (head depth 2) / 0.839 (depth 0); with crop-only views NT-Xent
 # reached 0.678 (learning the grey levels), at 32 px 0.592.
 SHAPES_SIZE = 16
-SHAPES_TRAIN, SHAPES_TEST = 1437, 360  # the digits' split sizes
-SHAPES = dict(classes=SHAPE_NAMES, radius_range=(0.2, 0.35), max_offset=0.2, light_on_dark=True)
-SHAPES_AUGMENT = AugmentConfig(crop_area=(0.3, 1.0), jitter_strength=0.5, resize_method="bilinear")
+SPLITS = default_splits("grey_shapes")
 # The studies' fitness rule (issue 12): the supervised reference >= 0.90 and the contrastive
 # probe >= 0.25 above the random-init floor.
 FIT_REFERENCE, FIT_GAP = 0.90, 0.25
@@ -89,16 +85,13 @@ def _unfit_runs(
 
 @functools.cache
 def _shapes() -> DataSpec:
-    train, test = (
-        make_shapes(n, size=SHAPES_SIZE, seed=seed, **SHAPES)
-        for n, seed in ((SHAPES_TRAIN, 1), (SHAPES_TEST, 2))
-    )
+    train, test = (load_dataset("grey_shapes", split, image_size=SHAPES_SIZE) for split in SPLITS)
     return DataSpec(
-        train=source_from_arrays(train.images, {"label": train.labels}),
-        test=source_from_arrays(test.images, {"label": test.labels}),
+        train=train,
+        test=test,
         input_shape=(SHAPES_SIZE, SHAPES_SIZE, 1),
-        probes={"label": len(SHAPES["classes"])},
-        augment=SHAPES_AUGMENT,
+        probes=dataset_classes("grey_shapes"),
+        augment=grey_shapes_augment(),
     )
 
 

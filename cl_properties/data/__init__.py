@@ -13,6 +13,7 @@ from cl_properties.data.augment import (
     crop_augment,
     example_seed,
     gaussian_blur,
+    grey_shapes_augment,
     imagenet_augment,
     imagenet_eval_preprocess,
 )
@@ -52,7 +53,7 @@ from cl_properties.data.registry import (
     load_dataset,
     register_dataset,
 )
-from cl_properties.data.shapes import SHAPE_NAMES, ShapesArrays, make_shapes
+from cl_properties.data.shapes import GREY_SHAPES, SHAPE_NAMES, ShapesArrays, make_shapes
 from cl_properties.data.sources import (
     SOURCE_NAMES,
     DataNotFoundError,
@@ -68,6 +69,7 @@ __all__ = [
     "DigitArrays",
     "DigitOnImagesArrays",
     "EvalPreprocess",
+    "GREY_SHAPES",
     "LoadOptions",
     "MAX_BITS",
     "MultiDigitsArrays",
@@ -90,6 +92,7 @@ __all__ = [
     "eval_dataset",
     "example_seed",
     "gaussian_blur",
+    "grey_shapes_augment",
     "grid_offsets",
     "image_code",
     "imagenet_augment",

@@ -23,7 +23,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from cl_properties.data.digits import load_digits
-from cl_properties.data.shapes import DEFAULT_CLASSES, make_shapes
+from cl_properties.data.shapes import DEFAULT_CLASSES, GREY_SHAPES, make_shapes
 from cl_properties.data.sources import TFDS_LABELS, load_source, source_from_arrays
 
 
@@ -135,16 +135,24 @@ def _load_digits(split: str, options: LoadOptions, *, default_size: int) -> tf.d
 _SHAPES_SEEDS = {"train": 0, "test": 1}
 
 
-def _load_shapes(split: str, options: LoadOptions, *, default_size: int) -> tf.data.Dataset:
-    if split not in _SHAPES_SEEDS:
-        raise ValueError(f"shapes has the splits {', '.join(_SHAPES_SEEDS)}, not {split!r}")
-    if options.num_examples is None:
+def _load_shapes(
+    split: str,
+    options: LoadOptions,
+    *,
+    default_size: int,
+    split_seeds: Mapping[str, int] = _SHAPES_SEEDS,
+    split_sizes: Mapping[str, int] | None = None,
+    shape_options: Mapping[str, Any],
+) -> tf.data.Dataset:
+    """`make_shapes(**shape_options)` at the split's generation seed; the number of images
+    is `options.num_examples`, else the split's preset size (`split_sizes`)."""
+    if split not in split_seeds:
+        raise ValueError(f"shapes has the splits {', '.join(split_seeds)}, not {split!r}")
+    count = options.num_examples or (split_sizes or {}).get(split)
+    if count is None:
         raise ValueError("shapes is procedural: give the number of images (num_examples)")
     shapes = make_shapes(
-        options.num_examples,
-        size=options.image_size or default_size,
-        seed=_SHAPES_SEEDS[split],
-        colored=True,
+        count, size=options.image_size or default_size, seed=split_seeds[split], **shape_options
     )
     return source_from_arrays(shapes.images, {"label": shapes.labels})
 
@@ -179,6 +187,20 @@ register_dataset(
     "procedural coloured shapes (offline), 32 px unless told, 4 classes",
     classes=_fixed_classes(label=len(DEFAULT_CLASSES)),
     default_size=32,
+    shape_options={"colored": True},
+)
+# The studies' testbed where the digits are too easy (`shapes.GREY_SHAPES`), at the digits'
+# split sizes.
+register_dataset(
+    "grey_shapes",
+    _load_shapes,
+    "procedural grey shapes (offline): a light shape on a dark background, centred within "
+    "+-0.2, 16 px unless told, 6 classes, 1,437 / 360 images",
+    classes=_fixed_classes(label=len(GREY_SHAPES["classes"])),
+    default_size=16,
+    split_seeds={"train": 1, "test": 2},
+    split_sizes={"train": 1437, "test": 360},
+    shape_options=GREY_SHAPES,
 )
 register_dataset(
     "digits",

@@ -8,6 +8,7 @@ identical on every machine.
 
 from __future__ import annotations
 
+import types
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -26,6 +27,18 @@ _MASKS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = 
 }
 SHAPE_NAMES = tuple(_MASKS)
 DEFAULT_CLASSES = ("disk", "square", "triangle", "cross")
+# `make_shapes` options of the grey shapes (the registry's "grey_shapes"), the studies' testbed
+# where scikit-learn's digits are too easy (an untrained ConvN probes them at ~0.95): the
+# backgrounds of DigitOnImages before 2026-12-06 without the digits, every kind, a light shape
+# on a dark background, radius 0.2-0.35 of the side, centred within +-0.2 of it.
+GREY_SHAPES = types.MappingProxyType(
+    {
+        "classes": tuple(_MASKS),
+        "radius_range": (0.2, 0.35),
+        "max_offset": 0.2,
+        "light_on_dark": True,
+    }
+)
 
 _SUPERSAMPLE = 2  # sub-pixels per side, for anti-aliased edges
 _MIN_CONTRAST, _MAX_CONTRAST = 0.3, 0.7

@@ -38,15 +38,33 @@ import sys
 import tensorflow as tf
 from absl import flags
 
-from cl_properties.data import RandBit, cifar_augment, crop_augment, load_dataset, view_shape
+from cl_properties.data import (
+    RandBit,
+    cifar_augment,
+    crop_augment,
+    dataset_classes,
+    grey_shapes_augment,
+    load_dataset,
+    view_shape,
+)
 from cl_properties.data.randbit import MODES as BIT_MODES
 from cl_properties.experiments import cli, suppression
 from cl_properties.experiments.job_runner import CONTRASTIVE_FAMILY, Experiment, Job
 from cl_properties.training import DataSpec
 
 FLAGS = flags.FLAGS
-DATASET_CHOICES = ("digits", "mnist", "cifar10")  # names in cl_properties.data.DATASETS
-NUM_CLASSES = 10
+# --dataset's choices (names in cl_properties.data.DATASETS) and the views' augmentation of each:
+# the colab's crop (digits, MNIST), SimCLR's CIFAR one, the grey shapes' own (with colour jitter:
+# crops alone let the grey levels identify an image).
+AUGMENTATIONS = {
+    "digits": crop_augment,
+    "grey_shapes": grey_shapes_augment,
+    "mnist": crop_augment,
+    "cifar10": cifar_augment,
+}
+DATASET_CHOICES = tuple(AUGMENTATIONS)
+# Offline datasets, rendered at --image_size.
+OFFLINE_DATASETS = ("digits", "grey_shapes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +74,7 @@ class RandBitOptions:
     dataset: str = "digits"  # a name in cl_properties.data.DATASETS, among DATASET_CHOICES
     data_dir: str | None = None
     num_train: int | None = None  # only the first N training images
-    image_size: int | None = None  # offline digits' side in pixels (None: MNIST's 28)
+    image_size: int | None = None  # offline images' side in pixels (None: the dataset's own)
 
 
 @functools.lru_cache(maxsize=4)
@@ -84,14 +102,13 @@ def _with_first_bit(source, transform: RandBit):
 
 def build_data(job: Job) -> DataSpec:
     """The RandBit data of a job: point {"bits": b}, variant {"bit_mode": "shared" or
-    "per_view"}; the colab's crop augmentation (SimCLR's CIFAR one for cifar10). Probes: the
-    class ("label") and, with bits, the first bit ("bit0": does the representation encode
-    the bits?)."""
+    "per_view"}; the dataset's augmentation (`AUGMENTATIONS`). Probes: the class ("label")
+    and, with bits, the first bit ("bit0": does the representation encode the bits?)."""
     options: RandBitOptions = job.options
     train, test = _sources(options)
     bits = job.point["bits"]
     transform = RandBit(bits, mode=job.variant["bit_mode"], seed=job.pretrain.seed)
-    probes = {"label": NUM_CLASSES}
+    probes = {"label": dataset_classes(options.dataset, data_dir=options.data_dir)["label"]}
     if bits:
         train, test = (_with_first_bit(s, transform) for s in (train, test))
         probes["bit0"] = 2
@@ -100,7 +117,7 @@ def build_data(job: Job) -> DataSpec:
         test=test,
         input_shape=view_shape(train.element_spec["image"].shape, transform),
         probes=probes,
-        augment=cifar_augment() if options.dataset == "cifar10" else crop_augment(),
+        augment=AUGMENTATIONS[options.dataset](),
         view_transform=transform,
     )
 
@@ -153,14 +170,17 @@ def define_flags() -> None:
         "dataset",
         "digits",
         list(DATASET_CHOICES),
-        "digits: scikit-learn's (offline); mnist, cifar10: TFDS (prepared under --data_dir).",
+        "digits: scikit-learn's (offline); grey_shapes: procedural (offline; 6 kinds of shape, "
+        "a testbed where training matters: an untrained encoder probes the digits at ~0.94); "
+        "mnist, cifar10: TFDS (prepared under --data_dir).",
     )
     flags.DEFINE_integer("num_train", None, "Use only the first N training images.", lower_bound=1)
     flags.DEFINE_integer(
         "image_size",
-        MAIN_JOB_IMAGE_SIZE,
-        "Side in pixels the offline digits are rendered at (28: MNIST's); TFDS datasets keep "
-        "their stored size.",
+        None,
+        f"Side in pixels the offline datasets are rendered at (default: digits "
+        f"{MAIN_JOB_IMAGE_SIZE}, the main job's scale, MNIST's is 28; grey_shapes 16); TFDS "
+        "datasets keep their stored size.",
         lower_bound=8,
     )
 
@@ -207,12 +227,13 @@ def main(argv: list[str]) -> None:
             f"--models={','.join(FLAGS.models)} with --bit_mode={','.join(modes)} runs nothing "
             f"(per_view runs the contrastive models only: {', '.join(CONTRASTIVE_FAMILY)})"
         )
-    offline = FLAGS.dataset == "digits"
-    if FLAGS["image_size"].present and not offline:
-        raise ValueError(f"--image_size applies to --dataset=digits only, not {FLAGS.dataset}")
-    options = RandBitOptions(
-        FLAGS.dataset, FLAGS.data_dir, FLAGS.num_train, FLAGS.image_size if offline else None
-    )
+    if FLAGS.image_size is not None and FLAGS.dataset not in OFFLINE_DATASETS:
+        raise ValueError(
+            f"--image_size applies to the offline datasets ({', '.join(OFFLINE_DATASETS)}) only, "
+            f"not --dataset={FLAGS.dataset}"
+        )
+    image_size = FLAGS.image_size or (MAIN_JOB_IMAGE_SIZE if FLAGS.dataset == "digits" else None)
+    options = RandBitOptions(FLAGS.dataset, FLAGS.data_dir, FLAGS.num_train, image_size)
     points = [{"bits": b} for b in bits]
     jobs = [
         job

@@ -8,6 +8,8 @@ import tensorflow_datasets as tfds
 
 from cl_properties.data import (
     DATASETS,
+    GREY_SHAPES,
+    SHAPE_NAMES,
     SOURCE_NAMES,
     AugmentConfig,
     RandBit,
@@ -16,6 +18,7 @@ from cl_properties.data import (
     load_dataset,
     load_digits,
     load_source,
+    make_shapes,
     register_dataset,
     registry,
     source_from_arrays,
@@ -32,6 +35,7 @@ EXPECTED = {
     "mnist": ((28, 28, 1), None),
     "tf_flowers": ((None, None, 3), None),
     "shapes": ((32, 32, 3), (6, 5)),
+    "grey_shapes": ((16, 16, 1), (1437, 360)),
     "digits": ((28, 28, 1), (1437, 360)),
     "sklearn": ((8, 8, 1), (1437, 360)),
 }
@@ -94,6 +98,17 @@ def test_shapes_are_fixed_per_split_and_made_at_the_size_asked():
         load_dataset("shapes", "train")
     with pytest.raises(ValueError, match="splits train, test, not 'validation'"):
         load_dataset("shapes", "validation", num_examples=4)
+
+
+def test_grey_shapes_are_the_studies_testbed_at_the_digits_split_sizes():
+    for split, count, seed in (("train", 1437, 1), ("test", 360, 2)):
+        loaded = next(iter(load_dataset("grey_shapes", split).batch(2000)))
+        expected = make_shapes(count, size=16, seed=seed, **GREY_SHAPES)
+        np.testing.assert_array_equal(loaded["image"].numpy(), expected.images)
+        np.testing.assert_array_equal(loaded["labels"]["label"].numpy(), expected.labels)
+    assert dataset_classes("grey_shapes") == {"label": len(SHAPE_NAMES)}
+    small = next(iter(load_dataset("grey_shapes", "test", image_size=12, num_examples=5).batch(5)))
+    assert small["image"].shape == (5, 12, 12, 1)
 
 
 def test_unknown_name_is_a_value_error_listing_the_registered_names():

@@ -15,6 +15,7 @@ import sys
 import matplotlib.image
 import pytest
 
+from cl_properties.data import grey_shapes_augment
 from cl_properties.experiments import color_shapes, job_runner, randbit
 from cl_properties.experiments.job_runner import Job
 from cl_properties.training import PretrainConfig
@@ -515,8 +516,60 @@ def test_randbit_renders_the_offline_digits_at_image_size(image_size, side):
     assert next(iter(data.test))["image"].shape == (side, side, 1)
 
 
-def test_randbit_image_size_is_for_the_offline_digits_only():
-    result = _run("randbit", "--dataset=mnist", "--image_size=14", "--dry_run")
-    assert result.returncode == 2 and "--image_size applies to --dataset=digits only" in (
-        result.stderr
+@pytest.mark.parametrize("image_size, side", [(None, 16), (12, 12)])
+def test_randbit_on_the_grey_shapes_probes_six_kinds_with_their_augmentation(image_size, side):
+    options = randbit.RandBitOptions(dataset="grey_shapes", image_size=image_size)
+    job = Job(
+        {"bits": 5}, "contrastive", PretrainConfig(), None, None, options, {"bit_mode": "shared"}
     )
+    data = randbit.build_data(job)
+    assert data.input_shape == (side, side, 1 + 5)
+    assert data.probes == {"label": 6, "bit0": 2}
+    assert data.augment == grey_shapes_augment() and data.augment.jitter_strength == 0.5
+    test = next(iter(data.test.batch(400)))
+    assert test["image"].shape == (360, side, side, 1)
+    assert set(test["labels"]["label"].numpy()) == set(range(6))
+
+
+# Runs RandBit's main on the flags given and prints its jobs' data options.
+_JOB_OPTIONS = """
+import dataclasses, json, sys
+from cl_properties.experiments import cli, randbit, suppression
+
+def print_the_options(experiment, jobs, module):
+    print(json.dumps([dataclasses.asdict(job.options) for job in jobs]))
+
+suppression.main = print_the_options
+randbit.define_flags()
+cli.run(randbit.main, sys.argv)
+"""
+
+
+@pytest.mark.parametrize(
+    "args, image_size",
+    [
+        ([], 14),
+        (["--dataset=grey_shapes"], None),
+        (["--dataset=grey_shapes", "--image_size=20"], 20),
+    ],
+)
+def test_randbit_renders_the_digits_at_the_main_jobs_14_px_and_the_shapes_at_their_own(
+    args, image_size
+):
+    result = subprocess.run(
+        [sys.executable, "-c", _JOB_OPTIONS, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=ENV,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    options = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {o["image_size"] for o in options} == {image_size}
+
+
+def test_randbit_image_size_is_for_the_offline_datasets_only():
+    result = _run("randbit", "--dataset=mnist", "--image_size=14", "--dry_run")
+    expected = "--image_size applies to the offline datasets (digits, grey_shapes) only"
+    assert result.returncode == 2 and expected in result.stderr
