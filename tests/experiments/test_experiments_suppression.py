@@ -455,6 +455,8 @@ def test_other_experiments_smoke(tmp_path, name, args, x, probes):
         ("randbit_mnist.flags", "randbit", 5 * (3 + 1 + 3) - 3),  # no per-view run at 0 bits
         ("randbit_cifar10.flags", "randbit", 5 * (3 + 1 + 3) - 3),
         ("randbit_figure5a.flags", "randbit", 5 * (3 + 1)),
+        # bits x (contrastive + floor), per-view bits at 5
+        ("randbit_grey_shapes.flags", "randbit", 2 * 2 + 1),
         ("multidigits_mnist.flags", "multidigits", 4 * (2 + 1)),
         ("digit_on_images_mnist.flags", "digit_on_images", 5 * 3),
     ],
@@ -472,6 +474,7 @@ def test_flagfiles_are_all_tested():
             "randbit_mnist.flags",
             "randbit_cifar10.flags",
             "randbit_figure5a.flags",
+            "randbit_grey_shapes.flags",
             "multidigits_mnist.flags",
             "digit_on_images_mnist.flags",
         ]
