@@ -27,6 +27,7 @@ ORDER = (
     "batch_size",
     "randbit",
     "randbit_vae_weightings",
+    "randbit_shapes",
     "digit_on_images",
     "multidigits",
     "color_shapes",
