@@ -141,6 +141,9 @@ EXPERIMENT = Experiment(
 # 4x fewer pixels than at 28 px, and with beta 1 it collapses on the bits.
 MAIN_JOB_IMAGE_SIZE = 14
 MAIN_JOB_DEFAULTS = {"train_steps": 250, "vae_kl_weight": 0.1}
+# The grey shapes' scale (experiments/suppression/randbit_grey_shapes.flags, which says why):
+# 600 steps, at which the per-view control holds at 5 bits.
+GREY_SHAPES_DEFAULTS = {"train_steps": 600}
 
 
 def define_flags() -> None:

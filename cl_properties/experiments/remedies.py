@@ -3,7 +3,8 @@ r"""Remedies for feature suppression, compared on every testbed at its most supp
 Each testbed is a suppression experiment (`TESTBEDS`), run by its own machinery
 (`suppression.jobs_from_flags` and `suppression.main`) at one point of its knob, where the
 suppression is strongest: RandBit with 20 shared bits (the main job's 14 px digits and 250
-steps), DigitOnImages with K = 1000 unique digits, MultiDigits with the other digit at 24 px,
+steps), RandBit on the grey shapes with 5 (600 steps; the testbed that passes the studies'
+fitness rule), DigitOnImages with K = 1000 unique digits, MultiDigits with the other digit at 24 px,
 colour shapes without colour jitter. Every model of --models (the contrastive family,
 `job_runner.CONTRASTIVE_FAMILY`, and the controls) runs there; the contrastive model also
 runs at the testbed's unsuppressed point (0 bits, K = 1, a 6 px other digit, jitter 1), the
@@ -12,7 +13,7 @@ probe of the suppressed feature, of the suppressing one (colour is not probed), 
 model's mean training step relative to the contrastive model's in the same run.
 
     python -m cl_properties.experiments.remedies \
-        --flagfile=experiments/remedies/default.flags  # 24 configurations, ~16 minutes on 2 cores
+        --flagfile=experiments/remedies/default.flags  # 30 configurations, ~15 minutes on 2 cores
 
 Writes to --output_dir (default runs/remedies): <testbed>/ (that experiment's own outputs:
 results.json, plot, examples; a rerun resumes there, job by job), remedies.md (the table),
@@ -93,6 +94,18 @@ TESTBEDS: Mapping[str, Testbed] = {
         reference={"bits": 0},
         variant={"bit_mode": "shared"},
         flag_defaults=randbit.MAIN_JOB_DEFAULTS,
+    ),
+    # RandBit on a testbed that passes the studies' fitness rule, at its 5 bits (where its
+    # per-view control holds); its shapes are rotation-symmetric but for the triangle.
+    "randbit_shapes": Testbed(
+        randbit.EXPERIMENT,
+        randbit.RandBitOptions(dataset="grey_shapes"),
+        suppressed="label",
+        suppressing="bit0",
+        point={"bits": 5},
+        reference={"bits": 0},
+        variant={"bit_mode": "shared"},
+        flag_defaults=randbit.GREY_SHAPES_DEFAULTS,
     ),
     "digit_on_images": Testbed(
         digit_on_images.EXPERIMENT,

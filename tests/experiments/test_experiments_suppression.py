@@ -468,6 +468,12 @@ def test_shipped_flagfiles_parse(flagfile, experiment, runs):
     assert f"[{runs}/{runs}]" in result.stdout
 
 
+def test_the_grey_shapes_flagfile_runs_at_the_remedies_testbeds_scale():
+    with open(os.path.join(FLAGFILES, "randbit_grey_shapes.flags"), encoding="utf-8") as f:
+        lines = {line.strip() for line in f if line.startswith("--")}
+    assert {f"--{name}={value}" for name, value in randbit.GREY_SHAPES_DEFAULTS.items()} <= lines
+
+
 def test_flagfiles_are_all_tested():
     assert sorted(os.listdir(FLAGFILES)) == sorted(
         [
