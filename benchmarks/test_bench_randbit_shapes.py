@@ -6,7 +6,8 @@ registry's grey shapes (6 kinds at 16 px, where an untrained encoder probes ~0.5
 would: `python -m cl_properties.experiments.randbit
 --flagfile=experiments/suppression/randbit_grey_shapes.flags` (the main job's model and
 optimizer, tau 0.1, the shapes' augmentation, 600 steps) as shipped: contrastive and the
-random-init floor at 0 and 5 shared bits, per-view bits (the control) at 5.
+random-init floor at 0 and 5 shared bits, per-view bits (the control) at 5; and the same with
+`--bits=5 --models=ifm,recon_hybrid,rotation_aux` for the remedies.
 
 Claims, per run:
 - fit: without bits the contrastive probe (the unsuppressed condition, the upper reference)
@@ -14,6 +15,14 @@ Claims, per run:
 - 5 shared bits suppress the shape: the contrastive probe falls to within SUPPRESSED_MARGIN
   of the untrained floor (training's gain of >= FIT_GAP is gone);
 - per-view bits do not: the control stays >= FIT_GAP above the floor at 5 bits.
+
+Beyond the paper, the remedies at 5 shared bits (their parameters as on RandBit's digits,
+`test_bench_remedies.py`: eps 0.1, lambda WEIGHT): `ifm`, `recon_hybrid` (groups: knows the
+bits' channel layout) and `rotation_aux` (agnostic; five of the six kinds of shape are
+symmetric under quarter turns, so rotation prediction has little to hold on to). Claim, per
+run: recon_hybrid lifts the shape above both the contrastive model and the floor. Failing,
+a strict xfail: the remedies issue's goal that an agnostic remedy (ifm or rotation_aux) come
+within AGNOSTIC_GOAL of the unsuppressed probe (seed 0: 0.317 / 0.361 against 0.967).
 
 Not claimed: at 20 bits the per-view control fails on this testbed (0.483, seed 0, with the
 shared-bit probe 0.183 and the floor 0.211): 20 noise planes then hurt the shape by
@@ -28,14 +37,27 @@ from __future__ import annotations
 
 import pytest
 
-from bands import runs_to_measure
-from suppression_runs import measure_against_baseline, point
+from suppression_runs import measured_fixture, point
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 11 of the 360 test shapes
 FLAGFILE = "experiments/suppression/randbit_grey_shapes.flags"
-SWEEPS = {"randbit_shapes": [f"--flagfile={FLAGFILE}"]}
+WEIGHT = 100  # both auxiliary weights, as on RandBit's digits (test_bench_remedies.py)
+REMEDIES = ("ifm", "recon_hybrid", "rotation_aux")
+SWEEPS = {
+    "randbit_shapes": [f"--flagfile={FLAGFILE}"],
+    "randbit_shapes_remedies": [
+        f"--flagfile={FLAGFILE}",
+        "--bits=5",
+        "--bit_mode=shared",
+        f"--models={','.join(REMEDIES)}",
+        f"--recon_weight={WEIGHT}",
+        f"--rotation_weight={WEIGHT}",
+    ],
+}
 BITS = (0, 5)
+AGNOSTIC = ("ifm", "rotation_aux")
+AGNOSTIC_GOAL = 0.05  # the remedies issue's: within 0.05 of the unsuppressed level
 # The studies' fitness rule (issue 12), with the unsuppressed condition as upper reference.
 FIT_REFERENCE, FIT_GAP = 0.90, 0.25
 SUPPRESSED_MARGIN = 0.10  # 36 of the 360 test shapes: well under the FIT_GAP training adds
@@ -50,6 +72,10 @@ def _points(rows: list[dict]) -> dict[str, float]:
     points["per_view/bits5/label"] = point(
         rows, "linear_label", model="contrastive", bit_mode="per_view", bits=5
     )
+    for model in REMEDIES:
+        points[f"{model}/bits5/label"] = point(
+            rows, "linear_label", model=model, bit_mode="shared", bits=5
+        )
     # How well the representation encodes the bits themselves (reported, not asserted).
     points["contrastive/bits5/bit0"] = point(
         rows, "linear_bit0", model="contrastive", bit_mode="shared", bits=5
@@ -57,27 +83,31 @@ def _points(rows: list[dict]) -> dict[str, float]:
     return points
 
 
+measured = measured_fixture(
+    "randbit_shapes",
+    "randbit",
+    SWEEPS,
+    _points,
+    spread_seeds=SPREAD_SEEDS,
+    min_band=MIN_BAND,
+    description=(
+        "linear probe test accuracy of the shape (label, 6 kinds) and of the first bit (bit0) on "
+        "frozen features, grey shapes 16 px, 600 steps: contrastive tau 0.1 at 0 and 5 shared "
+        f"bits, per-view bits at 5, random-init floor; ifm, recon_hybrid and rotation_aux "
+        f"(weights {WEIGHT}) at 5 shared bits"
+    ),
+)
+
+
+def _values(per_run: dict[str, list[float]], i: int) -> dict[str, float]:
+    return {key: values[i] for key, values in per_run.items()}
+
+
 @pytest.mark.benchmark
-def test_randbit_on_a_fit_testbed_shared_bits_suppress_the_shape(baseline, results_dir, tmp_path):
-    runs = runs_to_measure(baseline.update, SPREAD_SEEDS)
-    per_run = measure_against_baseline(
-        baseline,
-        "randbit_shapes",
-        "randbit",
-        SWEEPS,
-        runs,
-        _points,
-        min_band=MIN_BAND,
-        description=(
-            "linear probe test accuracy of the shape (label, 6 kinds) and of the first bit "
-            "(bit0) on frozen features, grey shapes 16 px, 600 steps: contrastive tau 0.1 at 0 "
-            "and 5 shared bits, per-view bits at 5, random-init floor"
-        ),
-        output_dir=str(tmp_path),
-        results_dir=results_dir,
-    )
+def test_randbit_on_a_fit_testbed_shared_bits_suppress_the_shape(measured):
+    runs, per_run = measured
     for i, run in enumerate(runs):
-        value = {key: values[i] for key, values in per_run.items()}
+        value = _values(per_run, i)
         clean, floor = value["contrastive/bits0/label"], value["random_init/bits0/label"]
         assert clean >= FIT_REFERENCE and clean >= floor + FIT_GAP, (
             f"{run.label}: the testbed is not fit at 0 bits (contrastive {clean:.3f}, floor "
@@ -92,4 +122,30 @@ def test_randbit_on_a_fit_testbed_shared_bits_suppress_the_shape(baseline, resul
         assert per_view >= floor5 + FIT_GAP, (
             f"{run.label}: per-view bits suppressed the shape too (per-view {per_view:.3f}, "
             f"floor {floor5:.3f})"
+        )
+
+
+@pytest.mark.benchmark
+def test_reconstruction_with_channel_groups_lifts_the_suppressed_shape(measured):
+    runs, per_run = measured
+    for i, run in enumerate(runs):
+        value = _values(per_run, i)
+        recon = value["recon_hybrid/bits5/label"]
+        contrastive, floor = value["contrastive/bits5/label"], value["random_init/bits5/label"]
+        assert recon > max(contrastive, floor), (
+            f"{run.label}, 5 bits: recon_hybrid {recon:.3f}, contrastive {contrastive:.3f}, "
+            f"floor {floor:.3f}"
+        )
+
+
+@pytest.mark.benchmark
+@pytest.mark.xfail(strict=True, reason="ifm and rotation_aux stay far below the goal (seed 0)")
+def test_an_agnostic_remedy_restores_the_unsuppressed_shape(measured):
+    runs, per_run = measured
+    for i, run in enumerate(runs):
+        value = _values(per_run, i)
+        best = max(value[f"{model}/bits5/label"] for model in AGNOSTIC)
+        unsuppressed = value["contrastive/bits0/label"]
+        assert best >= unsuppressed - AGNOSTIC_GOAL, (
+            f"{run.label}: best agnostic remedy {best:.3f}, unsuppressed {unsuppressed:.3f}"
         )
