@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import matplotlib.image
 import pytest
@@ -327,6 +328,20 @@ def test_randbit_auxiliary_remedy_rows_and_resume(tmp_path):
     assert rows[0] == recon and rows[2] == rotation and rows[3] == both
 
 
+def _last_json_line(script: str, *args: str) -> Any:
+    """The JSON on the last line that `python -c script *args` prints (it must exit 0)."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=ENV,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 # Runs RandBit's main on the flags given, then trains its first ifm job and prints the config
 # of the loss its model was built with.
 _IFM_JOB_LOSS = """
@@ -350,18 +365,18 @@ cli.run(randbit.main, sys.argv)
 
 @pytest.mark.slow
 def test_an_ifm_job_trains_the_ifm_loss_with_the_flag_values():
-    result = subprocess.run(
-        [sys.executable, "-c", _IFM_JOB_LOSS, *TINY, "--bits=0", "--num_train=64"]
-        + ["--models=contrastive,ifm", "--temperatures=0.2", "--ifm_epsilon=0.3"]
-        + ["--ifm_alpha=0.5", "--loss_candidates=cross_view", "--loss_scale=2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=ENV,
+    config = _last_json_line(
+        _IFM_JOB_LOSS,
+        *TINY,
+        "--bits=0",
+        "--num_train=64",
+        "--models=contrastive,ifm",
+        "--temperatures=0.2",
+        "--ifm_epsilon=0.3",
+        "--ifm_alpha=0.5",
+        "--loss_candidates=cross_view",
+        "--loss_scale=2",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    config = json.loads(result.stdout.strip().splitlines()[-1])
     # IFM with the flags' values, and the loss flags it shares with the contrastive model.
     assert {k: config[k] for k in ("method", "temperature", "epsilon", "alpha")} == {
         "method": "ifm",
@@ -565,16 +580,7 @@ cli.run(randbit.main, sys.argv)
 def test_randbit_renders_the_digits_at_the_main_jobs_14_px_and_the_shapes_at_their_own(
     args, image_size
 ):
-    result = subprocess.run(
-        [sys.executable, "-c", _JOB_OPTIONS, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=ENV,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    options = json.loads(result.stdout.strip().splitlines()[-1])
+    options = _last_json_line(_JOB_OPTIONS, *args)
     assert {o["image_size"] for o in options} == {image_size}
 
 
