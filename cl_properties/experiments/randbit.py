@@ -23,6 +23,8 @@ a flagfile away.
         --flagfile=experiments/suppression/randbit_figure5a.flags  # 3 temperatures
     python -m cl_properties.experiments.randbit \
         --flagfile=experiments/suppression/randbit_mnist.flags
+    python -m cl_properties.experiments.randbit \
+        --flagfile=experiments/suppression/randbit_grey_shapes.flags  # a testbed fit for it
 
 Writes to --output_dir (default runs/randbit): results.json / results.csv (one row per bits x
 bit mode x model x temperature), randbit.png (accuracy vs bits, one line per bit mode, model
