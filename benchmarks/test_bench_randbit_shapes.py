@@ -27,6 +27,10 @@ within AGNOSTIC_GOAL of the unsuppressed probe (seed 0: 0.317 / 0.361 against 0.
 Not claimed: at 20 bits the per-view control fails on this testbed (0.483, seed 0, with the
 shared-bit probe 0.183 and the floor 0.211): 20 noise planes then hurt the shape by
 themselves, so the testbed tells suppression from noise at 5 bits only (docs/experiments.md).
+And at 5 bits the suppression is partly a matter of training length: at 1200 steps (seeds 0 /
+1) 5 shared bits leave the shape at 0.553 / 0.611, while 20 shared bits hold it at chance
+(0.167 / 0.158) and the per-view control recovers (0.847 / 0.850). So these claims hold at
+600 steps; 1200 steps and 20 bits would be the sturdier benchmark, at about twice the cost.
 
 Points are compared with benchmarks/baselines/randbit_shapes.json, seed 0, with per-point bands
 sized by the spread over seeds and machines (`bands`); re-recording runs every spread seed and
