@@ -35,6 +35,10 @@ NUMERICS: dict[str, dict[str, str]] = {
 }
 # The range of a handful of runs underestimates the spread of all machines and seeds.
 SPREAD_FACTOR = 2.0
+# The studies' fitness rule (issue 12), which every study's testbed must pass before its claims
+# mean anything: the upper reference >= FIT_REFERENCE and the contrastive probe >= FIT_GAP above
+# the random-init floor, in the unsuppressed condition.
+FIT_REFERENCE, FIT_GAP = 0.90, 0.25
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,8 +8,8 @@ encoder trained supervised on the fixed digit (upper reference) and the encoder 
 initialization (floor).
 
 Testbed fitness (asserted for every run, in the unsuppressed condition, the other digit at
-6 px): the supervised encoder reaches >= MIN_SUPERVISED on the fixed digit, the contrastive
-probe is >= MIN_ABOVE_FLOOR above the floor. The studies issue also asks that the fixed
+6 px): the supervised encoder reaches >= FIT_REFERENCE on the fixed digit, the contrastive
+probe is >= FIT_GAP above the floor. The studies issue also asks that the fixed
 digit be learned alone (contrastive probe >= MIN_ALONE with the other digit at 6 px, on every
 recorded run): it is not, so it is a strict xfail over the recorded runs: 0.73-0.78 at 300
 steps on 4096 canvases (the default), 0.70-0.72 on 2048 canvases; 600 steps on 4096 canvases
@@ -32,13 +32,11 @@ from __future__ import annotations
 
 import pytest
 
-from bands import runs_to_measure
+from bands import FIT_GAP, FIT_REFERENCE, runs_to_measure
 from suppression_runs import measure_against_baseline, point
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 15 of the 512 test canvases
-MIN_SUPERVISED = 0.90
-MIN_ABOVE_FLOOR = 0.25
 MIN_ALONE = 0.80
 MIN_DROP = 0.10
 SIZES = (6, 24)
@@ -91,13 +89,13 @@ def test_growing_digit_suppresses_the_fixed_size_one(baseline, results_dir, tmp_
             per_run[f"contrastive/size{small}/fixed"][i]
             - per_run[f"contrastive/size{large}/fixed"][i]
         )
-        assert supervised >= MIN_SUPERVISED, (
+        assert supervised >= FIT_REFERENCE, (
             f"{run.label}: testbed not fit: supervised fixed-digit probe {supervised:.3f} "
-            f"(< {MIN_SUPERVISED})"
+            f"(< {FIT_REFERENCE})"
         )
-        assert above_floor >= MIN_ABOVE_FLOOR, (
+        assert above_floor >= FIT_GAP, (
             f"{run.label}: testbed not fit: contrastive fixed-digit probe only "
-            f"{above_floor:.3f} above the random-init floor (< {MIN_ABOVE_FLOOR})"
+            f"{above_floor:.3f} above the random-init floor (< {FIT_GAP})"
         )
         assert drop >= MIN_DROP, (
             f"{run.label}: fixed digit's probe fell by {drop:.3f} (< {MIN_DROP})"
