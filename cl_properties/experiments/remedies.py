@@ -95,14 +95,14 @@ TESTBEDS: Mapping[str, Testbed] = {
         variant={"bit_mode": "shared"},
         flag_defaults=randbit.MAIN_JOB_DEFAULTS,
     ),
-    # RandBit on a testbed that passes the studies' fitness rule, at its 5 bits (where its
+    # RandBit on a testbed that passes the studies' fitness rule, at 20 bits (where its
     # per-view control holds); its shapes are rotation-symmetric but for the triangle.
     "randbit_shapes": Testbed(
         randbit.EXPERIMENT,
         randbit.RandBitOptions(dataset="grey_shapes"),
         suppressed="label",
         suppressing="bit0",
-        point={"bits": 5},
+        point={"bits": 20},
         reference={"bits": 0},
         variant={"bit_mode": "shared"},
         flag_defaults=randbit.GREY_SHAPES_DEFAULTS,

@@ -178,7 +178,7 @@ def test_the_flagfile_runs_every_model_on_every_testbed_at_its_scale():
     assert "[1/6] bits=20 contrastive shared tau=0.1 seed=0 steps=250" in result.stdout
     assert "[6/6] bits=0 contrastive shared tau=0.1 seed=0 steps=250" in result.stdout
     shapes = result.stdout.split("randbit_shapes:")[1]  # RandBit at the grey shapes' scale
-    assert "[1/6] bits=5 contrastive shared tau=0.1 seed=0 steps=600" in shapes
-    assert "[6/6] bits=0 contrastive shared tau=0.1 seed=0 steps=600" in shapes
+    assert "[1/6] bits=20 contrastive shared tau=0.1 seed=0 steps=1200" in shapes
+    assert "[6/6] bits=0 contrastive shared tau=0.1 seed=0 steps=1200" in shapes
     assert "[1/6] pool_size=1000 contrastive tau=0.1 seed=0 steps=300" in result.stdout
     assert "recon_hybrid tau=0.1 weight=100 weighting=groups" in result.stdout
