@@ -14,7 +14,8 @@ digit be learned alone (contrastive probe >= MIN_ALONE with the other digit at 6
 recorded run): it is not, so it is a strict xfail over the recorded runs: 0.73-0.78 at 300
 steps on 4096 canvases (the default), 0.70-0.72 on 2048 canvases; 600 steps on 4096 canvases
 reached 0.80-0.82 on seed 0 but 0.771 / 0.781 on seeds 1 / 2 and cost twice the CI time
-(calibration, seed 0: `multidigits.define_flags`). Less jitter of the fixed digit lifts it
+(calibration, seed 0: `multidigits.define_flags`); 600 steps of batch 128 (the same images,
+the same cost) gave 0.746-0.764 over seeds 0-2. Less jitter of the fixed digit lifts it
 (0.906 without jitter) but lifts the floor more (0.877): docs/experiments.md. The
 paper's layout (both digits at random positions) is not fit at this scale: ConvN flattens its
 last feature map, so a digit that moves is barely learned even supervised (0.44 for an 8 px
