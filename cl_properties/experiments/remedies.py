@@ -130,6 +130,7 @@ TESTBEDS: Mapping[str, Testbed] = {
         suppressing=None,  # colour is random per image: there is no colour label to probe
         point={"jitter_strength": 0.0},
         reference={"jitter_strength": 1.0},
+        flag_defaults=color_shapes.TRAINING_DEFAULTS,
     ),
 }
 REFERENCE_MODEL = "contrastive"  # the step times' unit, and the model run unsuppressed too
