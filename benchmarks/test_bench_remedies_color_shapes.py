@@ -2,18 +2,18 @@
 same pixels as the suppressed shape, so that no remedy can know the nuisance's channels.
 
 Runs `python -m cl_properties.experiments.color_shapes` at its default testbed (16 px light
-shapes of six kinds on dark, every channel's colours random per image; ConvN, batch 256, 300
-steps, tau 0.1) without colour jitter (the suppressed point) with the contrastive model,
+shapes of six kinds on dark, every channel's colours random per image; ConvN, 600 steps of
+batch 128, tau 0.1) without colour jitter (the suppressed point) with the contrastive model,
 `ifm` (eps 0.1, alpha 1), `recon_hybrid` (reconstruction of each augmented view; the image
 has no appended channels, so its `groups` weighting is uniform) and `rotation_aux` (rotation
 prediction), both auxiliary weights 100 as in the remedies' flagfile, with the random-init
 floor; and the contrastive model at jitter 1.0 (the unsuppressed level a remedy would restore).
 
 Claim, per run (holds on the six recorded): both agnostic remedies lift the shape probe at
-least MIN_LIFT above the contrastive model's (recon_hybrid 0.69-0.73, rotation_aux 0.68-0.72,
-against 0.41-0.44; floor 0.51-0.61). Failing on every recorded run, a strict xfail over them:
+least MIN_LIFT above the contrastive model's (recon_hybrid 0.72-0.77, rotation_aux 0.74-0.79,
+against 0.39-0.44; floor 0.51-0.61). Failing on every recorded run, a strict xfail over them:
 the remedies issue's goal that a remedy come within GOAL_GAP of the unsuppressed level
-(0.86-0.88; the best remedy is 0.14-0.20 below it). IFM (0.39-0.44) is recorded, not
+(0.88-0.94; the best remedy is 0.09-0.17 below it). IFM (0.38-0.45) is recorded, not
 asserted.
 
 Points are compared with benchmarks/baselines/remedies_color_shapes.json, seed 0, with
