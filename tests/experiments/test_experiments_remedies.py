@@ -181,4 +181,6 @@ def test_the_flagfile_runs_every_model_on_every_testbed_at_its_scale():
     assert "[1/6] bits=20 contrastive shared tau=0.1 seed=0 steps=1200" in shapes
     assert "[6/6] bits=0 contrastive shared tau=0.1 seed=0 steps=1200" in shapes
     assert "[1/6] pool_size=1000 contrastive tau=0.1 seed=0 steps=300" in result.stdout
+    colour = result.stdout.split("color_shapes:")[1]  # at the colour shapes' own scale
+    assert "[1/6] jitter_strength=0.0 contrastive tau=0.1 seed=0 steps=600" in colour
     assert "recon_hybrid tau=0.1 weight=100 weighting=groups" in result.stdout
