@@ -93,7 +93,7 @@ TESTBEDS: Mapping[str, Testbed] = {
         point={"bits": 20},
         reference={"bits": 0},
         variant={"bit_mode": "shared"},
-        flag_defaults=randbit.MAIN_JOB_DEFAULTS,
+        flag_defaults={**randbit.MAIN_JOB_DEFAULTS, **randbit.REMEDIES_DEFAULTS},
     ),
     # RandBit on a testbed that passes the studies' fitness rule, at 20 bits (where its
     # per-view control holds); its shapes are rotation-symmetric but for the triangle.
