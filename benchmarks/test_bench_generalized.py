@@ -4,9 +4,10 @@ Every run: procedural shapes at 16 x 16 (`_shapes`: 6 kinds, 1,437 train / 360 t
 sizes of scikit-learn's digits split, on which these studies ran until 2026-12-06: an untrained
 encoder probed the digits at ~0.95, so training barely moved any probe), with DigitOnImages'
 former augmentation (crop area 0.3-1, flip, colour jitter 0.5), ConvN encoder (128-d
-representation), Adam 1e-3 with polynomial decay to 0 and no weight decay, `STEPS` steps, seed
-0, through `cl_properties.training.train_and_evaluate`, beside the studies' two controls
-measured in the same run: the encoder trained supervised on the shape (upper reference) and
+representation), Adam 1e-3 with polynomial decay to 0 and no weight decay, `STEPS` steps of
+`BATCH_SIZE` (the tau x lambda study: `TAU_LAMBDA_TRAINING`, the same images in twice the
+updates), seed 0, through `cl_properties.training.train_and_evaluate`, beside the studies' two
+controls measured in the same run: the encoder trained supervised on the shape (upper reference) and
 untrained (random-init floor). The measured numbers are test accuracies on frozen encoder
 features: the linear probe's (`linear_label`, SimCLR protocol, `LINEAR_EPOCHS` epochs), the
 claims' measure, and the weighted kNN's (`knn_label`, k=`KNN_K`), recorded. Only the data and
