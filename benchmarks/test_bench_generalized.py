@@ -320,7 +320,7 @@ def tau_lambda_runs(baseline, results_dir) -> tuple[tuple[Run, ...], dict[str, l
         tolerance=spread_bands(per_run, MIN_BAND),
         description=(
             "decoupled NT-Xent linear and kNN accuracy per tau x lambda "
-            f"({_setup(TAU_LAMBDA_TRAINING['batch_size'], TAU_LAMBDA_TRAINING['steps'])}), with "
+            f"({_setup(**TAU_LAMBDA_TRAINING)}), with "
             "the supervised reference and the random-init floor"
         ),
         command=f"{COMMAND}::test_tau_lambda",

@@ -2,16 +2,16 @@ r"""Remedies for feature suppression, compared on every testbed at its most supp
 
 Each testbed is a suppression experiment (`TESTBEDS`), run by its own machinery
 (`suppression.jobs_from_flags` and `suppression.main`) at one point of its knob, where the
-suppression is strongest: RandBit with 20 shared bits (the main job's 14 px digits in 500
-steps of batch 128: its images in twice the updates), RandBit on the grey shapes with 20
-(1200 steps of batch 128; the testbed that passes the studies' fitness rule), DigitOnImages
-with K = 1000 unique digits, MultiDigits with the other digit at 24 px, colour shapes without
-colour jitter. Every model of --models (the contrastive
-family, `job_runner.CONTRASTIVE_FAMILY`, and the controls) runs there; the contrastive model
-also runs at the testbed's unsuppressed point (0 bits, K = 1, a 6 px other digit, jitter 1), the
-level a remedy would restore. The table has one row per model, and per testbed the linear probe
-of the suppressed feature, of the suppressing one (colour is not probed), and the model's mean
-training step relative to the contrastive model's in the same run.
+suppression is strongest: RandBit with 20 shared bits (the main job's 14 px digits in 500 steps
+of batch 128: its images in twice the updates), RandBit on the grey shapes with 20 (1200 steps
+of batch 128; the testbed that passes the studies' fitness rule), DigitOnImages with K = 1000
+unique digits, MultiDigits with the other digit at 24 px, colour shapes without colour jitter.
+Every model of --models (the contrastive family, `job_runner.CONTRASTIVE_FAMILY`, and the
+controls) runs there; the contrastive model also runs at the testbed's unsuppressed point (0
+bits, K = 1, a 6 px other digit, jitter 1), the level a remedy would restore. The table has one
+row per model, and per testbed the linear probe of the suppressed feature, of the suppressing
+one (colour is not probed), and the model's mean training step relative to the contrastive
+model's in the same run.
 
     python -m cl_properties.experiments.remedies \
         --flagfile=experiments/remedies/default.flags  # 30 configurations, ~15 minutes on 2 cores
