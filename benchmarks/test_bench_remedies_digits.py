@@ -1,0 +1,122 @@
+"""Feature-suppression remedies where the shortcut is a digit (beyond the paper): DigitOnImages
+and MultiDigits, where the suppressing digit lives in the same pixels as the suppressed
+feature, so that every remedy is nuisance-agnostic there (reconstruction included).
+
+Runs the remedies entry point as its users do, with its default flagfile (auxiliary weights
+100, tau 0.1) on these two testbeds:
+
+    python -m cl_properties.experiments.remedies --flagfile=experiments/remedies/default.flags
+        --testbeds=digit_on_images,multidigits
+        --models=contrastive,ifm,recon_hybrid,rotation_aux,recon_rotation,random_init
+
+Each testbed at its default training (ConvN, batch 256, 300 steps) at its most suppressed
+point (DigitOnImages: K = 1000 unique digits, probe of the background object; MultiDigits: the
+other digit at 24 px, probe of the 12 px fixed digit) with the contrastive model, each remedy
+(`ifm` eps 0.1 alpha 1; `recon_hybrid`, `rotation_aux`, `recon_rotation`: lambda 100) and the
+random-init floor; and the contrastive model at the unsuppressed point (K = 1; a 6 px other
+digit), the level a remedy would restore.
+
+Claim, per run: the testbed shows the suppression the remedies are measured against (the
+contrastive probe at the suppressed point at least MIN_SUPPRESSION below the unsuppressed
+one). Failing, a strict xfail over the recorded runs: the remedies issue's goal that one
+agnostic remedy come within GOAL_GAP of the unsuppressed level on both testbeds (see the
+baseline's runs: seeds 0-2 measured before this benchmark gave the best remedy 0.15-0.16
+below it on DigitOnImages, IFM, and 0.32-0.39 on MultiDigits, IFM). The probes of each
+remedy are recorded, not asserted: docs/experiments.md ("Beyond the paper") says what was
+tried.
+
+Points are compared with benchmarks/baselines/remedies_digits.json, seed 0, with per-point
+bands sized by the spread over seeds and machines (`bands`); re-recording runs every spread
+seed and seed 0 with other kernels.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from suppression_runs import measured_fixture, point
+
+SPREAD_SEEDS = (0, 1, 2)
+MIN_BAND = 0.03  # 15 of the 512 test images of either testbed
+MIN_SUPPRESSION = 0.10
+GOAL_GAP = 0.05
+TESTBEDS = ("digit_on_images", "multidigits")
+REMEDIES = ("ifm", "recon_hybrid", "rotation_aux", "recon_rotation")
+MODELS = ("contrastive", *REMEDIES, "random_init")
+SWEEPS = {
+    "remedies_digits": [
+        "--flagfile=experiments/remedies/default.flags",
+        f"--testbeds={','.join(TESTBEDS)}",
+        f"--models={','.join(MODELS)}",
+    ]
+}
+
+
+def _points(rows: list[dict]) -> dict[str, float]:
+    def probe(testbed: str, model: str, setting: str) -> float:
+        return point(rows, "suppressed_probe", testbed=testbed, model=model, setting=setting)
+
+    return {
+        **{
+            f"{testbed}/{model}/suppressed": probe(testbed, model, "suppressed")
+            for testbed in TESTBEDS
+            for model in MODELS
+        },
+        **{
+            f"{testbed}/contrastive/unsuppressed": probe(testbed, "contrastive", "unsuppressed")
+            for testbed in TESTBEDS
+        },
+    }
+
+
+measured = measured_fixture(
+    "remedies_digits",
+    "remedies",
+    SWEEPS,
+    _points,
+    spread_seeds=SPREAD_SEEDS,
+    min_band=MIN_BAND,
+    description=(
+        "linear probe of the suppressed feature (DigitOnImages at K = 1000: the object; "
+        "MultiDigits with the other digit at 24 px: the 12 px fixed digit) for contrastive, "
+        "ifm, recon_hybrid, rotation_aux, recon_rotation (weights 100) and the random-init "
+        "floor; contrastive unsuppressed (K = 1; 6 px); tau 0.1"
+    ),
+)
+
+
+@pytest.mark.benchmark
+def test_testbeds_show_the_suppression(measured):
+    runs, per_run = measured
+    for i, run in enumerate(runs):
+        for testbed in TESTBEDS:
+            unsuppressed = per_run[f"{testbed}/contrastive/unsuppressed"][i]
+            suppressed = per_run[f"{testbed}/contrastive/suppressed"][i]
+            assert unsuppressed - suppressed >= MIN_SUPPRESSION, (
+                f"{run.label}, {testbed}: contrastive {suppressed:.3f} suppressed, "
+                f"{unsuppressed:.3f} unsuppressed (< {MIN_SUPPRESSION} apart)"
+            )
+
+
+@pytest.mark.benchmark
+@pytest.mark.xfail(strict=True, reason="no remedy within GOAL_GAP of unsuppressed on any run")
+def test_an_agnostic_remedy_reaches_the_unsuppressed_level_on_every_recorded_run(baseline):
+    # The recorded runs (every spread seed and kernel set), which a comparing run does not
+    # measure.
+    labels, per_run = baseline.recorded_runs("remedies_digits")
+    gaps = {
+        model: [
+            max(
+                per_run[f"{testbed}/contrastive/unsuppressed"][i]
+                - per_run[f"{testbed}/{model}/suppressed"][i]
+                for testbed in TESTBEDS
+            )
+            for i in range(len(labels))
+        ]
+        for model in REMEDIES
+    }
+    best = min(REMEDIES, key=lambda model: max(gaps[model]))
+    assert max(gaps[best]) <= GOAL_GAP, (
+        f"the best remedy, {best}, is up to {max(gaps[best]):.3f} below the unsuppressed level "
+        f"(per run {dict(zip(labels, (round(g, 3) for g in gaps[best])))})"
+    )
