@@ -16,7 +16,8 @@ steps on 4096 canvases (the default), 0.70-0.72 on 2048 canvases; 600 steps on 4
 reached 0.80-0.82 on seed 0 but 0.771 / 0.781 on seeds 1 / 2 and cost twice the CI time
 (calibration, seed 0: `multidigits.define_flags`); 600 steps of batch 128 (the same images,
 the same cost) gave 0.746-0.764 over seeds 0-2. Less jitter of the fixed digit lifts it
-(0.906 without jitter) but lifts the floor more (0.877): docs/experiments.md. The
+(0.906 without jitter) but lifts the floor more (0.877), and the other digit is not what holds
+it back (at 4 / 3 px, barely a blob: 0.781 / 0.793, seed 0): docs/experiments.md. The
 paper's layout (both digits at random positions) is not fit at this scale: ConvN flattens its
 last feature map, so a digit that moves is barely learned even supervised (0.44 for an 8 px
 digit on a 32 px canvas).
