@@ -34,6 +34,7 @@ ORDER = (
     "local_features",
     "remedies",  # beyond the paper
     "remedies_color_shapes",
+    "remedies_digits",
 )
 
 HEADER = """\
