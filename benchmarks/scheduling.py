@@ -9,6 +9,10 @@ that reaches its current file's last test first: the longest-processing-time rul
 the recorded seconds put within ~10 s of an even split on 2 workers. Written by hand:
 no maintained plugin orders file scopes by committed durations on a fresh clone (the
 slowest-first plugins read the previous run's cache).
+
+A benchmark file that measures some of another's sweeps (`SHARED_RUNS`) goes to the same
+worker right after it, as one unit: a worker runs each experiment command once
+(`suppression_runs`), so the shared configurations are trained once.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ import os
 from xdist.scheduler import LoadFileScheduling
 
 DURATIONS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "durations.json")
+# Benchmark file -> the file whose sweeps it measures too (it runs after it: collection order).
+SHARED_RUNS = {
+    "benchmarks/test_bench_remedies_color_shapes.py": "benchmarks/test_bench_color_shapes.py",
+    "benchmarks/test_bench_remedies_digits.py": "benchmarks/test_bench_digit_on_images.py",
+    "benchmarks/test_bench_multidigits.py": "benchmarks/test_bench_digit_on_images.py",
+}
 
 
 def load_durations(path: str = DURATIONS_PATH) -> dict[str, float]:
@@ -30,17 +40,30 @@ def load_durations(path: str = DURATIONS_PATH) -> dict[str, float]:
 
 
 class LongestFileFirst(LoadFileScheduling):
-    """`--dist loadfile`, the files handed out longest first, one at a time per worker.
+    """`--dist loadfile`, the files handed out longest first, one at a time per worker; the
+    files of `shared_runs` with the file they share runs with, as one unit.
 
     A file without recorded seconds counts as the longest (it goes first, so a new
     benchmark cannot end up alone at the end)."""
 
-    def __init__(self, config, log=None, durations: dict[str, float] | None = None):
+    def __init__(
+        self,
+        config,
+        log=None,
+        durations: dict[str, float] | None = None,
+        shared_runs: dict[str, str] | None = None,
+    ):
         super().__init__(config, log)
         self.durations = load_durations() if durations is None else durations
+        self.shared_runs = SHARED_RUNS if shared_runs is None else shared_runs
+
+    def _split_scope(self, nodeid: str) -> str:
+        file = super()._split_scope(nodeid)
+        return self.shared_runs.get(file, file)
 
     def _seconds(self, scope: str) -> float:
-        return self.durations.get(scope, math.inf)
+        files = [scope, *(f for f, shared in self.shared_runs.items() if shared == scope)]
+        return sum(self.durations.get(file, math.inf) for file in files)
 
     def _assign_work_unit(self, node) -> None:
         longest = max(self.workqueue, key=self._seconds)

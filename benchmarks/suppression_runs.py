@@ -1,7 +1,11 @@
 """Runs a feature-suppression experiment as its users do (`python -m ...` with the embedded
 defaults, a sweep restricted by flags) for the benchmarks, and reads its rows back; per run
 (`measure`: a seed and the kernels, see `bands`), so that re-recording a baseline sizes its
-bands by the spread over seeds and machines."""
+bands by the spread over seeds and machines.
+
+A process runs each command once per run: a benchmark file that measures the same sweep as
+another (the remedies on a testbed reuse the testbed study's contrastive model and floor)
+reads its rows when `scheduling.SHARED_RUNS` puts the two files in one worker."""
 
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from cl_properties.results import read_results
 from bands import Run, record_extra, runs_to_measure, spread_bands
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# (experiment, arguments, run) -> (rows, command, output folder) of this process's runs.
+_FINISHED: dict[tuple[str, tuple[str, ...], Run], tuple[list[dict[str, Any]], str, str]] = {}
 
 
 def run_experiment(
@@ -32,8 +38,26 @@ def run_experiment(
     run: Run,
 ) -> tuple[list[dict[str, Any]], str]:
     """Runs `python -m cl_properties.experiments.<experiment> <args> --seed=<run's>
-    --output_dir=...` with `run`'s kernels, prints its table and timing, copies its plot to
-    `results_dir/<tag>.png` (unless results_dir is None); returns (rows, command)."""
+    --output_dir=...` with `run`'s kernels (once per process: a repeat returns the first
+    run's rows), prints its table and timing, copies its plot to `results_dir/<tag>.png`
+    (unless results_dir is None); returns (rows, command)."""
+    key = (experiment, tuple(args), run)
+    if key in _FINISHED:
+        rows, command, output_dir = _FINISHED[key]
+        print(f"\n$ {command}   ({run.label}: measured earlier in this process)")
+    else:
+        rows, command = _run_experiment(experiment, args, output_dir, run)
+        _FINISHED[key] = rows, command, output_dir
+    if results_dir is not None:
+        shutil.copyfile(
+            os.path.join(output_dir, f"{experiment}.png"), os.path.join(results_dir, f"{tag}.png")
+        )
+    return rows, command
+
+
+def _run_experiment(
+    experiment: str, args: Sequence[str], output_dir: str, run: Run
+) -> tuple[list[dict[str, Any]], str]:
     command = [
         sys.executable,
         "-m",
@@ -57,24 +81,21 @@ def run_experiment(
         )
     elapsed = time.perf_counter() - started
     print(f"\n$ {shlex.join(command[1:])}   ({run.label}, {elapsed:.0f} s)\n{result.stdout}")
-    if results_dir is not None:
-        shutil.copyfile(
-            os.path.join(output_dir, f"{experiment}.png"), os.path.join(results_dir, f"{tag}.png")
-        )
     return read_results(output_dir)["rows"], shlex.join(["python", *command[1:]])
 
 
 def measure(
-    experiment: str,
+    experiment: str | Mapping[str, str],
     sweeps: Mapping[str, Sequence[str]],
     runs: Sequence[Run],
     points_of: Callable[[list[dict[str, Any]]], dict[str, float]],
     output_dir: str,
     results_dir: str,
 ) -> tuple[dict[str, list[float]], str]:
-    """Runs every entry of `sweeps` (plot tag -> experiment arguments) for each run and maps
-    the rows of all sweeps of a run to points with `points_of`; returns ({point: [value per
-    run, in `runs` order]}, the first run's commands). Plots are kept for the first run."""
+    """Runs every entry of `sweeps` (plot tag -> experiment arguments) of `experiment` (or
+    of `experiment[tag]`) for each run and maps the rows of all sweeps of a run to points
+    with `points_of` (each row with its "sweep": the tag); returns ({point: [value per run,
+    in `runs` order]}, the first run's commands). Plots are kept for the first run."""
     per_run: dict[str, list[float]] = {}
     commands = []
     for run in runs:
@@ -82,7 +103,7 @@ def measure(
         first = run == runs[0]
         for tag, args in sweeps.items():
             found, command = run_experiment(
-                experiment,
+                experiment if isinstance(experiment, str) else experiment[tag],
                 args,
                 os.path.join(output_dir, f"{tag}_{run.label}"),
                 results_dir if first else None,
@@ -104,7 +125,7 @@ def measure(
 def measure_against_baseline(
     baseline: Any,
     name: str,
-    experiment: str,
+    experiment: str | Mapping[str, str],
     sweeps: Mapping[str, Sequence[str]],
     runs: Sequence[Run],
     points_of: Callable[[list[dict[str, Any]]], dict[str, float]],
@@ -131,7 +152,7 @@ def measure_against_baseline(
 
 def measured_fixture(
     name: str,
-    experiment: str,
+    experiment: str | Mapping[str, str],
     sweeps: Mapping[str, Sequence[str]],
     points_of: Callable[[list[dict[str, Any]]], dict[str, float]],
     *,

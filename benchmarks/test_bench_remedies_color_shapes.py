@@ -9,6 +9,10 @@ has no appended channels, so its `groups` weighting is uniform) and `rotation_au
 prediction), both auxiliary weights 100 as in the remedies' flagfile, with the random-init
 floor; and the contrastive model at jitter 1.0 (the unsuppressed level a remedy would restore).
 
+The contrastive model and the floor are the colour-shapes study's (`test_bench_color_shapes.py`,
+its sweep run once for both files when they share a worker; run alone, this file trains
+that sweep itself, supervised references included).
+
 Claim, per run (holds on the six recorded): both agnostic remedies lift the shape probe at
 least MIN_LIFT above the contrastive model's (recon_hybrid 0.72-0.77, rotation_aux 0.74-0.79,
 against 0.39-0.44; floor 0.51-0.61). Failing on every recorded run, a strict xfail over them:
@@ -26,6 +30,7 @@ from __future__ import annotations
 import pytest
 
 from suppression_runs import measured_fixture, point
+from test_bench_color_shapes import SWEEPS as STUDY_SWEEPS
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 15 of the 512 test images
@@ -34,30 +39,28 @@ MIN_LIFT = 0.15
 GOAL_GAP = 0.05
 REMEDIES = ("ifm", "recon_hybrid", "rotation_aux")
 AGNOSTIC = ("recon_hybrid", "rotation_aux")
-_COMMON = ["--temperatures=0.1"]
 SWEEPS = {
+    # contrastive and random_init at jitter 0 and 1.0 (and the supervised reference)
+    "color_shapes": STUDY_SWEEPS["color_shapes"],
     "remedies_color_shapes": [
-        *_COMMON,
+        "--temperatures=0.1",
         "--jitter_strengths=0",
-        f"--models=contrastive,{','.join(REMEDIES)},random_init",
+        f"--models={','.join(REMEDIES)}",
         f"--recon_weight={WEIGHT}",
         f"--rotation_weight={WEIGHT}",
-    ],
-    "remedies_color_shapes_unsuppressed": [
-        *_COMMON,
-        "--jitter_strengths=1.0",
-        "--models=contrastive",
     ],
 }
 
 
 def _points(rows: list[dict]) -> dict[str, float]:
-    def shape(model: str, sweep: str = "remedies_color_shapes") -> float:
-        return point(rows, "linear_shape", model=model, sweep=sweep)
+    def shape(model: str, sweep: str, jitter: float = 0.0) -> float:
+        return point(rows, "linear_shape", model=model, sweep=sweep, jitter_strength=jitter)
 
     return {
-        **{f"{m}/s0/shape": shape(m) for m in ("contrastive", *REMEDIES, "random_init")},
-        "contrastive/s1/shape": shape("contrastive", "remedies_color_shapes_unsuppressed"),
+        "contrastive/s0/shape": shape("contrastive", "color_shapes"),
+        **{f"{m}/s0/shape": shape(m, "remedies_color_shapes") for m in REMEDIES},
+        "random_init/s0/shape": shape("random_init", "color_shapes"),
+        "contrastive/s1/shape": shape("contrastive", "color_shapes", 1.0),
     }
 
 

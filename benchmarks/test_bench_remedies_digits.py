@@ -6,8 +6,15 @@ Runs the remedies entry point as its users do, with its default flagfile (auxili
 100, tau 0.1) on these two testbeds:
 
     python -m cl_properties.experiments.remedies --flagfile=experiments/remedies/default.flags
-        --testbeds=digit_on_images,multidigits
-        --models=contrastive,ifm,recon_hybrid,rotation_aux,recon_rotation,random_init
+        --testbeds=digit_on_images,multidigits --models=ifm,recon_hybrid,rotation_aux,recon_rotation
+
+The contrastive model (at both points) and the floor are the two testbeds' studies'
+(`test_bench_digit_on_images.py`, `test_bench_multidigits.py`: their sweeps, run once for all
+three files), the same configurations as the remedies entry point's with
+`--models=contrastive,random_init` (a unit test compares the two programs' jobs; the six
+recorded runs, measured with the remedies entry point, match the studies' to the last digit).
+Run alone, this file trains those sweeps itself (with the studies' supervised references and
+K = 10: ~320 s more on 2 cores). Its plot, the remedies entry point's, shows the remedies only.
 
 Each testbed at its default training (ConvN, batch 256, 300 steps) at its most suppressed
 point (DigitOnImages: K = 1000 unique digits, probe of the background object; MultiDigits: the
@@ -43,6 +50,8 @@ from __future__ import annotations
 import pytest
 
 from suppression_runs import measured_fixture, point
+from test_bench_digit_on_images import SWEEPS as DIGIT_ON_IMAGES_SWEEPS
+from test_bench_multidigits import SWEEPS as MULTIDIGITS_SWEEPS
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 15 of the 512 test images of either testbed
@@ -54,26 +63,52 @@ TESTBEDS = ("digit_on_images", "multidigits")
 REMEDIES = ("ifm", "recon_hybrid", "rotation_aux", "recon_rotation")
 MODELS = ("contrastive", *REMEDIES, "random_init")
 SWEEPS = {
+    **DIGIT_ON_IMAGES_SWEEPS,  # contrastive and random_init at K = 1 / 10 / 1000 (and supervised)
+    **MULTIDIGITS_SWEEPS,  # the same with the other digit at 6 and 24 px
     "remedies_digits": [
         "--flagfile=experiments/remedies/default.flags",
         f"--testbeds={','.join(TESTBEDS)}",
-        f"--models={','.join(MODELS)}",
-    ]
+        f"--models={','.join(REMEDIES)}",
+    ],
+}
+EXPERIMENTS = {
+    "digit_on_images": "digit_on_images",
+    "multidigits": "multidigits",
+    "remedies_digits": "remedies",
+}
+# Each testbed's study rows: the suppressed feature's probe and (knob, suppressed, unsuppressed).
+STUDY = {
+    "digit_on_images": ("linear_object", ("pool_size", 1000, 1)),
+    "multidigits": ("linear_fixed", ("variable_size", 24, 6)),
 }
 
 
 def _points(rows: list[dict]) -> dict[str, float]:
-    def probe(testbed: str, model: str, setting: str) -> float:
-        return point(rows, "suppressed_probe", testbed=testbed, model=model, setting=setting)
+    def remedy(testbed: str, model: str) -> float:
+        return point(
+            rows,
+            "suppressed_probe",
+            sweep="remedies_digits",
+            testbed=testbed,
+            model=model,
+            setting="suppressed",
+        )
+
+    def study(testbed: str, model: str, suppressed: bool) -> float:
+        probe, (knob, most, least) = STUDY[testbed]
+        where = {knob: most if suppressed else least}
+        return point(rows, probe, sweep=testbed, model=model, **where)
 
     return {
         **{
-            f"{testbed}/{model}/suppressed": probe(testbed, model, "suppressed")
+            f"{testbed}/{model}/suppressed": (
+                remedy(testbed, model) if model in REMEDIES else study(testbed, model, True)
+            )
             for testbed in TESTBEDS
             for model in MODELS
         },
         **{
-            f"{testbed}/contrastive/unsuppressed": probe(testbed, "contrastive", "unsuppressed")
+            f"{testbed}/contrastive/unsuppressed": study(testbed, "contrastive", False)
             for testbed in TESTBEDS
         },
     }
@@ -81,7 +116,7 @@ def _points(rows: list[dict]) -> dict[str, float]:
 
 measured = measured_fixture(
     "remedies_digits",
-    "remedies",
+    EXPERIMENTS,
     SWEEPS,
     _points,
     spread_seeds=SPREAD_SEEDS,

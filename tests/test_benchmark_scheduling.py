@@ -33,7 +33,11 @@ def _config(workers: int):
     )
 
 
-def _simulate(seconds_per_test: dict[str, list[float]], durations: dict[str, float]):
+def _simulate(
+    seconds_per_test: dict[str, list[float]],
+    durations: dict[str, float],
+    shared_runs: dict[str, str] | None = None,
+):
     """Runs the files' tests on two simulated workers; returns ({worker: [files in order]},
     the time the last worker finished)."""
     scheduling = _scheduling()
@@ -43,7 +47,9 @@ def _simulate(seconds_per_test: dict[str, list[float]], durations: dict[str, flo
     seconds = {
         f"{f}::test_{i}": s for f, tests in seconds_per_test.items() for i, s in enumerate(tests)
     }
-    scheduler = scheduling.LongestFileFirst(_config(2), durations=durations)
+    scheduler = scheduling.LongestFileFirst(
+        _config(2), durations=durations, shared_runs=shared_runs or {}
+    )
     workers = [_Worker("a"), _Worker("b")]
     for worker in workers:
         scheduler.add_node(worker)
@@ -95,6 +101,30 @@ def test_a_file_without_recorded_seconds_goes_first():
     tests = {"known.py": [100.0, 100.0], "new.py": [1.0, 1.0], "other.py": [50.0, 50.0]}
     order, _ = _simulate(tests, {"known.py": 200.0, "other.py": 100.0})
     assert order["a"][0] == "new.py"
+
+
+def test_files_that_share_runs_go_to_one_worker_one_after_the_other():
+    tests = {
+        "a.py": [50.0, 5.0],
+        "b.py": [100.0, 10.0],
+        "c.py": [80.0, 10.0],
+        "d_remedies.py": [40.0, 5.0],
+        "e.py": [20.0, 1.0],
+    }
+    durations = {name: sum(s) for name, s in tests.items()}
+    order, end = _simulate(tests, durations, shared_runs={"d_remedies.py": "a.py"})
+    # a.py with d_remedies.py (100 s together) is one unit, handed out after b.py (110 s)
+    # and before c.py (90 s), which goes to the worker that starts its last test first.
+    assert order == {"a": ["b.py", "e.py"], "b": ["a.py", "d_remedies.py", "c.py"]}
+    assert end == 190.0
+
+
+def test_the_files_sharing_runs_are_benchmark_files():
+    scheduling = _scheduling()
+    files = {str(p.relative_to(ROOT)) for p in (ROOT / "benchmarks").glob("test_bench_*.py")}
+    assert set(scheduling.SHARED_RUNS) | set(scheduling.SHARED_RUNS.values()) <= files
+    # One level: a file shares with a file that shares with none.
+    assert not set(scheduling.SHARED_RUNS.values()) & set(scheduling.SHARED_RUNS)
 
 
 def test_the_recorded_durations_name_every_benchmark_file():
