@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import pytest
 
+from cl_properties.experiments import remedies
+
 from suppression_runs import measured_fixture, point
 from test_bench_digit_on_images import SWEEPS as DIGIT_ON_IMAGES_SWEEPS
 from test_bench_multidigits import SWEEPS as MULTIDIGITS_SWEEPS
@@ -76,11 +78,6 @@ EXPERIMENTS = {
     "multidigits": "multidigits",
     "remedies_digits": "remedies",
 }
-# Each testbed's study rows: the suppressed feature's probe and (knob, suppressed, unsuppressed).
-STUDY = {
-    "digit_on_images": ("linear_object", ("pool_size", 1000, 1)),
-    "multidigits": ("linear_fixed", ("variable_size", 24, 6)),
-}
 
 
 def _points(rows: list[dict]) -> dict[str, float]:
@@ -95,9 +92,10 @@ def _points(rows: list[dict]) -> dict[str, float]:
         )
 
     def study(testbed: str, model: str, suppressed: bool) -> float:
-        probe, (knob, most, least) = STUDY[testbed]
-        where = {knob: most if suppressed else least}
-        return point(rows, probe, sweep=testbed, model=model, **where)
+        # The study's row at the remedies' point (or reference) of its knob.
+        bed = remedies.TESTBEDS[testbed]
+        where = bed.point if suppressed else bed.reference
+        return point(rows, f"linear_{bed.suppressed}", sweep=testbed, model=model, **where)
 
     return {
         **{
