@@ -31,6 +31,7 @@ import pytest
 
 from suppression_runs import measured_fixture, point
 from test_bench_color_shapes import SWEEPS as STUDY_SWEEPS
+from test_bench_color_shapes import TESTBED
 
 SPREAD_SEEDS = (0, 1, 2)
 MIN_BAND = 0.03  # 15 of the 512 test images
@@ -43,7 +44,7 @@ SWEEPS = {
     # contrastive and random_init at jitter 0 and 1.0 (and the supervised reference)
     "color_shapes": STUDY_SWEEPS["color_shapes"],
     "remedies_color_shapes": [
-        "--temperatures=0.1",
+        *TESTBED,
         "--jitter_strengths=0",
         f"--models={','.join(REMEDIES)}",
         f"--recon_weight={WEIGHT}",

@@ -29,10 +29,6 @@ program.main([])
 """
 
 
-# The benchmark's remedies (the flagfile's weights need them) and the jobs it reuses.
-MODELS = "ifm,recon_hybrid,rotation_aux,recon_rotation,contrastive,random_init"
-
-
 def _jobs(program: str, *args: str) -> set[str]:
     result = subprocess.run(
         [sys.executable, "-c", _PRINT_JOBS.format(program=program), program, *args, "--dry_run"],
@@ -54,7 +50,8 @@ def test_remedies_on_the_digit_testbeds_reuse_the_studies_jobs(monkeypatch):
     for tag in ("digit_on_images", "multidigits"):
         studies |= _jobs(bench.EXPERIMENTS[tag], *bench.SWEEPS[tag])
     args = [a for a in bench.SWEEPS["remedies_digits"] if not a.startswith("--models=")]
-    remedies = _jobs("remedies", *args, f"--models={MODELS}")
+    # Every model of the benchmark: the flagfile's weights need the remedies among them.
+    remedies = _jobs("remedies", *args, f"--models={','.join(bench.MODELS)}")
     reused = {
         job for job in remedies if "model='contrastive'" in job or "model='random_init'" in job
     }
