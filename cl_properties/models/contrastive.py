@@ -113,6 +113,10 @@ class ContrastiveModel(keras.Model):
             key: keras.metrics.SparseCategoricalAccuracy(name=f"probe_{key}_accuracy")
             for key in probes
         }
+        # Every sublayer is built here (a subclass builds its own in its __init__): marked
+        # built, the model gets its optimizer's slots rebuilt and restored when a `.keras` file
+        # is loaded, which Keras otherwise skips with a warning (training resumed with Adam reset).
+        self.built = True
 
     @classmethod
     def check_loss(cls, loss: ContrastiveLoss) -> None:

@@ -210,7 +210,6 @@ def pretrain(
             model = build_contrastive_model(
                 config, input_shape=input_shape, probes=probes, image_channels=image_channels
             )
-            model.build((None, *input_shape))  # save_weights needs a built model
             optimizer = build_optimizer(
                 config.optimizer,
                 batch_size=config.batch_size,

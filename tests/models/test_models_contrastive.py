@@ -1,6 +1,8 @@
 """ContrastiveModel: training lowers the loss, online probes learn without shaping the
 representation, every head depth trains, get_config and .keras files round-trip, bad inputs."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -113,13 +115,25 @@ def test_get_config_round_trip_rebuilds_the_same_model(tmp_path):
     clone.set_weights(model.get_weights())
     np.testing.assert_array_equal(clone.project(v1), model.project(v1))
 
+    # A trained model's `.keras` file resumes training exactly: weights and optimizer slots.
+    views, labels = _views()
+    batch = views, {**labels, "colour": np.arange(len(labels["label"]), dtype=np.int32) % 5}
+    model.fit(_repeat(batch), epochs=1, steps_per_epoch=2, verbose=0)
     path = str(tmp_path / "model.keras")
-    model.build((None, *SHAPE))
     model.save(path)
-    loaded = keras.saving.load_model(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras only warns when it skips the optimizer's slots
+        loaded = keras.saving.load_model(path)
     assert isinstance(loaded, ContrastiveModel)
     np.testing.assert_array_equal(loaded.project(v1), model.project(v1))
     np.testing.assert_array_equal(loaded(v1), model(v1))
+    assert len(loaded.optimizer.variables) == len(model.optimizer.variables) > 2
+    for want, got in zip(model.optimizer.variables, loaded.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(got, want)
+    for trained in (model, loaded):
+        trained.fit(_repeat(batch), epochs=1, steps_per_epoch=1, verbose=0)
+    for want, got in zip(model.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_batch_without_a_probed_label_raises():
