@@ -3,7 +3,7 @@
 Each run directory holds `results.json` (config, seed, package versions, the code's git
 commit, wall time, status and a list of rows) and `results.csv` (the same rows, flat). Writes
 are atomic: a preempted or crashed run never leaves a half-written file behind, and a
-completed result is never replaced by a failed or interrupted one. A run holds
+failed or interrupted run never loses a row of a completed result. A run holds
 `lock_output_dir` on its folder while it writes there, so two runs never share one.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import errno
 import fcntl
 import functools
@@ -140,22 +141,28 @@ def write_results(
     `rows` are flat dicts, one per configuration (and model) measured; `status` is
     "completed", "running", "failed" (with the reason in `extra["error"]`) or "interrupted".
     With `keep_completed` (for a run's own results), a completed results.json already in
-    `output_dir` is never replaced by another status: a failure after a finished run leaves
-    the finished result.
+    `output_dir` is replaced by another status only when `rows` hold every one of its rows
+    (a sweep extended with more points saves each new row as it runs): a failure after a
+    finished run never loses a finished row. The document records when it was written
+    (`written_at`, UTC).
     """
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
-    if keep_completed and status != "completed" and _status(output_dir) == "completed":
-        return None
+    rows = _jsonable(list(rows))
+    if keep_completed and status != "completed":
+        finished = completed_rows(output_dir)
+        if finished is not None and not _contains_every(rows, finished):
+            return None
     document = {
         "status": status,
         "seed": int(seed),
+        "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": float(wall_time_s),
         "versions": package_versions(),
         "code_version": code_version(),
         "command": sys.argv,
         "config": _jsonable(config),
-        "rows": _jsonable(list(rows)),
+        "rows": rows,
         **_jsonable(dict(extra or {})),
     }
     json_path = os.path.join(os.fspath(output_dir), RESULTS_JSON)
@@ -200,12 +207,23 @@ def read_results(output_dir: str | os.PathLike) -> dict[str, Any]:
     return document
 
 
-def _status(output_dir: str | os.PathLike) -> str | None:
-    """The status of the results.json in `output_dir`; None when it is absent or unreadable."""
+def completed_rows(output_dir: str | os.PathLike) -> list | None:
+    """The rows of a completed results.json in `output_dir`; None when there is none."""
     try:
-        return read_results(output_dir)["status"]
+        document = read_results(output_dir)
     except (FileNotFoundError, ResultsFileError):
         return None
+    return document["rows"] if document["status"] == "completed" else None
+
+
+def _contains_every(rows: Sequence[Any], kept: Sequence[Any]) -> bool:
+    """Whether `rows` hold each of `kept` (as JSON stores them)."""
+
+    def canonical(row: Any) -> str:
+        return json.dumps(as_saved(row), sort_keys=True)
+
+    present = {canonical(row) for row in rows}
+    return all(canonical(row) in present for row in kept)
 
 
 def config_differences(

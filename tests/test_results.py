@@ -115,6 +115,19 @@ def test_failed_or_interrupted_results_never_replace_a_completed_result(tmp_path
             "rows"
         ] == [{"a": 1}]
     assert (tmp_path / "results.csv").read_text().splitlines() == ["a", "1"]
+    # A run extending the completed one (more points) saves its rows as it goes: they hold
+    # every completed row, so nothing finished is lost; rows missing one are not written.
+    assert (
+        write_results(tmp_path, rows=[{"a": 2}], config={}, seed=0, wall_time_s=0, status="running")
+        is None
+    )
+    more = [{"a": 1}, {"a": 2}]
+    assert write_results(
+        tmp_path, rows=more, config={}, seed=0, wall_time_s=0, status="interrupted"
+    )
+    assert (
+        read_results(tmp_path)["status"] == "interrupted" and read_results(tmp_path)["rows"] == more
+    )
     # A collection that lists every run's status (the sweep's table) may say "failed" later.
     write_results(
         tmp_path, rows=[], config={}, seed=0, wall_time_s=0, status="failed", keep_completed=False

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from cl_properties.plotting.curves import CurvePanel, Series, save_curve_panels, series_from_rows
 from cl_properties.plotting.examples import save_example_grid
-from cl_properties.results import code_version, format_table, write_results
+from cl_properties.results import code_version, completed_rows, format_table, write_results
 from cl_properties.training import (
     DataSpec,
     EvalConfig,
@@ -348,8 +348,10 @@ def run_jobs(
     processes sharing the CPU cores (each N-th of them). After every finished job,
     results.json (status "running") and the plot are rewritten; at the end the status is
     "completed", or "failed" with the error when a job raised (re-raised), or "interrupted"
-    on Ctrl-C / SIGTERM (raised as `Interrupted`; worker processes are stopped). Progress
-    lines (job i/N, its probes, seconds, time left) go to `stream`.
+    on Ctrl-C / SIGTERM (raised as `Interrupted`; worker processes are stopped); every row,
+    earlier ones included, is in each of these writes. A rerun that measures nothing leaves
+    a completed results.json as it is. Progress lines (job i/N, its probes, seconds, time
+    left) go to `stream`.
     """
     if not jobs:
         raise ValueError("there are no jobs: check the knob values and --models")
@@ -436,7 +438,9 @@ def run_jobs(
             experiment, done(), output_dir, config, seed, started, "failed", {"error": repr(error)}
         )
         raise
-    _write(experiment, done(), output_dir, config, seed, started, "completed")
+    # A rerun that measured nothing keeps the record (time, versions) of the run that did.
+    if todo or completed_rows(output_dir) is None:
+        _write(experiment, done(), output_dir, config, seed, started, "completed")
     return done()
 
 
@@ -502,7 +506,7 @@ def probe_panels(experiment: Experiment, rows: Sequence[Mapping[str, Any]]) -> l
 
 
 def _write(experiment, rows, output_dir, config, seed, started, status, extra=None) -> None:
-    write_results(
+    written = write_results(
         output_dir,
         rows=rows,
         config=config,
@@ -511,7 +515,7 @@ def _write(experiment, rows, output_dir, config, seed, started, status, extra=No
         status=status,
         extra={"experiment": experiment.name, **(extra or {})},
     )
-    if rows:
+    if written and rows:  # the plot shows what results.json holds
         plot_rows(experiment, rows, os.path.join(output_dir, f"{experiment.name}.png"))
 
 

@@ -357,6 +357,34 @@ def test_interrupted_sweep_keeps_its_rows_and_a_rerun_measures_only_the_rest(tmp
     assert [r["n"] for r in rows] == [1, 3, 2]
 
 
+def test_a_completed_sweep_extended_keeps_each_new_row_and_a_rerun_keeps_its_record(tmp_path):
+    def sweep(*ns):
+        return job_runner.run_jobs(
+            TINY_EXPERIMENT,
+            [_job(n) for n in ns],
+            output_dir=str(tmp_path),
+            config={"a": 1},
+            seed=0,
+            measured=_document(tmp_path)["rows"] if (tmp_path / "results.json").exists() else (),
+            stream=io.StringIO(),
+        )
+
+    sweep(1)
+    completed = _document(tmp_path)
+    assert completed["status"] == "completed" and "written_at" in completed
+    # More points, interrupted at the third: the second's row is saved beside the first's.
+    with pytest.raises(Interrupted):
+        sweep(1, 2, -2)
+    document = _document(tmp_path)
+    assert document["status"] == "interrupted" and [r["n"] for r in document["rows"]] == [1, 2]
+    sweep(1, 2)
+    finished = _document(tmp_path)
+    assert finished["status"] == "completed" and [r["n"] for r in finished["rows"]] == [1, 2]
+    (tmp_path / "tiny.png").unlink()
+    sweep(2, 1)  # nothing left to measure: the record of the run that measured stays
+    assert _document(tmp_path) == finished and not (tmp_path / "tiny.png").exists()
+
+
 def test_rows_record_their_code_version_and_a_resume_names_rows_of_other_code(tmp_path):
     from cl_properties.results import code_version
 
