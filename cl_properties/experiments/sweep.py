@@ -6,9 +6,11 @@ r"""Runs a set of flagfiles, one subprocess each, and collects their results int
 Each flagfile names its entry point with `--experiment=cifar|imagenet` (its own line or a
 nested flagfile's) and runs as `python -m cl_properties.experiments.<experiment>
 --flagfile=<file> --output_dir=<output_root>/<file name without .flags> <flags after -->`,
-with its output in `<run dir>/log.txt`. Runs whose results.json says "completed" are kept
-(one whose results.json is unreadable counts as not completed: a warning names the file);
-an interrupted run resumes from its checkpoints when started again. The output root is
+with its output appended to `<run dir>/log.txt`. Every run starts, completed ones too: a run
+whose results.json says "completed" only reports it again (in seconds), after checking that
+its settings are the ones it was measured with; if the flagfile or the flags after `--`
+changed, it fails in one line naming the differences, and the sweep reports it failed rather
+than the old numbers. An interrupted run resumes from its checkpoints. The output root is
 locked while the sweep runs (each run locks its own folder); Ctrl-C or SIGTERM stops the
 runs in progress, which resume when the sweep is rerun.
 `--parallel=N` runs N at a time (each sees every device: use it for CPU runs or one run per
@@ -24,7 +26,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from absl import flags
@@ -63,12 +65,6 @@ def define_flags() -> None:
         "Folder of the runs' output directories and of the collected table.",
     )
     flags.DEFINE_integer("parallel", 1, "Runs at a time.", lower_bound=1)
-    flags.DEFINE_boolean(
-        "rerun",
-        False,
-        "Start the flagfiles whose results.json says completed too (such a run only reports its "
-        "results again unless --fresh is passed through after --).",
-    )
     flags.DEFINE_boolean("dry_run", False, "Print the commands and run nothing.")
 
 
@@ -132,11 +128,14 @@ def _last_line(path: str) -> str:
 def run_one(
     argv: Sequence[str], output_dir: str, running: set[subprocess.Popen] | None = None
 ) -> int:
-    """Runs one command with its output in `<output_dir>/log.txt`; returns its exit status.
-    While it runs, its process is in `running` (so that a stopped sweep can stop it)."""
+    """Runs one command with its output appended to `<output_dir>/log.txt` (an earlier
+    run's log is kept); returns its exit status. While it runs, its process is in `running`
+    (so that a stopped sweep can stop it)."""
     os.makedirs(output_dir, exist_ok=True)
     running = set() if running is None else running
-    with open(os.path.join(output_dir, LOG), "w", encoding="utf-8") as log:
+    with open(os.path.join(output_dir, LOG), "a", encoding="utf-8") as log:
+        log.write(f"$ {' '.join(argv)}\n")
+        log.flush()
         process = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT)
         running.add(process)
         try:
@@ -145,16 +144,21 @@ def run_one(
             running.discard(process)
 
 
-def collect(runs: Sequence[tuple[str, str]]) -> list[dict]:
+def collect(
+    runs: Sequence[tuple[str, str]], exit_codes: Mapping[str, int] | None = None
+) -> list[dict]:
     """One row per (flagfile, output_dir): run, flagfile, status, wall_time_s and the run's
-    results row; a run without results gets status "failed" (or "missing" when it never
-    ran) and the last line of its log as `error`; one with an unreadable results.json gets
-    status "failed" and an error naming the file."""
+    results row. A run whose command exited with an error (`exit_codes`, by flagfile) or
+    left no results gets status "failed" (or "missing" when it never ran) and the last line
+    of its log as `error`, whatever an earlier results.json says; one with an unreadable
+    results.json gets status "failed" and an error naming the file."""
     rows = []
     for flagfile, output_dir in runs:
         row = {"run": run_name(flagfile), "flagfile": flagfile}
         document = _results(output_dir)
-        if isinstance(document, str):
+        if (exit_codes or {}).get(flagfile, 0) != 0:
+            row.update(status="failed", error=_last_line(os.path.join(output_dir, LOG)))
+        elif isinstance(document, str):
             row.update(status="failed", error=document)
         elif document is not None:
             row.update(status=document["status"], wall_time_s=document.get("wall_time_s"))
@@ -184,21 +188,23 @@ def main(argv: Sequence[str]) -> None:
         )
     started = time.perf_counter()
     runs = [(f, os.path.join(FLAGS.output_root, run_name(f))) for f in flagfiles]
+    for _, output_dir in runs:
+        if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+            raise ValueError(f"a run's output folder {output_dir} is an existing file")
     commands = {f: command(f, d, extra_flags) for f, d in runs}  # reads every flagfile first
     holding = contextlib.nullcontext() if FLAGS.dry_run else lock_output_dir(FLAGS.output_root)
     with holding:  # each run locks its own folder below it
-        todo = [(f, d) for f, d in runs if FLAGS.rerun or not _completed(d)]
+        completed = sum(_completed(d) for _, d in runs)
         print(
-            f"{len(runs)} runs, {len(runs) - len(todo)} already completed, {FLAGS.parallel} at a "
-            "time",
+            f"{len(runs)} runs, {completed} completed before (each checks its settings and "
+            f"reports its results again), {FLAGS.parallel} at a time",
             flush=True,
         )
         if FLAGS.dry_run:
-            for f, _ in todo:
+            for f, _ in runs:
                 print(" ".join(commands[f]))
             return
-        _launch_all(todo, commands)
-        rows = collect(runs)
+        rows = collect(runs, _launch_all(runs, commands))
         write_results(
             FLAGS.output_root,
             rows=rows,
@@ -214,13 +220,14 @@ def main(argv: Sequence[str]) -> None:
         sys.exit(1)
 
 
-def _launch_all(todo: Sequence[tuple[str, str]], commands: dict[str, list[str]]) -> None:
-    """Runs the (flagfile, output_dir) pairs, FLAGS.parallel at a time, printing each outcome.
-    Ctrl-C / SIGTERM stops the runs in progress with SIGTERM (each records "interrupted" and
-    resumes when the sweep is rerun) before it is re-raised."""
+def _launch_all(todo: Sequence[tuple[str, str]], commands: dict[str, list[str]]) -> dict[str, int]:
+    """Runs the (flagfile, output_dir) pairs, FLAGS.parallel at a time, printing each outcome;
+    returns each flagfile's exit status. Ctrl-C / SIGTERM stops the runs in progress with
+    SIGTERM (each records "interrupted" and resumes when the sweep is rerun) before it is
+    re-raised."""
     running: set[subprocess.Popen] = set()
 
-    def launch(item: tuple[str, str]) -> None:
+    def launch(item: tuple[str, str]) -> tuple[str, int]:
         flagfile, output_dir = item
         t0 = time.perf_counter()
         status = run_one(commands[flagfile], output_dir, running)
@@ -228,16 +235,18 @@ def _launch_all(todo: Sequence[tuple[str, str]], commands: dict[str, list[str]])
             "ok" if status == 0 else f"exit {status}: {_last_line(os.path.join(output_dir, LOG))}"
         )
         print(f"{run_name(flagfile)}: {outcome} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        return flagfile, status
 
     pool = ThreadPoolExecutor(max_workers=FLAGS.parallel)
     try:
-        list(pool.map(launch, todo))
+        exit_codes = dict(pool.map(launch, todo))
     except KeyboardInterrupt:
         for process in list(running):
             process.terminate()
         pool.shutdown(cancel_futures=True)
         raise
     pool.shutdown()
+    return exit_codes
 
 
 if __name__ == "__main__":

@@ -120,7 +120,21 @@ def test_sweep_runs_flagfiles_collects_one_table_and_skips_completed_runs(tmp_pa
     assert "linear_label" in result.stdout
 
     again = _sweep(f"--output_root={tmp_path}", *flagfiles, "--", *tiny)
-    assert again.returncode == 0 and "2 runs, 2 already completed" in again.stdout
+    assert again.returncode == 0 and "2 runs, 2 completed before" in again.stdout
+    with open(tmp_path / "results.json", encoding="utf-8") as f:
+        assert [r["linear_label"] for r in json.load(f)["rows"]] == [
+            r["linear_label"] for r in rows
+        ]
+    assert "holds this run, completed" in (tmp_path / "cifar_smoke" / sweep.LOG).read_text()
+
+    # Other settings: each run refuses its folder in one line; the old numbers are not reported.
+    changed = _sweep(f"--output_root={tmp_path}", *flagfiles, "--", *tiny, "--train_steps=3")
+    assert changed.returncode == 1
+    assert "holds results of another configuration" in changed.stdout
+    with open(tmp_path / "results.json", encoding="utf-8") as f:
+        rows = json.load(f)["rows"]
+    assert [r["status"] for r in rows] == ["failed", "failed"]
+    assert all("train_steps" in r["error"] and "linear_label" not in r for r in rows)
 
 
 def test_bad_arguments_are_errors_before_anything_runs(tmp_path):
@@ -136,3 +150,10 @@ def test_bad_arguments_are_errors_before_anything_runs(tmp_path):
                 "experiments/smoke/../smoke/cifar_smoke.flags",
             ]
         )
+
+
+def test_a_run_folder_that_is_a_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "cifar_smoke").write_text("")
+    result = _sweep(f"--output_root={tmp_path}", "experiments/smoke/cifar_smoke.flags")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{tmp_path}/cifar_smoke is an existing file" in result.stderr.strip().splitlines()[-1]
