@@ -176,12 +176,17 @@ def completed_run(output_dir: str, config: Mapping[str, Any]) -> dict[str, Any] 
     instead of training again; None to run or resume (an unfinished run's checkpoints decide
     whether it can resume: a preempted run may come back on another TPU or strategy).
 
-    Raises OutputDirError when the folder holds a completed run of another configuration.
+    Raises OutputDirError when the folder holds a run of another configuration: a completed
+    one, or an interrupted or failed one whose settings other than the run-control flags and
+    --strategy differ (its checkpoints hold the model's settings, not the data's, the
+    augmentation's or the evaluation's, so resuming would mix two configurations).
     """
     try:
-        if read_results(output_dir)["status"] != "completed":
-            return None
+        status = read_results(output_dir)["status"]
     except (FileNotFoundError, ResultsFileError):
+        return None
+    if status != "completed":
+        previous_results(output_dir, config, ignore=(*RUN_CONTROL_FLAGS, "strategy"))
         return None
     return previous_results(output_dir, config, ignore=RUN_CONTROL_FLAGS)
 

@@ -175,22 +175,30 @@ def test_model_dir_is_an_alias_of_output_dir():
     assert FLAGS.output_dir == "/tmp/somewhere"
 
 
-def test_only_a_completed_run_of_another_configuration_blocks_its_folder(tmp_path):
+def test_a_run_of_another_configuration_blocks_its_folder(tmp_path):
     from cl_properties.experiments import runtime
     from cl_properties.results import OutputDirError, write_results
 
-    config = {"flags": {"seed": 0, "strategy": "tpu", "tpu": "tpu-a", "output_dir": "x"}}
+    config = {
+        "flags": {"seed": 0, "strategy": "tpu", "tpu": "tpu-a", "output_dir": "x"},
+        "augment": {"crop_area_min": 0.08},
+    }
     write_results(tmp_path, rows=[], config=config, seed=0, wall_time_s=0, status="interrupted")
     # A preempted run may come back elsewhere: its checkpoints decide whether it resumes.
     assert (
-        runtime.completed_run(str(tmp_path), {"flags": {**config["flags"], "strategy": "mirrored"}})
+        runtime.completed_run(
+            str(tmp_path), {**config, "flags": {**config["flags"], "strategy": "mirrored"}}
+        )
         is None
     )
+    # Other data, augmentation or evaluation (which checkpoints do not record): refused.
+    with pytest.raises(OutputDirError, match=r"augment.crop_area_min: 0.08 -> 0.5"):
+        runtime.completed_run(str(tmp_path), {**config, "augment": {"crop_area_min": 0.5}})
     write_results(tmp_path, rows=[{"a": 1}], config=config, seed=0, wall_time_s=0)
-    same = {"flags": {**config["flags"], "tpu": "tpu-b", "output_dir": "y"}}  # where, not what
+    same = {**config, "flags": {**config["flags"], "tpu": "tpu-b", "output_dir": "y"}}
     assert runtime.completed_run(str(tmp_path), same)["rows"] == [{"a": 1}]
     with pytest.raises(OutputDirError, match=r"flags.seed: 0 -> 1"):
-        runtime.completed_run(str(tmp_path), {"flags": {**config["flags"], "seed": 1}})
+        runtime.completed_run(str(tmp_path), {**config, "flags": {**config["flags"], "seed": 1}})
 
 
 def test_dataset_flags_choose_among_registered_datasets():
