@@ -373,12 +373,13 @@ def main(argv: list[str]) -> None:
         return
     config = cli.flag_values(cli.__name__, suppression.__name__, __name__)
     started = time.perf_counter()
-    summary: list[dict[str, Any]] = []
+    summary: list[dict[str, Any]] = []  # this run's testbeds' rows
+    kept: list[dict[str, Any]] = []  # those of an earlier run's other testbeds, after them
 
     def record(status: str, **extra: Any) -> None:
         write_results(
             output_dir,
-            rows=summary,
+            rows=[*summary, *kept],
             config=config,
             seed=FLAGS.seed,
             wall_time_s=time.perf_counter() - started,
@@ -391,20 +392,21 @@ def main(argv: list[str]) -> None:
             remove_results(output_dir)
         # Another program's results here would be replaced by the table's rows.
         ignore = (*runtime.RUN_CONTROL_FLAGS, *suppression.JOB_LIST_FLAGS, "testbeds")
-        previous_results(output_dir, config, ignore=ignore)
+        earlier = previous_results(output_dir, config, ignore=ignore)
+        kept += [r for r in (earlier or {}).get("rows", ()) if r.get("testbed") not in names]
         try:
             for name in names:
                 series = {job.series for job in plan[name]}
                 summary += summary_rows(name, TESTBEDS[name], run(name), series)
+            write_outputs(output_dir, [*summary, *kept])
         except KeyboardInterrupt:
             record("interrupted", error="interrupted")  # a completed table is kept
             raise
         except BaseException as error:
             record("failed", error=repr(error))
             raise
-        write_outputs(output_dir, summary)
         record("completed")
-    columns, rows = comparison_table(summary)
+    columns, rows = comparison_table([*summary, *kept])
     print(markdown_table(columns, rows))
     print(
         f"wrote {os.path.join(output_dir, OUTPUT_NAME)}.md, .csv, .png and results.json "

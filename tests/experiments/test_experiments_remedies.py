@@ -147,9 +147,14 @@ def test_tiny_run_writes_the_table_and_resumes(tmp_path):
         with open(tmp_path / testbed / "results.json", encoding="utf-8") as f:
             assert json.load(f)["config"]["train_steps"] == 2  # given: no testbed default
 
-    again = _run(*args, f"--output_dir={tmp_path}")  # resumes: nothing measured again
+    # One testbed again: nothing measured again, and the other keeps its columns.
+    again = _run(
+        *TINY, "--testbeds=randbit", "--models=contrastive,ifm", f"--output_dir={tmp_path}"
+    )
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stderr.count("3 measured before") == 2
+    assert again.stderr.count("3 measured before") == 1
+    with open(tmp_path / "results.json", encoding="utf-8") as f:
+        assert {r["testbed"] for r in json.load(f)["rows"]} == {"randbit", "color_shapes"}
     assert (tmp_path / "remedies.csv").read_text(encoding="utf-8").splitlines()[0] == ",".join(
         table[0]
     )
