@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from cl_properties.evaluation.linear import check_labeled_features
+from cl_properties.evaluation.linear import check_finite, check_labeled_features
 
 
 @tf.function(reduce_retracing=True)
@@ -39,7 +39,7 @@ def knn_predict(
     Computes in float64 when the features are float64, in float32 otherwise.
     """
     train_x, train_y = check_labeled_features(train_features, train_labels, "train")
-    test_x = np.asarray(test_features)
+    test_x = check_finite(np.asarray(test_features), "test")
     if test_x.ndim != 2 or test_x.shape[1] != train_x.shape[1]:
         raise ValueError(
             f"test features must have shape [M, {train_x.shape[1]}], got {test_x.shape}"

@@ -19,9 +19,11 @@ class LinearEvalResult(NamedTuple):
 
 
 def check_labeled_features(
-    features, labels, name: str, *, rank: int = 2
+    features, labels, name: str, *, rank: int = 2, num_classes: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Validates a (features [N, ...], labels [N]) pair and returns them as numpy arrays."""
+    """Validates a (features [N, ...], labels [N]) pair and returns them as numpy arrays:
+    finite features (a NaN would turn every prediction into class 0, an accuracy that looks
+    like a number), integer labels in [0, num_classes)."""
     features = np.asarray(features)
     labels = np.asarray(labels)
     if features.ndim != rank:
@@ -37,7 +39,17 @@ def check_labeled_features(
         raise ValueError(f"{name} labels must be integers, got dtype {labels.dtype}")
     if labels.min() < 0:
         raise ValueError(f"{name} labels must be >= 0, got {labels.min()}")
-    return features, labels
+    if num_classes is not None and labels.max() >= num_classes:
+        raise ValueError(f"num_classes={num_classes} but a {name} label equals {labels.max()}")
+    return check_finite(features, name), labels
+
+
+def check_finite(features: np.ndarray, name: str) -> np.ndarray:
+    """`features`, unless they hold a NaN or Inf: ValueError naming the set."""
+    if np.issubdtype(features.dtype, np.inexact) and not np.isfinite(features).all():
+        bad = np.size(features) - int(np.isfinite(features).sum())
+        raise ValueError(f"{name} features hold {bad} NaN or Inf values: a diverged encoder?")
+    return features
 
 
 def _classifier_and_optimizer(
@@ -120,11 +132,11 @@ def linear_eval(
         raise ValueError(
             f"need learning_rate > 0 and weight_decay >= 0, got {learning_rate}, {weight_decay}"
         )
-    max_label = int(max(train_y.max(), test_y.max()))
-    if num_classes is None:
-        num_classes = max_label + 1
-    elif num_classes <= max_label:
-        raise ValueError(f"num_classes={num_classes} but a label equals {max_label}")
+    # Inferred from the training labels only: a class seen only in testing is an error.
+    num_classes = int(train_y.max()) + 1 if num_classes is None else num_classes
+    for split, labels in (("train", train_y), ("test", test_y)):
+        if labels.max() >= num_classes:
+            raise ValueError(f"num_classes={num_classes} but a {split} label equals {labels.max()}")
 
     train_x = train_x.astype(np.float32)
     test_x = test_x.astype(np.float32)
@@ -215,10 +227,10 @@ def linear_eval_augmented(
     train_y, test_y = {}, {}
     for key in num_classes:
         train_x, train_y[key] = check_labeled_features(
-            train_features, train_labels[key], f"train {key!r}"
+            train_features, train_labels[key], f"train {key!r}", num_classes=num_classes[key]
         )
         test_x, test_y[key] = check_labeled_features(
-            test_features, test_labels[key], f"test {key!r}"
+            test_features, test_labels[key], f"test {key!r}", num_classes=num_classes[key]
         )
     trained = {
         key: _classifier_and_optimizer(

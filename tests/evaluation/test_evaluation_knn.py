@@ -60,3 +60,10 @@ def test_bad_inputs():
         knn_accuracy(x, y, x[:, :2], y)
     with pytest.raises(ValueError, match="labels"):
         knn_accuracy(x, y[:3], x, y)
+    # One NaN would make every vote NaN and every prediction class 0: an error instead.
+    broken = x.copy()
+    broken[1, 2] = np.nan
+    with pytest.raises(ValueError, match="train features hold 1 NaN or Inf"):
+        knn_accuracy(broken, y, x, y)
+    with pytest.raises(ValueError, match="test features hold 1 NaN or Inf"):
+        knn_predict(x, y, broken)

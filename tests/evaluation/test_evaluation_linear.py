@@ -70,6 +70,13 @@ def test_bad_inputs():
         linear_eval(x, y, x, y, epochs=0)
     with pytest.raises(ValueError, match="integers"):
         linear_eval(x, y.astype(np.float32), x, y)
+    # A class seen only in testing, or a NaN (which would predict class 0 for every image).
+    with pytest.raises(ValueError, match="num_classes=2 but a test label equals 2"):
+        linear_eval(x, y, x, np.where(y == 1, 2, y))
+    broken = x.copy()
+    broken[0, 0] = np.inf
+    with pytest.raises(ValueError, match="train features hold 1 NaN or Inf"):
+        linear_eval(broken, y, x, y)
 
 
 def _noisy_batches(x: np.ndarray, labels: dict) -> tf.data.Dataset:
@@ -145,6 +152,18 @@ def test_augmented_protocol_bad_inputs():
     with pytest.raises(ValueError, match="at least one"):
         linear_eval_augmented(
             _double, batches, 1, x, labels, x, labels, num_classes={}, batch_size=10
+        )
+    with pytest.raises(ValueError, match="num_classes=2 but a test 'label' label equals 8"):
+        linear_eval_augmented(
+            _double,
+            batches,
+            1,
+            x,
+            labels,
+            x,
+            {"label": y + 7 * (y == 1)},
+            num_classes={"label": 2},
+            batch_size=10,
         )
     with pytest.raises(ValueError, match="'label' labels"):
         linear_eval_augmented(
