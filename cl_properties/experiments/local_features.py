@@ -152,7 +152,11 @@ def main(argv: list[str]) -> None:
         seed=FLAGS.seed,
     )
     input_shape = (FLAGS.canvas, FLAGS.canvas, 1)
-    encoder = None  # a bad --checkpoint is reported before the output folder is touched
+    # Bad training flags and a bad --checkpoint are reported before the output folder is touched.
+    config = run_config.configure(
+        cli.pretrain_config_from_flags(num_train_examples=FLAGS.num_train)
+    )
+    encoder = None
     if FLAGS.checkpoint:
         encoder = load_encoder(
             FLAGS.checkpoint,
@@ -163,7 +167,7 @@ def main(argv: list[str]) -> None:
         )
     run_flags = cli.flag_values(cli.__name__, runtime.__name__, __name__)
     with runtime.output_run(output_dir, config=run_flags, seed=FLAGS.seed, fresh=FLAGS.fresh):
-        finished = runtime.completed_run(output_dir, run_flags)
+        finished = runtime.start_run(output_dir, run_flags, seed=FLAGS.seed)
         if finished:
             rows = finished["rows"]
             print(
@@ -176,6 +180,7 @@ def main(argv: list[str]) -> None:
                 output_dir,
                 input_shape,
                 encoder,
+                config,
                 run_config,
                 strategy,
                 scoring,
@@ -188,7 +193,7 @@ def main(argv: list[str]) -> None:
 
 
 def _train_and_score(
-    output_dir, input_shape, encoder, run_config, strategy, scoring, ks, run_flags, started
+    output_dir, input_shape, encoder, config, run_config, strategy, scoring, ks, run_flags, started
 ) -> list[dict]:
     """Trains (unless `encoder`, from --checkpoint, is given), scores the encoder and its
     random initialization, draws the overlays and writes the results; returns the rows."""
@@ -203,9 +208,6 @@ def _train_and_score(
             input_shape=input_shape,
             probes={name: NUM_CLASSES for name in train.labels},
             augment=crop_augment(crop_area=(FLAGS.crop_area_min, 1.0)),
-        )
-        config = run_config.configure(
-            cli.pretrain_config_from_flags(num_train_examples=FLAGS.num_train)
         )
         result, pretrain_metrics = train_and_evaluate(
             config,

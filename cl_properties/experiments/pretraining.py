@@ -374,7 +374,7 @@ def main(experiment: Experiment, argv: Sequence[str]) -> None:
         fresh=run_time.checkpoints.fresh,
         chief=chief,
     ):
-        finished = runtime.completed_run(output_dir, run_config)
+        finished = runtime.start_run(output_dir, run_config, seed=config.seed, chief=chief)
         if finished:
             _print_table(finished["rows"][0], data.probes)
             print(

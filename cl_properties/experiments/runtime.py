@@ -7,7 +7,7 @@ Every entry point calls `define_runtime_flags()` next to `define_pretrain_flags(
     config = runtime.configure(pretrain_config_from_flags())
     with output_run(output_dir, config=..., seed=config.seed, fresh=runtime.checkpoints.fresh,
                     chief=is_chief(strategy)):
-        if completed_run(output_dir, ...): report it and return
+        if start_run(output_dir, ...): report the completed run and return
         result, metrics = train_and_evaluate(config, data, strategy=strategy,
                                              model_dir=output_dir, checkpoints=runtime.checkpoints)
         write_results(output_dir, ..., extra={"distribution": result.distribution})
@@ -39,6 +39,7 @@ from cl_properties.training import (
     CheckpointError,
     NonFiniteLossError,
     PretrainConfig,
+    loop_steps,
 )
 
 JIT_MODES = {"auto": None, "on": True, "off": False}
@@ -134,7 +135,10 @@ class Runtime:
         return make_strategy(self.strategy)
 
     def configure(self, config: PretrainConfig) -> PretrainConfig:
-        """`config` with synchronized BatchNorm (`global_bn`) and the XLA choice applied."""
+        """`config` with synchronized BatchNorm (`global_bn`) and the XLA choice applied.
+        ValueError (before the run touches its folder) unless its steps and the checkpoint
+        interval are whole loops (`loop_steps`)."""
+        loop_steps(config, self.checkpoints)
         encoder = dataclasses.replace(config.encoder, sync_bn=self.global_bn)
         return dataclasses.replace(config, encoder=encoder, jit_compile=self.jit_compile)
 
@@ -189,6 +193,20 @@ def completed_run(output_dir: str, config: Mapping[str, Any]) -> dict[str, Any] 
         previous_results(output_dir, config, ignore=(*RUN_CONTROL_FLAGS, "strategy"))
         return None
     return previous_results(output_dir, config, ignore=RUN_CONTROL_FLAGS)
+
+
+def start_run(
+    output_dir: str, config: Mapping[str, Any], *, seed: int, chief: bool = True
+) -> dict[str, Any] | None:
+    """`completed_run`; when there is none, the chief records the run as "running" with its
+    config before it trains, so that a run killed without a word (SIGKILL, a lost host) is
+    still resumed only under the settings it started with."""
+    finished = completed_run(output_dir, config)
+    if finished is None and chief:
+        write_results(
+            output_dir, rows=[], config=config, seed=seed, wall_time_s=0.0, status="running"
+        )
+    return finished
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from cl_properties.training.pretrain import (
     DatasetFn,
     PretrainResult,
     build_contrastive_model,
+    loop_steps,
     pretrain,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "PretrainConfig",
     "PretrainResult",
     "build_contrastive_model",
+    "loop_steps",
     "pretrain",
 ]

@@ -137,6 +137,25 @@ def _clear_run(model_dir: str, manager: CheckpointManager) -> None:
         os.remove(history)
 
 
+def loop_steps(config: PretrainConfig, checkpoints: CheckpointConfig) -> tuple[int, int]:
+    """(steps per loop, steps between checkpoints) of a run; ValueError unless the training
+    steps and the checkpoint interval are whole loops. Programs check it before they touch
+    their output folder."""
+    steps_per_loop = min(config.steps_per_loop, config.train_steps)
+    if config.train_steps % steps_per_loop:
+        raise ValueError(
+            f"train_steps ({config.train_steps}) must be a multiple of steps_per_loop "
+            f"({steps_per_loop})"
+        )
+    every_steps = checkpoints.every_steps or steps_per_loop
+    if every_steps % steps_per_loop:
+        raise ValueError(
+            f"checkpoint interval {every_steps} must be a multiple of steps_per_loop "
+            f"({steps_per_loop})"
+        )
+    return steps_per_loop, every_steps
+
+
 def pretrain(
     config: PretrainConfig,
     *,
@@ -176,18 +195,7 @@ def pretrain(
       `Interrupted` naming the step reached and the last checkpoint, which a rerun resumes.
     """
     strategy = strategy or tf.distribute.get_strategy()
-    steps_per_loop = min(config.steps_per_loop, config.train_steps)
-    if config.train_steps % steps_per_loop:
-        raise ValueError(
-            f"train_steps ({config.train_steps}) must be a multiple of steps_per_loop "
-            f"({steps_per_loop})"
-        )
-    every_steps = checkpoints.every_steps or steps_per_loop
-    if every_steps % steps_per_loop:
-        raise ValueError(
-            f"checkpoint interval {every_steps} must be a multiple of steps_per_loop "
-            f"({steps_per_loop})"
-        )
+    steps_per_loop, every_steps = loop_steps(config, checkpoints)
     distribution = describe(strategy, config.batch_size)
     jit_compile = resolve_jit_compile(strategy, config.jit_compile)
     distribution.update(jit_compile=jit_compile, precision=config.precision)

@@ -201,6 +201,21 @@ def test_a_run_of_another_configuration_blocks_its_folder(tmp_path):
         runtime.completed_run(str(tmp_path), {**config, "flags": {**config["flags"], "seed": 1}})
 
 
+def test_a_started_run_records_its_settings_so_a_killed_one_resumes_only_under_them(tmp_path):
+    from cl_properties.experiments import runtime
+    from cl_properties.results import OutputDirError, read_results
+
+    config = {"flags": {"seed": 0, "output_dir": "x"}, "augment": {"crop_area_min": 0.08}}
+    assert runtime.start_run(str(tmp_path / "worker"), config, seed=0, chief=False) is None
+    assert not (tmp_path / "worker").exists()  # only the chief writes
+    assert runtime.start_run(str(tmp_path), config, seed=0) is None
+    assert read_results(tmp_path)["status"] == "running"
+    # Killed here (no results written on the way out): a rerun under other settings is refused.
+    with pytest.raises(OutputDirError, match=r"augment.crop_area_min: 0.08 -> 0.5"):
+        runtime.start_run(str(tmp_path), {**config, "augment": {"crop_area_min": 0.5}}, seed=0)
+    assert runtime.start_run(str(tmp_path), config, seed=0) is None  # the same: it resumes
+
+
 def test_dataset_flags_choose_among_registered_datasets():
     assert set(cli.DIGIT_DATASETS) <= set(DATASETS)
     assert set(randbit.DATASET_CHOICES) <= set(DATASETS)
