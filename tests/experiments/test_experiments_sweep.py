@@ -128,7 +128,7 @@ def test_sweep_runs_flagfiles_collects_one_table_and_skips_completed_runs(tmp_pa
     assert "holds this run, completed" in (tmp_path / "cifar_smoke" / sweep.LOG).read_text()
 
     # Other settings: each run refuses its folder in one line; the old numbers are not reported.
-    changed = _sweep(f"--output_root={tmp_path}", *flagfiles, "--", *tiny, "--train_steps=3")
+    changed = _sweep(f"--output_root={tmp_path}", *flagfiles, "--", *tiny, "--train_steps=4")
     assert changed.returncode == 1
     assert "holds results of another configuration" in changed.stdout
     with open(tmp_path / "results.json", encoding="utf-8") as f:
