@@ -120,8 +120,14 @@ def linear_eval(
     Returns:
       LinearEvalResult(train_accuracy, test_accuracy).
     """
-    train_x, train_y = check_labeled_features(train_features, train_labels, "train")
-    test_x, test_y = check_labeled_features(test_features, test_labels, "test")
+    train_x, train_y = check_labeled_features(
+        train_features, train_labels, "train", num_classes=num_classes
+    )
+    # Inferred from the training labels only: a class seen only in testing is an error.
+    num_classes = int(train_y.max()) + 1 if num_classes is None else num_classes
+    test_x, test_y = check_labeled_features(
+        test_features, test_labels, "test", num_classes=num_classes
+    )
     if train_x.shape[1] != test_x.shape[1]:
         raise ValueError(
             f"train and test feature dims differ: {train_x.shape[1]} vs {test_x.shape[1]}"
@@ -132,11 +138,6 @@ def linear_eval(
         raise ValueError(
             f"need learning_rate > 0 and weight_decay >= 0, got {learning_rate}, {weight_decay}"
         )
-    # Inferred from the training labels only: a class seen only in testing is an error.
-    num_classes = int(train_y.max()) + 1 if num_classes is None else num_classes
-    for split, labels in (("train", train_y), ("test", test_y)):
-        if labels.max() >= num_classes:
-            raise ValueError(f"num_classes={num_classes} but a {split} label equals {labels.max()}")
 
     train_x = train_x.astype(np.float32)
     test_x = test_x.astype(np.float32)
